@@ -1,0 +1,1 @@
+//! Support code shared by brisk's benchmarks (the load generator lives here).
