@@ -1,1 +1,0 @@
-//! Support code shared by brisk's benchmarks (the load generator lives here).

@@ -1,0 +1,112 @@
+//! The per-worker mailbox: one command cell plus the parker of its thread.
+//!
+//! A job reaches an idle worker through that worker's own [`Slot`], never a
+//! shared queue: the submitter writes the command and unparks exactly that
+//! one thread, so nothing is allocated and no other worker wakes.
+
+use std::mem;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crossbeam_utils::sync::{Parker, Unparker};
+
+/// What a worker is told to do next.
+pub(crate) enum Command<J> {
+    /// Nothing yet: keep waiting.
+    Empty,
+    /// Run this job, then go back to the idle stack.
+    Run(J),
+    /// Leave: the pool is stopping or the worker idled too long.
+    Stop,
+}
+
+/// One worker's mailbox.
+///
+/// INVARIANT: at most one command is put per idle period. A worker is
+/// reachable only through the pool's idle stack, and whoever pops it from
+/// there (under the pool lock) puts exactly one command, so a command is
+/// never overwritten before the worker took it.
+pub(crate) struct Slot<J> {
+    /// The next command; the mutex is uncontended in practice (one writer,
+    /// then one reader).
+    cmd: Mutex<Command<J>>,
+    /// Wakes the worker thread that owns the matching `Parker`.
+    unparker: Unparker,
+}
+
+impl<J> Slot<J> {
+    /// A slot that already holds `first`, woken through `unparker`.
+    pub(crate) fn new(unparker: Unparker, first: Command<J>) -> Slot<J> {
+        Slot {
+            cmd: Mutex::new(first),
+            unparker,
+        }
+    }
+
+    /// Gives the worker its next command and wakes it.
+    #[inline]
+    pub(crate) fn put(&self, cmd: Command<J>) {
+        *self.lock() = cmd;
+        self.unparker.unpark();
+    }
+
+    /// Takes the command out, leaving [`Command::Empty`].
+    #[inline]
+    pub(crate) fn take(&self) -> Command<J> {
+        mem::replace(&mut *self.lock(), Command::Empty)
+    }
+
+    /// Blocks the worker until a command arrives: `Some(job)` to run, `None`
+    /// to leave. `parker` must be the one matching this slot's unparker.
+    pub(crate) fn wait(&self, parker: &Parker) -> Option<J> {
+        loop {
+            match self.take() {
+                Command::Run(job) => return Some(job),
+                Command::Stop => return None,
+                // An unpark that arrives between `take` and `park` is kept by
+                // the parker, so this never sleeps through a command.
+                Command::Empty => parker.park(),
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Command<J>> {
+        // No user code runs while this lock is held, so poisoning cannot
+        // leave the cell half-written; carry on with its value.
+        self.cmd.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::thread;
+
+    use super::*;
+
+    #[test]
+    fn wait_returns_a_command_put_before_waiting() {
+        let parker = Parker::new();
+        let slot = Slot::new(parker.unparker().clone(), Command::Run(7));
+        assert_eq!(slot.wait(&parker), Some(7));
+        slot.put(Command::Stop);
+        assert_eq!(slot.wait(&parker), None);
+        assert!(matches!(slot.take(), Command::Empty));
+    }
+
+    #[test]
+    fn put_from_another_thread_wakes_the_waiter() {
+        let parker = Parker::new();
+        let slot = Arc::new(Slot::new(parker.unparker().clone(), Command::Empty));
+        let waiter = thread::spawn({
+            let slot = Arc::clone(&slot);
+            move || (slot.wait(&parker), slot.wait(&parker))
+        });
+        slot.put(Command::Run("job"));
+        // The second command may only be put once the first was taken.
+        while !matches!(*slot.lock(), Command::Empty) {
+            thread::yield_now();
+        }
+        slot.put(Command::Stop);
+        assert_eq!(waiter.join().ok(), Some((Some("job"), None)));
+    }
+}
