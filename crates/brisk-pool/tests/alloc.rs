@@ -59,12 +59,14 @@ static GLOBAL: Counting = Counting;
 static RAN: AtomicU64 = AtomicU64::new(0);
 
 fn main() {
+    COUNTED.set(true);
     let pool = WorkerPool::new(
         Config {
             max_workers: 2,
             ..Config::default()
         },
         |n: u64| {
+            COUNTED.set(true);
             RAN.fetch_add(n, Ordering::Relaxed);
         },
     )
