@@ -1,2 +1,47 @@
-//! brisk-server will hold the HTTP/1.1 server: per-core event loops, the
-//! connection state machine, `RequestCtx` and the `Server` configuration.
+//! The brisk HTTP/1.1 server: per-core event loops running a synchronous
+//! handler inline, with fasthttp's `Server` semantics and stricter defaults.
+//!
+//! ```no_run
+//! use brisk_server::Server;
+//!
+//! let server = Server::builder()
+//!     .handler(|ctx| {
+//!         ctx.set_content_type(b"text/plain; charset=utf-8");
+//!         ctx.set_body(b"Hello, World!");
+//!     })
+//!     .build()
+//!     .expect("valid configuration");
+//! let stop = server.shutdown_handle(); // call stop.shutdown() from any thread
+//! # let _ = stop;
+//! server.listen_and_serve("127.0.0.1:8080").expect("serve");
+//! ```
+//!
+//! # Brief overview
+//!
+//! * [`Server`] is built by [`ServerBuilder`] (validated once) and serves a
+//!   `TcpListener` or an address until [`ShutdownHandle::shutdown`].
+//! * The handler, `Fn(&mut RequestCtx)`, runs inline on a loop thread. A
+//!   [`RequestCtx`] borrows the request from the connection's buffer and
+//!   builds the response in reused scratch space: no allocation per request.
+//! * A handler may block: a monitor hands the loop's other connections to a
+//!   spare thread after `blocking_threshold` (1 ms by default).
+//! * Bad input never reaches the handler: each [`ServerError`] is answered
+//!   with its status and the connection closes.
+//!
+//! See `docs/ARCHITECTURE.md` for the threading and memory model.
+#![deny(missing_docs)]
+
+mod config;
+mod conn;
+mod ctx;
+mod error;
+mod event_loop;
+mod server;
+mod sys;
+mod timer;
+
+pub use brisk_http::{HeaderError, Method, TargetForm, Version};
+pub use config::{ConfigError, ErrorHandler, Handler, ServerBuilder};
+pub use ctx::RequestCtx;
+pub use error::{ServeError, ServerError};
+pub use server::{Server, ShutdownHandle};

@@ -1,0 +1,415 @@
+//! `Server` configuration: the validating builder and its error.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use brisk_http::Limits;
+
+use crate::ctx::RequestCtx;
+use crate::error::ServerError;
+
+/// A request handler: runs inline on an event-loop thread for every request.
+pub type Handler = dyn Fn(&mut RequestCtx<'_>) + Send + Sync + 'static;
+
+/// Shapes the response to a request that failed before reaching the handler
+/// (a malformed head, a timeout, a limit). The context has the status and a
+/// short reason already set; the connection closes after the response.
+pub type ErrorHandler = dyn Fn(&mut RequestCtx<'_>, &ServerError) + Send + Sync + 'static;
+
+/// Why a [`ServerBuilder`] refused to build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No handler was set: call [`ServerBuilder::handler`].
+    MissingHandler,
+    /// A numeric setting is out of its accepted range.
+    OutOfRange {
+        /// The setting's builder method name.
+        setting: &'static str,
+        /// What the setting accepts.
+        expected: &'static str,
+    },
+    /// A timeout was set to zero; use a positive duration.
+    ZeroTimeout {
+        /// The setting's builder method name.
+        setting: &'static str,
+    },
+    /// The server name contains a byte that may not appear in a header value.
+    InvalidName,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::MissingHandler => {
+                f.write_str("no request handler: call ServerBuilder::handler before build")
+            }
+            ConfigError::OutOfRange { setting, expected } => {
+                write!(f, "server setting `{setting}` is out of range: expected {expected}")
+            }
+            ConfigError::ZeroTimeout { setting } => write!(
+                f,
+                "server setting `{setting}` is zero: timeouts must be positive (brisk has no unlimited timeouts)"
+            ),
+            ConfigError::InvalidName => f.write_str(
+                "server name contains CR, LF, NUL or another control byte: it must be a valid header value",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The validated configuration a [`Server`](crate::Server) runs with.
+///
+/// Defaults follow fasthttp's where they are safe; unlike fasthttp, no
+/// timeout is unlimited by default.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) name: Vec<u8>,
+    pub(crate) loops: usize,
+    pub(crate) concurrency: usize,
+    pub(crate) read_buffer_size: usize,
+    pub(crate) write_buffer_size: usize,
+    pub(crate) max_pending_output: usize,
+    pub(crate) read_timeout: Duration,
+    pub(crate) write_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) first_byte_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) max_request_body_size: usize,
+    pub(crate) max_requests_per_conn: u64,
+    pub(crate) max_conns_per_ip: usize,
+    pub(crate) tcp_keepalive: bool,
+    pub(crate) tcp_keepalive_period: Duration,
+    pub(crate) tcp_nodelay: bool,
+    pub(crate) reuse_port: bool,
+    pub(crate) get_only: bool,
+    pub(crate) disable_keepalive: bool,
+    pub(crate) no_default_server_header: bool,
+    pub(crate) no_default_date: bool,
+    pub(crate) no_default_content_type: bool,
+    pub(crate) log_all_errors: bool,
+    pub(crate) secure_error_log_message: bool,
+    pub(crate) blocking_threshold: Duration,
+    pub(crate) max_blocking_threads: usize,
+    pub(crate) max_idle_worker_duration: Duration,
+    pub(crate) limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            name: b"brisk".to_vec(),
+            loops: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            concurrency: 256 * 1024,
+            read_buffer_size: 4096,
+            write_buffer_size: 4096,
+            max_pending_output: 0, // 0: derived from write_buffer_size in build()
+            read_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            first_byte_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(10),
+            max_request_body_size: 4 * 1024 * 1024,
+            max_requests_per_conn: 0,
+            max_conns_per_ip: 0,
+            tcp_keepalive: false,
+            tcp_keepalive_period: Duration::from_secs(60),
+            tcp_nodelay: true,
+            reuse_port: false,
+            get_only: false,
+            disable_keepalive: false,
+            no_default_server_header: false,
+            no_default_date: false,
+            no_default_content_type: false,
+            log_all_errors: false,
+            secure_error_log_message: false,
+            blocking_threshold: Duration::from_millis(1),
+            max_blocking_threads: 64,
+            max_idle_worker_duration: Duration::from_secs(10),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Builds a [`Server`](crate::Server); every setting is validated once, in
+/// [`build`](ServerBuilder::build).
+///
+/// ```
+/// use std::time::Duration;
+/// let server = brisk_server::Server::builder()
+///     .handler(|ctx| ctx.set_body(b"hi"))
+///     .loops(1)
+///     .read_timeout(Duration::from_secs(5))
+///     .build()
+///     .unwrap();
+/// # drop(server);
+/// ```
+pub struct ServerBuilder {
+    pub(crate) cfg: Config,
+    pub(crate) handler: Option<Arc<Handler>>,
+    pub(crate) error_handler: Option<Arc<ErrorHandler>>,
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident: $ty:ty) => {
+        $(#[$doc])*
+        pub fn $name(mut self, v: $ty) -> Self {
+            self.cfg.$name = v;
+            self
+        }
+    };
+}
+
+impl ServerBuilder {
+    pub(crate) fn new() -> ServerBuilder {
+        ServerBuilder {
+            cfg: Config::default(),
+            handler: None,
+            error_handler: None,
+        }
+    }
+
+    /// The request handler (required).
+    pub fn handler<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&mut RequestCtx<'_>) + Send + Sync + 'static,
+    {
+        self.handler = Some(Arc::new(f));
+        self
+    }
+
+    /// A hook that shapes error responses (4xx/5xx sent before or instead of
+    /// the handler). Default: a `text/plain` body with the short reason.
+    pub fn error_handler<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&mut RequestCtx<'_>, &ServerError) + Send + Sync + 'static,
+    {
+        self.error_handler = Some(Arc::new(f));
+        self
+    }
+
+    /// The `Server` header value (default `brisk`).
+    pub fn name(mut self, name: impl AsRef<[u8]>) -> Self {
+        self.cfg.name = name.as_ref().to_vec();
+        self
+    }
+
+    setter!(
+        /// Number of event loops (threads), default: available cores. 1 is valid.
+        loops: usize
+    );
+    setter!(
+        /// Most connections served at once (default 262 144); past it a new
+        /// connection is answered `503 Service Unavailable` and closed.
+        concurrency: usize
+    );
+    setter!(
+        /// Per-connection read buffer size (default 4096). It caps the request
+        /// head: a longer head is answered 431.
+        read_buffer_size: usize
+    );
+    setter!(
+        /// Per-connection write buffer size (default 4096).
+        write_buffer_size: usize
+    );
+    setter!(
+        /// Unsent output above which a connection stops reading and answering
+        /// pipelined requests until the client drains it (backpressure).
+        /// Default: twice the write buffer size.
+        max_pending_output: usize
+    );
+    setter!(
+        /// Time allowed to receive a whole request head and body once its first
+        /// byte arrived (default 10 s); past it: 408 and close.
+        read_timeout: Duration
+    );
+    setter!(
+        /// Time allowed for pending output to drain (default 10 s); past it the
+        /// connection closes.
+        write_timeout: Duration
+    );
+    setter!(
+        /// How long a keep-alive connection may wait for its next request
+        /// (default 60 s); past it the connection closes quietly.
+        idle_timeout: Duration
+    );
+    setter!(
+        /// How long a new connection may stay silent before its first byte
+        /// (default 5 s); past it the connection closes quietly.
+        first_byte_timeout: Duration
+    );
+    setter!(
+        /// Bound on a graceful shutdown's wait for requests in flight (default 10 s).
+        shutdown_timeout: Duration
+    );
+    setter!(
+        /// Largest accepted request body (default 4 MiB); larger: 413.
+        max_request_body_size: usize
+    );
+    setter!(
+        /// Requests served on one connection before it is closed (0 = no limit, the default).
+        max_requests_per_conn: u64
+    );
+    setter!(
+        /// Connections allowed from one IP address (0 = no limit, the default);
+        /// past it: 429 and close.
+        max_conns_per_ip: usize
+    );
+    setter!(
+        /// Enable TCP keep-alive probes on accepted connections (default off).
+        tcp_keepalive: bool
+    );
+    setter!(
+        /// Idle time before TCP keep-alive probes start (default 60 s).
+        tcp_keepalive_period: Duration
+    );
+    setter!(
+        /// Set TCP_NODELAY on accepted connections (default on).
+        tcp_nodelay: bool
+    );
+    setter!(
+        /// With [`Server::listen_and_serve`](crate::Server::listen_and_serve):
+        /// one SO_REUSEPORT listener per loop instead of one shared listener.
+        reuse_port: bool
+    );
+    setter!(
+        /// Answer every method but GET (and HEAD) with 405 (default off).
+        get_only: bool
+    );
+    setter!(
+        /// Close every connection after one response (default off).
+        disable_keepalive: bool
+    );
+    setter!(
+        /// Do not send a `Server` header.
+        no_default_server_header: bool
+    );
+    setter!(
+        /// Do not send a `Date` header.
+        no_default_date: bool
+    );
+    setter!(
+        /// Do not send the default `Content-Type: text/plain; charset=utf-8`.
+        no_default_content_type: bool
+    );
+    setter!(
+        /// Log routine client errors (malformed requests, timeouts) too.
+        log_all_errors: bool
+    );
+    setter!(
+        /// Keep request bytes out of error log messages.
+        secure_error_log_message: bool
+    );
+    setter!(
+        /// How long a handler may run before its loop's other connections are
+        /// handed to another thread (default 1 ms).
+        blocking_threshold: Duration
+    );
+    setter!(
+        /// Most threads used to take over loops stalled by blocking handlers
+        /// (default 64).
+        max_blocking_threads: usize
+    );
+    setter!(
+        /// How long a spare take-over thread may idle before it exits (default 10 s).
+        max_idle_worker_duration: Duration
+    );
+
+    /// Stop normalizing request header names to canonical case.
+    pub fn disable_header_names_normalizing(mut self, disable: bool) -> Self {
+        self.cfg.limits.normalize_header_names = !disable;
+        self
+    }
+
+    /// Most request headers accepted (default 100); more: 431.
+    pub fn max_header_count(mut self, n: usize) -> Self {
+        self.cfg.limits.max_headers = n;
+        self
+    }
+
+    /// Longest request line accepted (default 8 KiB, also capped by the read
+    /// buffer size); longer: 414.
+    pub fn max_request_line(mut self, n: usize) -> Self {
+        self.cfg.limits.max_request_line = n;
+        self
+    }
+
+    /// Validates the settings and builds the server.
+    pub fn build(mut self) -> Result<crate::Server, ConfigError> {
+        let handler = self.handler.take().ok_or(ConfigError::MissingHandler)?;
+        let c = &mut self.cfg;
+        range("loops", c.loops, 1, 1024, "1..=1024")?;
+        range("concurrency", c.concurrency, 1, usize::MAX, "at least 1")?;
+        range(
+            "read_buffer_size",
+            c.read_buffer_size,
+            256,
+            1 << 30,
+            "256 bytes ..= 1 GiB",
+        )?;
+        range(
+            "write_buffer_size",
+            c.write_buffer_size,
+            256,
+            1 << 30,
+            "256 bytes ..= 1 GiB",
+        )?;
+        range(
+            "max_blocking_threads",
+            c.max_blocking_threads,
+            1,
+            1 << 16,
+            "1..=65536",
+        )?;
+        range("max_header_count", c.limits.max_headers, 1, 1 << 16, "1..=65536")?;
+        if c.max_pending_output == 0 {
+            c.max_pending_output = 2 * c.write_buffer_size;
+        }
+        for (setting, d) in [
+            ("read_timeout", c.read_timeout),
+            ("write_timeout", c.write_timeout),
+            ("idle_timeout", c.idle_timeout),
+            ("first_byte_timeout", c.first_byte_timeout),
+            ("shutdown_timeout", c.shutdown_timeout),
+            ("blocking_threshold", c.blocking_threshold),
+            ("max_idle_worker_duration", c.max_idle_worker_duration),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError::ZeroTimeout { setting });
+            }
+        }
+        if c.tcp_keepalive && c.tcp_keepalive_period.as_secs() == 0 {
+            return Err(ConfigError::OutOfRange {
+                setting: "tcp_keepalive_period",
+                expected: "at least one second",
+            });
+        }
+        if c.name.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+            return Err(ConfigError::InvalidName);
+        }
+        // The head can never be longer than the read buffer.
+        c.limits.max_head_size = c.limits.max_head_size.min(c.read_buffer_size);
+        c.limits.max_request_line = c.limits.max_request_line.min(c.read_buffer_size);
+        Ok(crate::Server::from_parts(
+            self.cfg,
+            handler,
+            self.error_handler,
+        ))
+    }
+}
+
+fn range(
+    setting: &'static str,
+    v: usize,
+    lo: usize,
+    hi: usize,
+    expected: &'static str,
+) -> Result<(), ConfigError> {
+    if v < lo || v > hi {
+        return Err(ConfigError::OutOfRange { setting, expected });
+    }
+    Ok(())
+}

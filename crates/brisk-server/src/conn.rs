@@ -1,0 +1,858 @@
+//! One connection's state machine: read → parse head → body → handler →
+//! serialize → flush, with pipelining, backpressure and lingering close.
+//!
+//! A `Conn` is driven by exactly one thread at a time (the one that took it
+//! out of its loop's slab); nothing here locks or touches loop state.
+
+use std::io;
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+use brisk_buf::ByteBuffer;
+use brisk_http::{
+    BodyKind, ChunkedDecoder, Method, RequestHeader, RequestParser, ResponseBody,
+    WriteOptions, write_response_head,
+};
+use log::{debug, error, warn};
+use socket2::Socket;
+
+use crate::ctx::{ConnInfo, RequestCtx, Response, UserValues};
+use crate::error::ServerError;
+use crate::server::Core;
+use crate::sys;
+
+/// Reads/flushes per connection per event before others get a turn.
+const MAX_TURNS: usize = 16;
+/// How long a closing connection keeps discarding input after its last
+/// response, so the client reads that response instead of a reset.
+const LINGER_MS: u64 = 2_000;
+/// Slack above `max_request_body_size` for chunk framing held in the buffer.
+const CHUNK_SLACK: usize = 16 * 1024;
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// What the loop should do with a connection after driving it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Wait for the next event (or timer).
+    Keep,
+    /// Drive it again soon without waiting for an event (turn budget spent).
+    Again,
+    /// Close it now.
+    Close,
+}
+
+/// Why a connection's timer is set (decides what a timeout does).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Connected, no byte received yet.
+    New,
+    /// Between requests on a keep-alive connection.
+    Idle,
+    /// Part of a request (head or body) is buffered.
+    Reading,
+    /// Output is waiting for the client to read.
+    Writing,
+    /// Closing: discarding input until the client closes.
+    Lingering,
+}
+
+/// Per-thread scratch reused for every request (never per connection).
+pub(crate) struct Scratch {
+    heads: Vec<Box<RequestHeader>>,
+    decoders: Vec<Box<ChunkedDecoder>>,
+    resp: Response,
+    values: UserValues,
+    path_buf: Vec<u8>,
+    empty_head: RequestHeader,
+}
+
+impl Scratch {
+    pub(crate) fn new() -> Scratch {
+        Scratch {
+            heads: Vec::new(),
+            decoders: Vec::new(),
+            resp: Response::new(),
+            values: UserValues::default(),
+            path_buf: Vec::new(),
+            empty_head: RequestHeader::new(),
+        }
+    }
+
+    fn take_head(&mut self) -> Box<RequestHeader> {
+        let mut h = self
+            .heads
+            .pop()
+            .unwrap_or_else(|| Box::new(RequestHeader::new()));
+        h.clear();
+        h
+    }
+
+    fn put_head(&mut self, h: Box<RequestHeader>) {
+        if self.heads.len() < 64 {
+            self.heads.push(h);
+        }
+    }
+}
+
+/// The body still to arrive for a head that is complete.
+enum BodyWait {
+    /// `total` bytes from the request's first byte make the whole request.
+    Length { total: usize },
+    /// Chunked: `read`/`written` are offsets from the body's first byte.
+    Chunked {
+        dec: Box<ChunkedDecoder>,
+        read: usize,
+        written: usize,
+    },
+}
+
+/// A head that is complete, waiting for (or with) its body.
+struct Pending {
+    head_len: usize,
+    body: BodyWait,
+}
+
+pub(crate) struct Conn {
+    pub(crate) sock: Socket,
+    rbuf: Option<ByteBuffer>,
+    /// Offset in `rbuf` of the first byte of the request being received.
+    rpos: usize,
+    wbuf: Option<ByteBuffer>,
+    /// Bytes of `wbuf` already sent.
+    wpos: usize,
+    parser: RequestParser,
+    /// The head being received, or complete and waiting for its body.
+    head: Option<Box<RequestHeader>>,
+    pending: Option<Pending>,
+    pub(crate) info: ConnInfo,
+    /// ms (server clock) the current request's first byte arrived; 0 = none.
+    req_started: u64,
+    /// ms of the last progress (accept, response written, output drained).
+    last_active: u64,
+    /// Lingering close deadline (ms); 0 = not lingering.
+    linger_until: u64,
+    /// Edge-triggered: the socket may have unread input.
+    pub(crate) readable: bool,
+    eof: bool,
+    /// Close once the pending output is sent.
+    close: bool,
+    /// Input may be left unread at close: linger instead of a bare close.
+    linger: bool,
+    continue_sent: bool,
+    pub(crate) ip_counted: bool,
+}
+
+impl Conn {
+    pub(crate) fn new(sock: Socket, remote: SocketAddr, id: u64, core: &Core, now_ms: u64) -> Conn {
+        Conn {
+            sock,
+            rbuf: None,
+            rpos: 0,
+            wbuf: None,
+            wpos: 0,
+            parser: RequestParser::new(core.cfg.limits.clone()),
+            head: None,
+            pending: None,
+            info: ConnInfo {
+                remote,
+                local: None,
+                id,
+                request_num: 0,
+                received: core.epoch,
+            },
+            req_started: 0,
+            last_active: now_ms,
+            linger_until: 0,
+            readable: true,
+            eof: false,
+            close: false,
+            linger: false,
+            continue_sent: false,
+            ip_counted: false,
+        }
+    }
+
+    /// The connection's phase, which decides its deadline and what a
+    /// timeout does.
+    pub(crate) fn phase(&self) -> Phase {
+        if self.linger_until != 0 {
+            Phase::Lingering
+        } else if self.has_output() {
+            Phase::Writing
+        } else if self.req_started != 0 {
+            Phase::Reading
+        } else if self.info.request_num == 0 {
+            Phase::New
+        } else {
+            Phase::Idle
+        }
+    }
+
+    /// The absolute deadline (ms, server clock) for the current phase.
+    pub(crate) fn deadline(&self, core: &Core) -> u64 {
+        let c = &core.cfg;
+        let ms = |d: std::time::Duration| d.as_millis() as u64;
+        match self.phase() {
+            Phase::Lingering => self.linger_until,
+            Phase::Writing => self.last_active + ms(c.write_timeout),
+            Phase::Reading => self.req_started + ms(c.read_timeout),
+            Phase::New => self.last_active + ms(c.first_byte_timeout),
+            Phase::Idle => self.last_active + ms(c.idle_timeout),
+        }
+        .max(1)
+    }
+
+    /// Whether the connection holds no buffered request bytes and no output
+    /// (an idle keep-alive connection: it owns no buffers).
+    pub(crate) fn is_idle(&self) -> bool {
+        matches!(self.phase(), Phase::New | Phase::Idle)
+    }
+
+    /// ms (server clock) of the last progress on this connection.
+    pub(crate) fn last_active(&self) -> u64 {
+        self.last_active
+    }
+
+    #[inline]
+    fn has_output(&self) -> bool {
+        self.wbuf.as_ref().is_some_and(|w| w.len() > self.wpos)
+    }
+
+    #[inline]
+    fn pending_output(&self) -> usize {
+        self.wbuf.as_ref().map_or(0, |w| w.len() - self.wpos)
+    }
+
+    #[inline]
+    fn unprocessed(&self) -> usize {
+        self.rbuf.as_ref().map_or(0, |r| r.len() - self.rpos)
+    }
+
+    /// Drives the connection as far as it can go without blocking.
+    pub(crate) fn drive(&mut self, s: &mut Scratch, core: &Core, now_ms: u64, now: Instant) -> Next {
+        if self.linger_until != 0 {
+            return self.linger_read();
+        }
+        for _ in 0..MAX_TURNS {
+            if self.has_output() {
+                match self.flush(core, now_ms) {
+                    Err(_) => return Next::Close,
+                    Ok(false) => return self.settle(core),
+                    Ok(true) => {}
+                }
+            }
+            if self.close {
+                return self.finish_close(core, now_ms);
+            }
+            self.process(s, core, now_ms, now);
+            if self.has_output() {
+                match self.flush(core, now_ms) {
+                    Err(_) => return Next::Close,
+                    Ok(false) => return self.settle(core),
+                    Ok(true) => {}
+                }
+            }
+            if self.close {
+                return self.finish_close(core, now_ms);
+            }
+            if self.eof {
+                // Everything complete was answered; a partial request can
+                // never finish now.
+                return Next::Close;
+            }
+            if !self.readable {
+                return self.settle(core);
+            }
+            match self.read(core, now_ms) {
+                Ok(0) => {
+                    self.eof = true;
+                    self.readable = false;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return self.settle(core);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    debug!("conn {}: read error: {e}", self.info.id);
+                    return Next::Close;
+                }
+            }
+        }
+        self.settle(core);
+        Next::Again
+    }
+
+    /// Handles an expired deadline. Returns what to do with the connection.
+    pub(crate) fn on_timeout(&mut self, s: &mut Scratch, core: &Core, now_ms: u64) -> Next {
+        match self.phase() {
+            Phase::Reading => {
+                self.respond_error(s, core, ServerError::ReadTimeout);
+                match self.flush(core, now_ms) {
+                    Ok(true) => self.finish_close(core, now_ms),
+                    Ok(false) => {
+                        self.settle(core);
+                        Next::Keep
+                    }
+                    Err(_) => Next::Close,
+                }
+            }
+            Phase::New | Phase::Idle | Phase::Writing | Phase::Lingering => Next::Close,
+        }
+    }
+
+    /// Starts a graceful shutdown for this connection: idle ones close now,
+    /// others finish their current request with `Connection: close`.
+    pub(crate) fn begin_shutdown(&mut self) -> bool {
+        if self.is_idle() && !self.readable {
+            return false;
+        }
+        true
+    }
+
+    /// Gives the buffers back to the pool when they hold nothing.
+    fn settle(&mut self, core: &Core) -> Next {
+        if self.unprocessed() == 0 && self.pending.is_none() {
+            if let Some(b) = self.rbuf.take() {
+                core.pool.put(b);
+            }
+            self.rpos = 0;
+        }
+        if !self.has_output() {
+            if let Some(b) = self.wbuf.take() {
+                core.pool.put(b);
+            }
+            self.wpos = 0;
+        }
+        Next::Keep
+    }
+
+    /// All buffers back to the pool (the connection is closing).
+    pub(crate) fn release(&mut self, core: &Core, s: &mut Scratch) {
+        if let Some(b) = self.rbuf.take() {
+            core.pool.put(b);
+        }
+        if let Some(b) = self.wbuf.take() {
+            core.pool.put(b);
+        }
+        if let Some(h) = self.head.take() {
+            s.put_head(h);
+        }
+        if let Some(Pending {
+            body: BodyWait::Chunked { dec, .. },
+            ..
+        }) = self.pending.take()
+        {
+            s.decoders.push(dec);
+        }
+    }
+
+    /// The response is out; close now, or linger if input may be unread.
+    fn finish_close(&mut self, core: &Core, now_ms: u64) -> Next {
+        if !self.linger && !self.readable && self.unprocessed() == 0 {
+            return Next::Close;
+        }
+        if self.eof {
+            return Next::Close;
+        }
+        let _ = self.sock.shutdown(std::net::Shutdown::Write);
+        self.settle(core);
+        if let Some(b) = self.rbuf.take() {
+            core.pool.put(b);
+        }
+        self.rpos = 0;
+        self.linger_until = now_ms + LINGER_MS;
+        self.readable = true;
+        self.linger_read()
+    }
+
+    /// Discards input until the client closes (or the linger deadline).
+    fn linger_read(&mut self) -> Next {
+        let mut sink = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+        for _ in 0..MAX_TURNS * 4 {
+            match self.sock.recv(&mut sink) {
+                Ok(0) => return Next::Close,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return Next::Keep;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Next::Close,
+            }
+        }
+        Next::Again
+    }
+
+    fn read(&mut self, core: &Core, now_ms: u64) -> io::Result<usize> {
+        let rbs = core.cfg.read_buffer_size;
+        let rb = self
+            .rbuf
+            .get_or_insert_with(|| core.pool.get_with_capacity(rbs));
+        if self.rpos > 0 {
+            if self.rpos == rb.len() {
+                rb.reset();
+                self.rpos = 0;
+            } else if rb.capacity() - rb.len() < rb.capacity() / 2 {
+                let v = rb.as_mut_vec();
+                v.copy_within(self.rpos.., 0);
+                v.truncate(v.len() - self.rpos);
+                self.rpos = 0;
+            }
+        }
+        let v = rb.as_mut_vec();
+        let spare = v.capacity() - v.len();
+        if spare == 0 {
+            // Only reachable when a head filled the buffer; `process` answers
+            // 431 before asking for more, so treat it as a stall.
+            return Err(io::Error::new(io::ErrorKind::OutOfMemory, "read buffer full"));
+        }
+        let was_empty = v.len() == self.rpos;
+        let n = sys::recv_into_spare(&self.sock, v, spare)?;
+        if n < spare {
+            // A short read drained the socket; the next edge reports more.
+            self.readable = false;
+        }
+        if n > 0 && was_empty && self.req_started == 0 {
+            self.req_started = now_ms;
+        }
+        Ok(n)
+    }
+
+    /// Sends pending output. `Ok(true)` when all of it is out.
+    fn flush(&mut self, core: &Core, now_ms: u64) -> io::Result<bool> {
+        let Some(w) = self.wbuf.as_mut() else {
+            return Ok(true);
+        };
+        while self.wpos < w.len() {
+            match sys::send(&self.sock, &w[self.wpos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.wpos += n;
+                    self.last_active = now_ms;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        w.reset();
+        self.wpos = 0;
+        if !self.close {
+            // Keep the buffer only while more responses are coming.
+            if let Some(b) = self.wbuf.take() {
+                core.pool.put(b);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Answers every complete request in the read buffer, in order, until
+    /// the output passes the backpressure bound.
+    fn process(&mut self, s: &mut Scratch, core: &Core, now_ms: u64, now: Instant) {
+        while !self.close && self.pending_output() <= core.cfg.max_pending_output {
+            if self.unprocessed() == 0 {
+                return;
+            }
+            if self.req_started == 0 {
+                self.req_started = now_ms;
+            }
+            if self.pending.is_none() && !self.parse_head(s, core) {
+                return;
+            }
+            if !self.body_ready(s, core) {
+                return;
+            }
+            self.serve(s, core, now_ms, now);
+        }
+    }
+
+    /// Parses the head of the request at `rpos`. `true` when it is complete
+    /// and `self.pending` describes its body.
+    fn parse_head(&mut self, s: &mut Scratch, core: &Core) -> bool {
+        let mut head = self.head.take().unwrap_or_else(|| s.take_head());
+        let Some(rb) = self.rbuf.as_ref() else {
+            s.put_head(head);
+            return false;
+        };
+        let buf = &rb[self.rpos..];
+        match self.parser.parse(buf, &mut head) {
+            Ok(brisk_http::Status::Partial) => {
+                let full = buf.len() >= core.cfg.read_buffer_size;
+                self.head = Some(head);
+                if full {
+                    self.respond_error(s, core, ServerError::HeadTooLarge);
+                }
+                false
+            }
+            Ok(brisk_http::Status::Complete(head_len)) => {
+                if core.cfg.limits.normalize_header_names {
+                    if let Some(rb) = self.rbuf.as_mut() {
+                        brisk_http::normalize_header_names(&mut rb.as_mut_slice()[self.rpos..], &head);
+                    }
+                }
+                let err = if core.cfg.get_only && !matches!(head.method(), Method::Get | Method::Head) {
+                    Some(ServerError::MethodNotAllowed)
+                } else {
+                    None
+                };
+                let body = match head.body_kind() {
+                    _ if err.is_some() => None,
+                    BodyKind::None => Some(BodyWait::Length { total: head_len }),
+                    BodyKind::Length(n) => {
+                        if n > core.cfg.max_request_body_size as u64 {
+                            None
+                        } else {
+                            Some(BodyWait::Length {
+                                total: head_len + n as usize,
+                            })
+                        }
+                    }
+                    BodyKind::Chunked => {
+                        let mut dec = s
+                            .decoders
+                            .pop()
+                            .unwrap_or_else(|| Box::new(ChunkedDecoder::new(&core.cfg.limits)));
+                        dec.reset();
+                        Some(BodyWait::Chunked {
+                            dec,
+                            read: 0,
+                            written: 0,
+                        })
+                    }
+                };
+                self.head = Some(head);
+                match (err, body) {
+                    (Some(e), _) => {
+                        self.respond_error(s, core, e);
+                        false
+                    }
+                    (None, None) => {
+                        self.respond_error(s, core, ServerError::BodyTooLarge);
+                        false
+                    }
+                    (None, Some(body)) => {
+                        self.pending = Some(Pending { head_len, body });
+                        true
+                    }
+                }
+            }
+            Err(e) => {
+                self.head = Some(head);
+                if core.cfg.log_all_errors {
+                    self.log_bad_request(core, &e.to_string());
+                }
+                self.respond_error(s, core, ServerError::Parse(e));
+                false
+            }
+        }
+    }
+
+    /// Whether the whole body of the pending request is in the buffer
+    /// (decoding chunked input in place as it arrives).
+    fn body_ready(&mut self, s: &mut Scratch, core: &Core) -> bool {
+        let Some(p) = self.pending.as_mut() else {
+            return false;
+        };
+        let Some(rb) = self.rbuf.as_mut() else {
+            return false;
+        };
+        let head_len = p.head_len;
+        let max_body = core.cfg.max_request_body_size;
+        let ready = match &mut p.body {
+            BodyWait::Length { total } => {
+                let total = *total;
+                let have = rb.len() - self.rpos;
+                if have >= total {
+                    true
+                } else {
+                    // Make room for the whole request (bounded: the length was
+                    // checked against max_request_body_size).
+                    let v = rb.as_mut_vec();
+                    if self.rpos + total > v.capacity() {
+                        if self.rpos > 0 {
+                            v.copy_within(self.rpos.., 0);
+                            v.truncate(v.len() - self.rpos);
+                            self.rpos = 0;
+                        }
+                        if total > v.capacity() {
+                            v.reserve_exact(total - v.len());
+                        }
+                    }
+                    false
+                }
+            }
+            BodyWait::Chunked { dec, read, written } => {
+                let start = self.rpos + head_len;
+                let v = rb.as_mut_vec();
+                match dec.decode(&mut v[start..], *read, *written) {
+                    Err(e) => {
+                        self.pending = None;
+                        self.respond_error(s, core, ServerError::Parse(e));
+                        return false;
+                    }
+                    Ok(prog) => {
+                        *read = prog.read;
+                        *written = prog.written;
+                        if prog.written > max_body {
+                            self.pending = None;
+                            self.respond_error(s, core, ServerError::BodyTooLarge);
+                            return false;
+                        }
+                        if prog.done {
+                            true
+                        } else {
+                            // Drop the consumed framing so input keeps fitting.
+                            let raw_from = start + *read;
+                            let to = start + *written;
+                            if raw_from > to {
+                                v.copy_within(raw_from.., to);
+                                v.truncate(v.len() - (raw_from - to));
+                                *read = *written;
+                            }
+                            if v.len() == v.capacity() {
+                                let limit = head_len + max_body + CHUNK_SLACK;
+                                let cap = v.capacity() - self.rpos;
+                                if cap >= limit {
+                                    self.pending = None;
+                                    self.respond_error(s, core, ServerError::BodyTooLarge);
+                                    return false;
+                                }
+                                v.reserve((cap).min(limit - cap).max(1024));
+                            }
+                            false
+                        }
+                    }
+                }
+            }
+        };
+        if !ready {
+            self.maybe_continue();
+        }
+        ready
+    }
+
+    /// Sends `100 Continue` once when the client asked for it and the body
+    /// has not arrived yet.
+    fn maybe_continue(&mut self) {
+        if self.continue_sent {
+            return;
+        }
+        let wants = self
+            .head
+            .as_ref()
+            .is_some_and(|h| h.expect_continue() && h.version() == brisk_http::Version::Http11);
+        if wants {
+            self.continue_sent = true;
+            let w = self.wbuf.get_or_insert_with(ByteBuffer::new);
+            w.extend_from_slice(CONTINUE);
+        }
+    }
+
+    /// Runs the handler for the complete request at `rpos` and serializes
+    /// its response.
+    fn serve(&mut self, s: &mut Scratch, core: &Core, now_ms: u64, now: Instant) {
+        let (Some(head), Some(p), Some(rb)) =
+            (self.head.take(), self.pending.take(), self.rbuf.as_ref())
+        else {
+            return;
+        };
+        let (body_range, consumed) = match p.body {
+            BodyWait::Length { total } => (p.head_len..total, total),
+            BodyWait::Chunked { dec, read, written } => {
+                s.decoders.push(dec);
+                (p.head_len..p.head_len + written, p.head_len + read)
+            }
+        };
+        let buf = &rb[self.rpos..self.rpos + body_range.end.max(p.head_len)];
+        self.info.request_num += 1;
+        self.info.received = now;
+
+        // The normalized path: the raw one when it needs no work.
+        let raw_path = head.path().get(buf);
+        let path: &[u8] = if needs_normalizing(raw_path) {
+            match brisk_http::normalize_path(raw_path, &mut s.path_buf) {
+                Ok(()) => &s.path_buf,
+                Err(_) => raw_path,
+            }
+        } else {
+            raw_path
+        };
+
+        s.resp.reset();
+        s.values.clear();
+        let is_head = head.method() == Method::Head;
+        let mut ctx = RequestCtx {
+            buf,
+            head: &head,
+            body: &buf[body_range.clone()],
+            path,
+            info: &self.info,
+            resp: &mut s.resp,
+            values: &mut s.values,
+        };
+        let handler = &core.handler;
+        let panicked = catch_unwind(AssertUnwindSafe(|| handler(&mut ctx))).is_err();
+        s.values.clear();
+        if panicked {
+            error!(
+                "conn {} ({}): handler panicked on request {}; answered 500 and closing",
+                self.info.id, self.info.remote, self.info.request_num
+            );
+            s.resp.reset();
+            let _ = s.resp.header.set_status(500);
+            s.resp.body.extend_from_slice(b"internal server error");
+            s.resp.close = true;
+            self.linger = true;
+        }
+
+        let keep_alive = !s.resp.close
+            && !s.resp.header.connection_close()
+            && head.keep_alive()
+            && !core.cfg.disable_keepalive
+            && !core.shutting_down()
+            && !self.eof
+            && (core.cfg.max_requests_per_conn == 0
+                || self.info.request_num < core.cfg.max_requests_per_conn);
+        let http10 = head.version() == brisk_http::Version::Http10;
+        let w = self
+            .wbuf
+            .get_or_insert_with(|| core.pool.get_with_capacity(core.cfg.write_buffer_size));
+        write_response(w, &s.resp, core, keep_alive, is_head, http10);
+
+        // Next request.
+        self.rpos += consumed;
+        self.parser.reset();
+        s.put_head(head);
+        self.continue_sent = false;
+        self.last_active = now_ms;
+        self.req_started = if self.unprocessed() > 0 { now_ms } else { 0 };
+        if !keep_alive {
+            self.close = true;
+            if self.unprocessed() > 0 {
+                self.linger = true;
+            }
+        }
+    }
+
+    /// Queues the error response for `err` and marks the connection to
+    /// close (lingering: the client may still be sending).
+    fn respond_error(&mut self, s: &mut Scratch, core: &Core, err: ServerError) {
+        s.resp.reset();
+        let _ = s.resp.header.set_status(err.status());
+        s.resp.body.extend_from_slice(err.reason().as_bytes());
+        if let Some(eh) = core.error_handler.as_ref() {
+            let mut ctx = RequestCtx {
+                buf: &[],
+                head: &s.empty_head,
+                body: &[],
+                path: &[],
+                info: &self.info,
+                resp: &mut s.resp,
+                values: &mut s.values,
+            };
+            if catch_unwind(AssertUnwindSafe(|| eh(&mut ctx, &err))).is_err() {
+                error!("conn {}: error handler panicked; sending the default error response", self.info.id);
+                s.resp.reset();
+                let _ = s.resp.header.set_status(err.status());
+                s.resp.body.extend_from_slice(err.reason().as_bytes());
+            }
+            s.values.clear();
+        }
+        if core.cfg.log_all_errors {
+            debug!("conn {} ({}): answered {err}", self.info.id, self.info.remote);
+        }
+        let w = self
+            .wbuf
+            .get_or_insert_with(|| core.pool.get_with_capacity(core.cfg.write_buffer_size));
+        write_response(w, &s.resp, core, false, false, false);
+        self.pending = None;
+        if let Some(h) = self.head.take() {
+            s.put_head(h);
+        }
+        self.close = true;
+        self.linger = true;
+        self.req_started = 0;
+    }
+
+    fn log_bad_request(&self, core: &Core, what: &str) {
+        if core.cfg.secure_error_log_message {
+            warn!("conn {} ({}): bad request: {what}", self.info.id, self.info.remote);
+        } else {
+            let bytes = self
+                .rbuf
+                .as_ref()
+                .map(|r| &r[self.rpos..r.len().min(self.rpos + 256)])
+                .unwrap_or(&[]);
+            warn!(
+                "conn {} ({}): bad request: {what}; request starts {:?}",
+                self.info.id,
+                self.info.remote,
+                bytes.escape_ascii().to_string()
+            );
+        }
+    }
+}
+
+/// Serializes `resp` (head and, unless HEAD, body) into `w`.
+fn write_response(w: &mut ByteBuffer, resp: &Response, core: &Core, keep_alive: bool, is_head: bool, http10: bool) {
+    let status = resp.header.status();
+    let body = resp.body_bytes();
+    let no_body = status == 204 || status == 304 || (100..200).contains(&status);
+    let framing = if no_body {
+        ResponseBody::None
+    } else {
+        ResponseBody::Length(body.len() as u64)
+    };
+    let opts = WriteOptions {
+        server_name: if core.cfg.no_default_server_header {
+            None
+        } else {
+            Some(&core.cfg.name)
+        },
+        date: !core.cfg.no_default_date,
+        default_content_type: !core.cfg.no_default_content_type,
+        keep_alive,
+        head_request: is_head,
+        http10,
+    };
+    write_response_head(&resp.header, framing, &opts, w);
+    if !is_head && !no_body {
+        w.extend_from_slice(body);
+    }
+}
+
+/// Whether a raw path may change under normalization (percent escapes,
+/// dot segments, repeated slashes); most paths need no work and no copy.
+#[inline]
+fn needs_normalizing(p: &[u8]) -> bool {
+    if p.first() != Some(&b'/') {
+        return true;
+    }
+    let mut prev = 0u8;
+    for &b in p {
+        if b == b'%' || (prev == b'/' && (b == b'/' || b == b'.')) {
+            return true;
+        }
+        prev = b;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizing_is_skipped_for_plain_paths() {
+        assert!(!needs_normalizing(b"/"));
+        assert!(!needs_normalizing(b"/a/b.c/d"));
+        assert!(needs_normalizing(b"/a//b"));
+        assert!(needs_normalizing(b"/a/./b"));
+        assert!(needs_normalizing(b"/a/%41"));
+        assert!(needs_normalizing(b"*"));
+        assert!(needs_normalizing(b""));
+    }
+}

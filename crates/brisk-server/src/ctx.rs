@@ -1,0 +1,481 @@
+//! `RequestCtx`: one request and its response, handed to the handler.
+
+use std::any::{Any, TypeId};
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use brisk_buf::ByteBuffer;
+use brisk_http::{
+    HeaderError, HeaderField, Method, RequestHeader, ResponseHeader, Span, TargetForm, Version,
+};
+
+/// One request and the response being built for it.
+///
+/// A `RequestCtx` borrows the request's bytes from the connection's read
+/// buffer (nothing is copied) and the response from per-thread scratch space
+/// that is reused for every request, so serving a request allocates nothing.
+/// The borrow ends when the handler returns: keeping request data past the
+/// handler is a compile error, not a data race.
+///
+/// ```
+/// use brisk_server::RequestCtx;
+/// fn handler(ctx: &mut RequestCtx<'_>) {
+///     match ctx.path() {
+///         b"/" => ctx.set_body(b"Hello, World!"),
+///         b"/json" => {
+///             ctx.set_content_type(b"application/json");
+///             ctx.set_body(br#"{"message":"Hello, World!"}"#);
+///         }
+///         _ => {
+///             ctx.set_status(404);
+///             ctx.set_body(b"not found");
+///         }
+///     }
+/// }
+/// # let _ = handler;
+/// ```
+pub struct RequestCtx<'a> {
+    pub(crate) buf: &'a [u8],
+    pub(crate) head: &'a RequestHeader,
+    pub(crate) body: &'a [u8],
+    pub(crate) path: &'a [u8],
+    pub(crate) info: &'a ConnInfo,
+    pub(crate) resp: &'a mut Response,
+    pub(crate) values: &'a mut UserValues,
+}
+
+/// Facts about the connection a request arrived on.
+#[derive(Clone, Debug)]
+pub(crate) struct ConnInfo {
+    pub(crate) remote: SocketAddr,
+    pub(crate) local: Option<SocketAddr>,
+    pub(crate) id: u64,
+    pub(crate) request_num: u64,
+    pub(crate) received: Instant,
+}
+
+/// The response under construction; per-thread scratch, reset per request.
+pub(crate) struct Response {
+    pub(crate) header: ResponseHeader,
+    pub(crate) body: ByteBuffer,
+    pub(crate) static_body: Option<&'static [u8]>,
+    pub(crate) close: bool,
+}
+
+/// Typed per-request values; a `Vec` that never allocates unless used.
+#[derive(Default)]
+pub(crate) struct UserValues {
+    items: Vec<(TypeId, Box<dyn Any + Send>)>,
+}
+
+impl UserValues {
+    pub(crate) fn clear(&mut self) {
+        if !self.items.is_empty() {
+            self.items.clear();
+        }
+    }
+}
+
+impl Response {
+    pub(crate) fn new() -> Response {
+        Response {
+            header: ResponseHeader::new(),
+            body: ByteBuffer::new(),
+            static_body: None,
+            close: false,
+        }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.header.reset();
+        self.body.reset();
+        self.static_body = None;
+        self.close = false;
+    }
+
+    pub(crate) fn body_bytes(&self) -> &[u8] {
+        match self.static_body {
+            Some(b) => b,
+            None => self.body.as_slice(),
+        }
+    }
+}
+
+impl<'a> RequestCtx<'a> {
+    // ---- request ----
+
+    /// The request method.
+    #[inline]
+    pub fn method(&self) -> Method {
+        self.head.method()
+    }
+
+    /// The request method's bytes, as sent (e.g. `b"GET"`).
+    #[inline]
+    pub fn method_bytes(&self) -> &[u8] {
+        self.head.method_span().get(self.buf)
+    }
+
+    /// Whether the method is GET.
+    #[inline]
+    pub fn is_get(&self) -> bool {
+        self.head.method() == Method::Get
+    }
+
+    /// Whether the method is POST.
+    #[inline]
+    pub fn is_post(&self) -> bool {
+        self.head.method() == Method::Post
+    }
+
+    /// Whether the method is HEAD (the response body is not sent).
+    #[inline]
+    pub fn is_head(&self) -> bool {
+        self.head.method() == Method::Head
+    }
+
+    /// The request target exactly as sent (the "request URI").
+    #[inline]
+    pub fn uri(&self) -> &[u8] {
+        self.head.target().get(self.buf)
+    }
+
+    /// The form of the request target (origin, absolute, authority, asterisk).
+    #[inline]
+    pub fn target_form(&self) -> TargetForm {
+        self.head.target_form()
+    }
+
+    /// The path, percent-decoded and normalized (dot segments resolved,
+    /// repeated slashes collapsed). Route on this.
+    #[inline]
+    pub fn path(&self) -> &[u8] {
+        self.path
+    }
+
+    /// The path as sent, before decoding and normalization.
+    #[inline]
+    pub fn raw_path(&self) -> &[u8] {
+        self.head.path().get(self.buf)
+    }
+
+    /// The query string without the `?` (empty when there is none).
+    #[inline]
+    pub fn query_string(&self) -> &[u8] {
+        self.head.query().map_or(&[][..], |s| s.get(self.buf))
+    }
+
+    /// The query arguments as raw (still percent-encoded) name/value pairs,
+    /// parsed lazily. Decode a value with [`brisk_http::decode_arg`].
+    pub fn query_args(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        let q = self.query_string();
+        brisk_http::parse_args(q).map(move |(n, v)| (n.get(q), v.get(q)))
+    }
+
+    /// The first query argument named `name` (raw, percent-encoded).
+    pub fn query_arg(&self, name: &[u8]) -> Option<&[u8]> {
+        self.query_args().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// The `application/x-www-form-urlencoded` body arguments as raw pairs
+    /// (empty for other content types), parsed lazily.
+    pub fn post_args(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        let form = self.content_type().is_some_and(|ct| {
+            brisk_buf::starts_with_ignore_ascii_case(ct, b"application/x-www-form-urlencoded")
+        });
+        let body: &[u8] = if form { self.body } else { &[] };
+        brisk_http::parse_args(body).map(move |(n, v)| (n.get(body), v.get(body)))
+    }
+
+    /// The protocol version.
+    #[inline]
+    pub fn version(&self) -> Version {
+        self.head.version()
+    }
+
+    /// The first header named `name` (ASCII case-insensitive).
+    #[inline]
+    pub fn header(&self, name: &[u8]) -> Option<&[u8]> {
+        self.head.header(self.buf, name)
+    }
+
+    /// Every request header as (name, value), in arrival order.
+    pub fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.head
+            .headers()
+            .iter()
+            .map(|h: &HeaderField| (h.name.get(self.buf), h.value.get(self.buf)))
+    }
+
+    /// The `Host` header.
+    #[inline]
+    pub fn host(&self) -> Option<&[u8]> {
+        self.span(self.head.host())
+    }
+
+    /// The `Content-Type` header.
+    #[inline]
+    pub fn content_type(&self) -> Option<&[u8]> {
+        self.span(self.head.content_type())
+    }
+
+    /// The `User-Agent` header.
+    #[inline]
+    pub fn user_agent(&self) -> Option<&[u8]> {
+        self.span(self.head.user_agent())
+    }
+
+    /// The cookies as (name, value) pairs, parsed lazily from `Cookie`.
+    pub fn cookies(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        let raw: &[u8] = self.span(self.head.cookie()).unwrap_or(&[]);
+        brisk_http::parse_cookies(raw).map(move |(n, v)| (n.get(raw), v.get(raw)))
+    }
+
+    /// The value of the cookie named `name`.
+    pub fn cookie(&self, name: &[u8]) -> Option<&[u8]> {
+        self.cookies().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// The request body (chunked bodies are already decoded).
+    #[inline]
+    pub fn body(&self) -> &[u8] {
+        self.body
+    }
+
+    /// The parsed request head (spans into [`request_bytes`](Self::request_bytes)).
+    #[inline]
+    pub fn request_header(&self) -> &RequestHeader {
+        self.head
+    }
+
+    /// The raw request bytes the head's spans point into.
+    #[inline]
+    pub fn request_bytes(&self) -> &[u8] {
+        self.buf
+    }
+
+    /// The client's address.
+    #[inline]
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.info.remote
+    }
+
+    /// The local address the connection was accepted on, when known.
+    #[inline]
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.info.local
+    }
+
+    /// A server-unique id of the connection.
+    #[inline]
+    pub fn conn_id(&self) -> u64 {
+        self.info.id
+    }
+
+    /// The number of this request on its connection (the first is 1).
+    #[inline]
+    pub fn conn_request_num(&self) -> u64 {
+        self.info.request_num
+    }
+
+    /// When the server started handling this request's bytes (coarse: read
+    /// once per event-loop turn).
+    #[inline]
+    pub fn received_at(&self) -> Instant {
+        self.info.received
+    }
+
+    // ---- response ----
+
+    /// Sets the response status code (default 200). Codes outside
+    /// `100..=999` are refused and leave the status unchanged.
+    pub fn set_status(&mut self, code: u16) {
+        // Out-of-range codes are refused by the header; keep the old status.
+        let _ = self.resp.header.set_status(code);
+    }
+
+    /// The response status code.
+    #[inline]
+    pub fn status(&self) -> u16 {
+        self.resp.header.status()
+    }
+
+    /// Sets the response `Content-Type` (default `text/plain; charset=utf-8`).
+    /// A value with CR, LF or another control byte is refused and ignored;
+    /// use [`try_set_content_type`](Self::try_set_content_type) to see the error.
+    pub fn set_content_type(&mut self, value: &[u8]) {
+        let _ = self.try_set_content_type(value);
+    }
+
+    /// Sets the response `Content-Type`, or says why the value is refused.
+    pub fn try_set_content_type(&mut self, value: &[u8]) -> Result<(), HeaderError> {
+        self.resp.header.set_content_type(value)
+    }
+
+    /// Sets a response header, replacing any with the same name. Refuses
+    /// names that are not tokens and values with CR, LF or NUL (response
+    /// splitting), and headers the server writes itself.
+    pub fn set_header(&mut self, name: &[u8], value: &[u8]) -> Result<(), HeaderError> {
+        self.resp.header.set(name, value)
+    }
+
+    /// Adds a response header (repeats allowed, e.g. `Set-Cookie`).
+    pub fn add_header(&mut self, name: &[u8], value: &[u8]) -> Result<(), HeaderError> {
+        self.resp.header.add(name, value)
+    }
+
+    /// The response header, for everything the shortcuts do not cover.
+    #[inline]
+    pub fn response_header(&mut self) -> &mut ResponseHeader {
+        &mut self.resp.header
+    }
+
+    /// Replaces the response body with a copy of `body`.
+    pub fn set_body(&mut self, body: &[u8]) {
+        self.resp.static_body = None;
+        self.resp.body.reset();
+        self.resp.body.extend_from_slice(body);
+    }
+
+    /// Replaces the response body with a `'static` slice (not copied until
+    /// it is written to the socket).
+    pub fn set_body_static(&mut self, body: &'static [u8]) {
+        self.resp.body.reset();
+        self.resp.static_body = Some(body);
+    }
+
+    /// Replaces the response body with a string.
+    pub fn set_body_string(&mut self, body: &str) {
+        self.set_body(body.as_bytes());
+    }
+
+    /// Appends to the response body.
+    pub fn append_body(&mut self, data: &[u8]) {
+        if let Some(s) = self.resp.static_body.take() {
+            self.resp.body.extend_from_slice(s);
+        }
+        self.resp.body.extend_from_slice(data);
+    }
+
+    /// The response body written so far.
+    #[inline]
+    pub fn response_body(&self) -> &[u8] {
+        self.resp.body_bytes()
+    }
+
+    /// Clears the response body.
+    pub fn reset_body(&mut self) {
+        self.resp.static_body = None;
+        self.resp.body.reset();
+    }
+
+    /// Answers with `status` and a plain-text `message` body.
+    pub fn error(&mut self, message: &str, status: u16) {
+        self.resp.header.reset();
+        self.set_status(status);
+        self.set_body(message.as_bytes());
+    }
+
+    /// Redirects to `location` with `status` (301, 302, 303, 307 or 308;
+    /// anything else becomes 302). A location with CR, LF or NUL is refused.
+    pub fn redirect(&mut self, location: &[u8], status: u16) -> Result<(), HeaderError> {
+        let status = match status {
+            301 | 302 | 303 | 307 | 308 => status,
+            _ => 302,
+        };
+        self.resp.header.set(b"Location", location)?;
+        self.set_status(status);
+        self.reset_body();
+        Ok(())
+    }
+
+    /// Closes the connection after this response (sends `Connection: close`).
+    pub fn set_connection_close(&mut self) {
+        self.resp.close = true;
+    }
+
+    /// Whether the connection will close after this response.
+    #[inline]
+    pub fn connection_close(&self) -> bool {
+        self.resp.close
+    }
+
+    // ---- user values ----
+
+    /// Stores a typed value for the rest of this request (replacing one of
+    /// the same type). Values are dropped when the request ends.
+    pub fn set_user_value<T: Any + Send>(&mut self, value: T) {
+        let id = TypeId::of::<T>();
+        if let Some(slot) = self.values.items.iter_mut().find(|(t, _)| *t == id) {
+            slot.1 = Box::new(value);
+        } else {
+            self.values.items.push((id, Box::new(value)));
+        }
+    }
+
+    /// The value of type `T` stored for this request.
+    pub fn user_value<T: Any + Send>(&self) -> Option<&T> {
+        let id = TypeId::of::<T>();
+        self.values
+            .items
+            .iter()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, v)| v.downcast_ref())
+    }
+
+    /// The value of type `T` stored for this request, mutably.
+    pub fn user_value_mut<T: Any + Send>(&mut self) -> Option<&mut T> {
+        let id = TypeId::of::<T>();
+        self.values
+            .items
+            .iter_mut()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, v)| v.downcast_mut())
+    }
+
+    /// Removes and returns the value of type `T`.
+    pub fn take_user_value<T: Any + Send>(&mut self) -> Option<T> {
+        let id = TypeId::of::<T>();
+        let i = self.values.items.iter().position(|(t, _)| *t == id)?;
+        let (_, v) = self.values.items.swap_remove(i);
+        v.downcast().ok().map(|b| *b)
+    }
+
+    #[inline]
+    fn span(&self, s: Option<Span>) -> Option<&[u8]> {
+        s.map(|s| s.get(self.buf))
+    }
+}
+
+impl io::Write for RequestCtx<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.append_body(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl fmt::Write for RequestCtx<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.append_body(s.as_bytes());
+        Ok(())
+    }
+}
+
+impl fmt::Debug for RequestCtx<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestCtx")
+            .field("method", &self.method())
+            .field("uri", &self.uri().escape_ascii().to_string())
+            .field("remote", &self.info.remote)
+            .field("conn_id", &self.info.id)
+            .field("request_num", &self.info.request_num)
+            .field("status", &self.status())
+            .finish()
+    }
+}

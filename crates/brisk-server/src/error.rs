@@ -1,0 +1,108 @@
+//! The errors the server answers on the client's behalf, and `ServeError`.
+
+use std::fmt;
+use std::io;
+
+use brisk_http::ParseError;
+
+/// A request the server answered itself, without (or instead of) the
+/// handler. Each kind maps to one HTTP status; see [`ServerError::status`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The request head or chunked body violated HTTP/1.1 (400, 414, 431,
+    /// 501 or 505, as the parse error says).
+    Parse(ParseError),
+    /// The request head did not fit in the read buffer (431).
+    HeadTooLarge,
+    /// The request body is larger than `max_request_body_size` (413).
+    BodyTooLarge,
+    /// The request head or body did not arrive within `read_timeout` (408).
+    ReadTimeout,
+    /// The method is not GET or HEAD while `get_only` is set (405).
+    MethodNotAllowed,
+    /// The server is at its `concurrency` limit (503).
+    TooManyConnections,
+    /// The client's IP address is at `max_conns_per_ip` (429).
+    TooManyConnectionsPerIp,
+    /// The handler panicked (500).
+    HandlerPanicked,
+}
+
+impl ServerError {
+    /// The HTTP status the server answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ServerError::Parse(e) => e.status(),
+            ServerError::HeadTooLarge => 431,
+            ServerError::BodyTooLarge => 413,
+            ServerError::ReadTimeout => 408,
+            ServerError::MethodNotAllowed => 405,
+            ServerError::TooManyConnections => 503,
+            ServerError::TooManyConnectionsPerIp => 429,
+            ServerError::HandlerPanicked => 500,
+        }
+    }
+
+    /// A short reason, used as the default response body.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ServerError::Parse(e) => e.reason(),
+            ServerError::HeadTooLarge => "request header fields too large",
+            ServerError::BodyTooLarge => "request body too large",
+            ServerError::ReadTimeout => "request timeout",
+            ServerError::MethodNotAllowed => "method not allowed",
+            ServerError::TooManyConnections => "the server is at its connection limit",
+            ServerError::TooManyConnectionsPerIp => "too many connections from this address",
+            ServerError::HandlerPanicked => "internal server error",
+        }
+    }
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.reason(), self.status())
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+/// Why [`Server::serve`](crate::Server::serve) or
+/// [`Server::listen_and_serve`](crate::Server::listen_and_serve) failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// Binding or configuring the listening socket failed.
+    Listen {
+        /// The address that could not be bound.
+        addr: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// Setting up an event loop (epoll, eventfd, threads) failed.
+    Setup(io::Error),
+    /// `serve` was called on a server that is already serving.
+    AlreadyServing,
+}
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServeError::Listen { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            ServeError::Setup(e) => write!(f, "cannot set up the event loops: {e}"),
+            ServeError::AlreadyServing => f.write_str(
+                "this server is already serving: build another Server for a second listener",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServeError::Listen { source, .. } => Some(source),
+            ServeError::Setup(e) => Some(e),
+            ServeError::AlreadyServing => None,
+        }
+    }
+}

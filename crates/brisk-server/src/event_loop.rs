@@ -1,0 +1,607 @@
+//! One event loop: an epoll set, its connections (a slab), its timer wheel,
+//! and the ownership hand-off that lets another thread take the loop over
+//! while a handler blocks.
+//!
+//! # Ownership
+//!
+//! `LoopState` sits behind a mutex that only the loop's current owner holds.
+//! To drive a connection the owner takes the `Conn` out of its slab slot
+//! (the slot is marked checked out), publishes "away" in `ctl` (an odd
+//! value), unlocks, and drives the connection — which may run the handler
+//! for as long as it likes. Afterwards it tries to flip `ctl` back to even:
+//!
+//! * success: nobody took over; it relocks the (uncontended) mutex and files
+//!   the connection back in its slot;
+//! * failure: the monitor saw the same odd value twice and a spare thread
+//!   claimed the loop with its own compare-and-swap. The old thread no
+//!   longer owns anything but its `Conn`: it hands the `Conn` back through
+//!   `returns` (waking the loop with its eventfd) and leaves.
+//!
+//! Events already taken from `epoll_wait` live in `LoopState` with a cursor,
+//! so the thread taking over continues the same batch. Timers and events
+//! name connections by (slot index, generation), never by pointer, and skip
+//! slots that are checked out.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use log::{debug, error, warn};
+use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use socket2::{Socket, TcpKeepalive};
+
+use crate::conn::{Conn, Next, Phase, Scratch};
+use crate::server::{Core, Run};
+use crate::sys;
+use crate::timer::{Entry, TimerMeta, Wheel};
+
+const MAX_EVENTS: usize = 1024;
+const MAX_ACCEPTS_PER_EVENT: usize = 64;
+const TOKEN_WAKE: u64 = u64::MAX;
+const TOKEN_LISTENER_BASE: u64 = u64::MAX - 1024;
+/// After EMFILE with nothing to reclaim, accepting pauses this long.
+const ACCEPT_PAUSE_MS: u64 = 100;
+/// At most one descriptor-exhaustion log line per this many ms.
+const EMFILE_LOG_EVERY_MS: u64 = 10_000;
+
+pub(crate) struct LoopShared {
+    pub(crate) idx: usize,
+    epoll: Epoll,
+    wake: EventFd,
+    /// Even: the owner is in loop code. Odd: the owner is away driving a
+    /// connection (maybe in a handler). Only increases.
+    pub(crate) ctl: AtomicU64,
+    state: Mutex<LoopState>,
+    returns: Mutex<Vec<Returned>>,
+}
+
+struct Returned {
+    idx: u32,
+    gen: u32,
+    conn: Box<Conn>,
+}
+
+struct Slot {
+    gen: u32,
+    conn: Option<Box<Conn>>,
+    /// Checked out: a thread is driving the connection.
+    out: bool,
+    /// An event arrived while checked out.
+    missed: bool,
+    timer: TimerMeta,
+}
+
+struct LoopState {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    live: usize,
+    out: usize,
+    events: Vec<EpollEvent>,
+    ev_len: usize,
+    ev_cursor: usize,
+    wheel: Wheel,
+    due: Vec<Entry>,
+    ready: Vec<u64>,
+    listeners: Vec<Arc<Socket>>,
+    accepting: bool,
+    accept_resume_at: u64,
+    emfile_logged_at: u64,
+    shutdown_seen: bool,
+    now_ms: u64,
+    now: Instant,
+}
+
+impl LoopShared {
+    pub(crate) fn new(idx: usize, listeners: Vec<Arc<Socket>>, core: &Core) -> io::Result<LoopShared> {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        let wake = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
+        epoll.add(&wake, EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_WAKE))?;
+        for (i, l) in listeners.iter().enumerate() {
+            epoll.add(l.as_fd(), listener_event(i, listeners.len() > 1))?;
+        }
+        let now_ms = core.now_ms();
+        Ok(LoopShared {
+            idx,
+            epoll,
+            wake,
+            ctl: AtomicU64::new(0),
+            state: Mutex::new(LoopState {
+                slots: Vec::new(),
+                free: Vec::new(),
+                live: 0,
+                out: 0,
+                events: vec![EpollEvent::empty(); MAX_EVENTS],
+                ev_len: 0,
+                ev_cursor: 0,
+                wheel: Wheel::new(now_ms),
+                due: Vec::new(),
+                ready: Vec::new(),
+                listeners,
+                accepting: true,
+                accept_resume_at: 0,
+                emfile_logged_at: 0,
+                shutdown_seen: false,
+                now_ms,
+                now: Instant::now(),
+            }),
+            returns: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Wakes the loop (shutdown, returned connections).
+    pub(crate) fn wake(&self) {
+        let _ = self.wake.write(1);
+    }
+}
+
+fn listener_event(i: usize, own: bool) -> EpollEvent {
+    // A listener shared by all loops wakes only one of them per connection.
+    let mut flags = EpollFlags::EPOLLIN;
+    if !own {
+        flags |= EpollFlags::EPOLLEXCLUSIVE;
+    }
+    EpollEvent::new(flags, TOKEN_LISTENER_BASE + i as u64)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Loop code does not panic while holding these locks (handlers run
+    // unlocked, under catch_unwind); recover the data if it ever happened.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[inline]
+fn token(idx: u32, gen: u32) -> u64 {
+    (u64::from(gen) << 32) | u64::from(idx)
+}
+
+/// Runs loop `li` on this thread until the server stops or another thread
+/// takes the loop over. `seq` is the even `ctl` value this thread owns.
+pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
+    let shared = &run.loops[li];
+    let core = &*run.core;
+    let mut scratch = Scratch::new();
+    let mut st = lock(&shared.state);
+    loop {
+        if st.ev_cursor >= st.ev_len {
+            if st.finished(core) {
+                drop(st);
+                run.loop_done(li);
+                return;
+            }
+            st.poll(shared, core);
+            st.handle_timers(&mut scratch, core);
+        }
+        while st.ev_cursor < st.ev_len {
+            let ev = st.events[st.ev_cursor];
+            st.ev_cursor += 1;
+            let tok = ev.data();
+            if tok == TOKEN_WAKE {
+                st.handle_wake(shared, core, &mut scratch);
+                continue;
+            }
+            if tok >= TOKEN_LISTENER_BASE {
+                st.accept(shared, core, (tok - TOKEN_LISTENER_BASE) as usize, &mut scratch);
+                continue;
+            }
+            let (idx, gen) = (tok as u32, (tok >> 32) as u32);
+            let Some(mut conn) = st.checkout(idx, gen) else {
+                continue;
+            };
+            let flags = ev.events();
+            if flags.intersects(
+                EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR,
+            ) {
+                conn.readable = true;
+            }
+            let (now_ms, now) = (st.now_ms, st.now);
+
+            // Away: the loop may be taken over while we drive this one.
+            seq += 1;
+            shared.ctl.store(seq, Ordering::SeqCst);
+            run.note_away();
+            drop(st);
+            let next = conn.drive(&mut scratch, core, now_ms, now);
+            if shared
+                .ctl
+                .compare_exchange(seq, seq + 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                // Taken over: hand the connection back and leave.
+                debug!("loop {li}: taken over while a handler ran; returning conn {}", conn.info.id);
+                let _ = next;
+                lock(&shared.returns).push(Returned { idx, gen, conn });
+                shared.wake();
+                return;
+            }
+            seq += 1;
+            st = lock(&shared.state);
+            st.checkin(idx, gen, conn, next, core, &mut scratch);
+        }
+    }
+}
+
+impl LoopState {
+    /// Whether the loop has nothing left to do after a shutdown.
+    fn finished(&mut self, core: &Core) -> bool {
+        if !core.shutting_down() {
+            return false;
+        }
+        if self.live == 0 && self.out == 0 {
+            return true;
+        }
+        // Past the shutdown deadline connections are closed by force.
+        self.now_ms = core.now_ms();
+        false
+    }
+
+    fn poll(&mut self, shared: &LoopShared, core: &Core) {
+        let now_ms = core.now_ms();
+        if !self.accepting && !core.shutting_down() && now_ms >= self.accept_resume_at {
+            self.resume_accept(shared);
+        }
+        let reserve = self.ready.len().min(MAX_EVENTS / 2);
+        let mut timeout: Option<u64> = if reserve > 0 {
+            Some(0)
+        } else {
+            self.wheel.next_timeout(now_ms)
+        };
+        if !self.accepting && !core.shutting_down() {
+            let t = self.accept_resume_at.saturating_sub(now_ms);
+            timeout = Some(timeout.map_or(t, |x| x.min(t)));
+        }
+        if core.shutting_down() {
+            let t = core.shutdown_deadline_ms().saturating_sub(now_ms).max(1);
+            timeout = Some(timeout.map_or(t, |x| x.min(t)));
+        }
+        let to = match timeout {
+            None => EpollTimeout::NONE,
+            Some(ms) => EpollTimeout::try_from(ms.min(60_000)).unwrap_or(EpollTimeout::NONE),
+        };
+        let cap = MAX_EVENTS - reserve;
+        let n = match shared.epoll.wait(&mut self.events[..cap], to) {
+            Ok(n) => n,
+            Err(Errno::EINTR) => 0,
+            Err(e) => {
+                error!("loop {}: epoll_wait failed: {e}", shared.idx);
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                0
+            }
+        };
+        // Connections that used up their turn budget get another turn.
+        let mut k = n;
+        for tok in self.ready.drain(..reserve) {
+            self.events[k] = EpollEvent::new(EpollFlags::EPOLLIN, tok);
+            k += 1;
+        }
+        self.ev_len = k;
+        self.ev_cursor = 0;
+        self.now_ms = core.now_ms();
+        self.now = Instant::now();
+    }
+
+    fn handle_timers(&mut self, s: &mut Scratch, core: &Core) {
+        let now = self.now_ms;
+        let mut due = std::mem::take(&mut self.due);
+        self.wheel.advance(now, &mut due);
+        for e in due.drain(..) {
+            let Some(slot) = self.slots.get_mut(e.idx as usize) else {
+                continue;
+            };
+            if slot.gen != e.gen || !self.wheel.fire(e, &mut slot.timer, now) {
+                continue;
+            }
+            let Some(mut conn) = slot.conn.take() else {
+                continue; // checked out: its driver sets a new deadline
+            };
+            let next = conn.on_timeout(s, core, now);
+            if next == Next::Close && core.cfg.log_all_errors {
+                debug!("conn {}: timed out in phase {:?}", conn.info.id, conn.phase());
+            }
+            self.put_back(e.idx, e.gen, conn, next, core, s);
+        }
+        self.due = due;
+        if core.shutting_down() && now >= core.shutdown_deadline_ms() {
+            self.close_all(core, s);
+        }
+    }
+
+    fn handle_wake(&mut self, shared: &LoopShared, core: &Core, s: &mut Scratch) {
+        let _ = shared.wake.read();
+        let returned = std::mem::take(&mut *lock(&shared.returns));
+        for r in returned {
+            if let Some(slot) = self.slots.get_mut(r.idx as usize) {
+                if slot.gen == r.gen && slot.out {
+                    slot.out = false;
+                    self.out -= 1;
+                    slot.missed = false;
+                    slot.conn = Some(r.conn);
+                    self.ready.push(token(r.idx, r.gen));
+                    continue;
+                }
+            }
+            error!("loop {}: a returned connection has no slot; closing it", shared.idx);
+        }
+        if core.shutting_down() && !self.shutdown_seen {
+            self.shutdown_seen = true;
+            for l in &self.listeners {
+                let _ = shared.epoll.delete(l.as_fd());
+            }
+            self.accepting = false;
+            // Idle connections close at once; busy ones after their response.
+            for i in 0..self.slots.len() {
+                let slot = &mut self.slots[i];
+                let Some(conn) = slot.conn.as_mut() else {
+                    continue;
+                };
+                if !conn.begin_shutdown() {
+                    let gen = slot.gen;
+                    if let Some(conn) = slot.conn.take() {
+                        self.put_back(i as u32, gen, conn, Next::Close, core, s);
+                    }
+                }
+            }
+        }
+    }
+
+    fn close_all(&mut self, core: &Core, s: &mut Scratch) {
+        for i in 0..self.slots.len() {
+            let gen = self.slots[i].gen;
+            if let Some(conn) = self.slots[i].conn.take() {
+                self.put_back(i as u32, gen, conn, Next::Close, core, s);
+            }
+        }
+    }
+
+    fn checkout(&mut self, idx: u32, gen: u32) -> Option<Box<Conn>> {
+        let slot = self.slots.get_mut(idx as usize)?;
+        if slot.gen != gen {
+            return None;
+        }
+        if slot.out {
+            slot.missed = true;
+            return None;
+        }
+        let conn = slot.conn.take()?;
+        slot.out = true;
+        self.out += 1;
+        Some(conn)
+    }
+
+    fn checkin(&mut self, idx: u32, gen: u32, mut conn: Box<Conn>, mut next: Next, core: &Core, s: &mut Scratch) {
+        let Some(slot) = self.slots.get_mut(idx as usize) else {
+            return;
+        };
+        slot.out = false;
+        self.out -= 1;
+        if std::mem::take(&mut slot.missed) && next == Next::Keep {
+            conn.readable = true;
+            next = Next::Again;
+        }
+        self.put_back(idx, gen, conn, next, core, s);
+    }
+
+    /// Files a connection back in its slot (or closes it) and sets its timer.
+    fn put_back(&mut self, idx: u32, gen: u32, mut conn: Box<Conn>, next: Next, core: &Core, s: &mut Scratch) {
+        let close = next == Next::Close || (self.shutdown_seen && conn.is_idle() && !conn.readable);
+        let slot = &mut self.slots[idx as usize];
+        if close {
+            conn.release(core, s);
+            core.conn_closed(&conn);
+            drop(conn);
+            slot.gen = slot.gen.wrapping_add(1);
+            self.wheel.arm(&mut slot.timer, idx, gen, 0);
+            slot.timer = TimerMeta {
+                seq: slot.timer.seq,
+                ..TimerMeta::default()
+            };
+            self.free.push(idx);
+            self.live -= 1;
+            return;
+        }
+        let deadline = conn.deadline(core);
+        slot.conn = Some(conn);
+        self.wheel.arm(&mut slot.timer, idx, gen, deadline);
+        if next == Next::Again {
+            self.ready.push(token(idx, gen));
+        }
+    }
+
+    fn accept(&mut self, shared: &LoopShared, core: &Core, li: usize, s: &mut Scratch) {
+        let Some(listener) = self.listeners.get(li).cloned() else {
+            return;
+        };
+        if !self.accepting {
+            return;
+        }
+        for _ in 0..MAX_ACCEPTS_PER_EVENT {
+            match sys::accept(&listener) {
+                Ok((sock, addr)) => {
+                    let remote = addr
+                        .as_socket()
+                        .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
+                    self.admit(shared, core, sock, remote);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if is_fd_exhaustion(&e) => {
+                    self.on_fd_exhaustion(shared, core, s, &e);
+                    return;
+                }
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ECONNABORTED | libc::EINTR | libc::EPROTO | libc::EPERM)
+                    ) => {}
+                Err(e) => {
+                    error!("loop {}: accept failed: {e}", shared.idx);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn admit(&mut self, shared: &LoopShared, core: &Core, sock: Socket, remote: SocketAddr) {
+        if core.open.fetch_add(1, Ordering::AcqRel) >= core.cfg.concurrency {
+            core.open.fetch_sub(1, Ordering::AcqRel);
+            reject(&sock, &REJECT_503);
+            if core.cfg.log_all_errors {
+                warn!("rejected {remote}: the server is at its concurrency limit");
+            }
+            return;
+        }
+        let ip_counted = core.cfg.max_conns_per_ip > 0;
+        if ip_counted && !core.ip_acquire(remote.ip()) {
+            core.open.fetch_sub(1, Ordering::AcqRel);
+            reject(&sock, &REJECT_429);
+            if core.cfg.log_all_errors {
+                warn!("rejected {remote}: too many connections from this address");
+            }
+            return;
+        }
+        if core.cfg.tcp_nodelay {
+            let _ = sock.set_tcp_nodelay(true);
+        }
+        if core.cfg.tcp_keepalive {
+            let ka = TcpKeepalive::new().with_time(core.cfg.tcp_keepalive_period);
+            let _ = sock.set_tcp_keepalive(&ka);
+        }
+        let id = core.next_conn_id();
+        let mut conn = Box::new(Conn::new(sock, remote, id, core, self.now_ms));
+        conn.ip_counted = ip_counted;
+        let idx = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot {
+                    gen: 0,
+                    conn: None,
+                    out: false,
+                    missed: false,
+                    timer: TimerMeta::default(),
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let gen = self.slots[idx as usize].gen;
+        let ev = EpollEvent::new(
+            EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLET,
+            token(idx, gen),
+        );
+        if let Err(e) = shared.epoll.add(conn.sock.as_fd(), ev) {
+            error!("loop {}: cannot watch a new connection: {e}", shared.idx);
+            core.conn_closed(&conn);
+            self.free.push(idx);
+            return;
+        }
+        // Not readable until epoll says so (it reports data already queued).
+        conn.readable = false;
+        let deadline = conn.deadline(core);
+        let slot = &mut self.slots[idx as usize];
+        slot.conn = Some(conn);
+        self.live += 1;
+        self.wheel.arm(&mut slot.timer, idx, gen, deadline);
+    }
+
+    /// EMFILE/ENFILE: free descriptors by closing the idle keep-alive
+    /// connections that have waited longest; with none to close, pause
+    /// accepting briefly so the loop neither spins nor floods the log.
+    fn on_fd_exhaustion(&mut self, shared: &LoopShared, core: &Core, s: &mut Scratch, e: &io::Error) {
+        let now = self.now_ms;
+        let mut idle: Vec<(u64, u32)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, slot)| {
+                let c = slot.conn.as_ref()?;
+                matches!(c.phase(), Phase::Idle | Phase::New).then_some((c.last_active(), i as u32))
+            })
+            .collect();
+        let reclaim = 8.min(idle.len());
+        if reclaim > 0 {
+            idle.select_nth_unstable(reclaim - 1);
+        }
+        let mut closed = 0;
+        for &(_, i) in &idle[..reclaim] {
+            let gen = self.slots[i as usize].gen;
+            if let Some(conn) = self.slots[i as usize].conn.take() {
+                self.put_back(i, gen, conn, Next::Close, core, s);
+                closed += 1;
+            }
+        }
+        if now >= self.emfile_logged_at + EMFILE_LOG_EVERY_MS || self.emfile_logged_at == 0 {
+            self.emfile_logged_at = now.max(1);
+            warn!(
+                "loop {}: accept failed: {e}; closed {closed} idle connections to free descriptors \
+                 (raise RLIMIT_NOFILE; this message repeats at most every {}s)",
+                shared.idx,
+                EMFILE_LOG_EVERY_MS / 1000
+            );
+        }
+        if closed == 0 {
+            self.pause_accept(shared, now + ACCEPT_PAUSE_MS);
+        }
+    }
+
+    fn pause_accept(&mut self, shared: &LoopShared, until: u64) {
+        if self.accepting {
+            for l in &self.listeners {
+                let _ = shared.epoll.delete(l.as_fd());
+            }
+            self.accepting = false;
+        }
+        self.accept_resume_at = until;
+    }
+
+    fn resume_accept(&mut self, shared: &LoopShared) {
+        let own = self.listeners.len() > 1;
+        for (i, l) in self.listeners.iter().enumerate() {
+            let _ = shared.epoll.add(l.as_fd(), listener_event(i, own));
+        }
+        self.accepting = true;
+    }
+}
+
+fn is_fd_exhaustion(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
+}
+
+static REJECT_503: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 37\r\n\r\nthe server is at its connection limit";
+static REJECT_429: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 39\r\n\r\ntoo many connections from this address";
+
+/// Best-effort canned answer to a connection refused at accept.
+fn reject(sock: &Socket, msg: &[u8]) {
+    let _ = sys::send(sock, msg);
+    let _ = sock.shutdown(std::net::Shutdown::Write);
+}
+
+/// Per-IP connection counts (only used when `max_conns_per_ip` is set).
+#[derive(Default)]
+pub(crate) struct PerIp {
+    counts: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl PerIp {
+    pub(crate) fn acquire(&self, ip: IpAddr, max: usize) -> bool {
+        let mut m = lock(&self.counts);
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    pub(crate) fn release(&self, ip: IpAddr) {
+        let mut m = lock(&self.counts);
+        if let Some(n) = m.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&ip);
+            }
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! `Server`: listening, starting the event loops, the blocking-handler
+//! monitor, and graceful shutdown.
+
+use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use brisk_buf::BufferPool;
+use brisk_pool::WorkerPool;
+use log::{info, warn};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::{Config, ErrorHandler, Handler, ServerBuilder};
+use crate::conn::Conn;
+use crate::error::ServeError;
+use crate::event_loop::{LoopShared, PerIp, run_loop};
+
+/// An HTTP/1.1 server: event loops running a synchronous handler inline.
+///
+/// ```no_run
+/// use brisk_server::Server;
+///
+/// let server = Server::builder()
+///     .handler(|ctx| ctx.set_body(b"Hello, World!"))
+///     .build()
+///     .expect("valid configuration");
+/// server.listen_and_serve("127.0.0.1:8080").expect("serve");
+/// ```
+pub struct Server {
+    core: Arc<Core>,
+    serving: AtomicBool,
+}
+
+/// Stops a running [`Server`] from any thread; cheap to clone.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    core: Arc<Core>,
+}
+
+/// State shared by every loop of one server.
+pub(crate) struct Core {
+    pub(crate) cfg: Config,
+    pub(crate) handler: Arc<Handler>,
+    pub(crate) error_handler: Option<Arc<ErrorHandler>>,
+    pub(crate) pool: &'static BufferPool,
+    pub(crate) epoch: Instant,
+    shutting_down: AtomicBool,
+    shutdown_deadline: AtomicU64,
+    pub(crate) open: AtomicUsize,
+    next_id: AtomicU64,
+    per_ip: PerIp,
+    /// Wakers of the running loops (filled by `serve`).
+    wakers: Mutex<Vec<Arc<LoopShared>>>,
+}
+
+/// One `serve` call: the loops, and who is done.
+pub(crate) struct Run {
+    pub(crate) core: Arc<Core>,
+    pub(crate) loops: Vec<Arc<LoopShared>>,
+    done: Mutex<usize>,
+    done_cv: Condvar,
+    monitor: OnceLock<Thread>,
+    monitor_parked: AtomicBool,
+}
+
+/// A job for the thread pool that runs loops.
+enum Job {
+    /// Run loop `i` from the start.
+    Run(usize),
+    /// Take loop `i` over if its `ctl` still reads `away`.
+    TakeOver(usize, u64),
+}
+
+impl Server {
+    /// A builder with fasthttp-like defaults (see each setter).
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::new()
+    }
+
+    pub(crate) fn from_parts(cfg: Config, handler: Arc<Handler>, error_handler: Option<Arc<ErrorHandler>>) -> Server {
+        Server {
+            core: Arc::new(Core {
+                cfg,
+                handler,
+                error_handler,
+                pool: BufferPool::global(),
+                epoch: Instant::now(),
+                shutting_down: AtomicBool::new(false),
+                shutdown_deadline: AtomicU64::new(u64::MAX),
+                open: AtomicUsize::new(0),
+                next_id: AtomicU64::new(1),
+                per_ip: PerIp::default(),
+                wakers: Mutex::new(Vec::new()),
+            }),
+            serving: AtomicBool::new(false),
+        }
+    }
+
+    /// A handle that stops this server (usable before or while it serves).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            core: self.core.clone(),
+        }
+    }
+
+    /// Connections open right now.
+    pub fn open_connections(&self) -> usize {
+        self.core.open.load(Ordering::Acquire)
+    }
+
+    /// Binds `addr` (one listener, or one SO_REUSEPORT listener per loop
+    /// when [`reuse_port`](ServerBuilder::reuse_port) is set) and serves
+    /// until shut down.
+    pub fn listen_and_serve(&self, addr: impl ToSocketAddrs) -> Result<(), ServeError> {
+        let listeners = self.bind(addr)?;
+        self.serve_listeners(listeners)
+    }
+
+    /// Binds `addr` and returns the listeners without serving; hand them to
+    /// [`serve_listeners`](Self::serve_listeners). Useful to learn the port
+    /// chosen for `:0` before serving.
+    pub fn bind(&self, addr: impl ToSocketAddrs) -> Result<Vec<TcpListener>, ServeError> {
+        let addr_err = |source| ServeError::Listen {
+            addr: "(unresolved)".into(),
+            source,
+        };
+        let addr = addr
+            .to_socket_addrs()
+            .map_err(addr_err)?
+            .next()
+            .ok_or_else(|| addr_err(std::io::ErrorKind::AddrNotAvailable.into()))?;
+        let n = if self.core.cfg.reuse_port {
+            self.core.cfg.loops
+        } else {
+            1
+        };
+        let mut out = Vec::with_capacity(n);
+        let mut bound = addr;
+        for _ in 0..n {
+            let s = listen_socket(bound, self.core.cfg.reuse_port).map_err(|source| ServeError::Listen {
+                addr: bound.to_string(),
+                source,
+            })?;
+            // With port 0 the first socket picks the port; the rest share it.
+            if let Ok(local) = s.local_addr() {
+                bound = local;
+            }
+            out.push(TcpListener::from(s));
+        }
+        Ok(out)
+    }
+
+    /// Serves connections from `listener` until shut down. Every loop
+    /// accepts from it (EPOLLEXCLUSIVE wakes one loop per connection).
+    pub fn serve(&self, listener: TcpListener) -> Result<(), ServeError> {
+        self.serve_listeners(vec![listener])
+    }
+
+    /// Serves from several listeners: one listener per loop when their
+    /// number equals the loop count (SO_REUSEPORT), else all shared.
+    pub fn serve_listeners(&self, listeners: Vec<TcpListener>) -> Result<(), ServeError> {
+        let socks = listeners.into_iter().map(Socket::from).collect();
+        self.serve_sockets(socks)
+    }
+
+    fn serve_sockets(&self, socks: Vec<Socket>) -> Result<(), ServeError> {
+        if self.serving.swap(true, Ordering::AcqRel) {
+            return Err(ServeError::AlreadyServing);
+        }
+        let result = self.serve_inner(socks);
+        self.serving.store(false, Ordering::Release);
+        result
+    }
+
+    fn serve_inner(&self, socks: Vec<Socket>) -> Result<(), ServeError> {
+        let core = &self.core;
+        let n = core.cfg.loops;
+        for s in &socks {
+            s.set_nonblocking(true).map_err(ServeError::Setup)?;
+        }
+        let socks: Vec<Arc<Socket>> = socks.into_iter().map(Arc::new).collect();
+        let own = socks.len() == n && n > 1;
+        let mut loops = Vec::with_capacity(n);
+        for i in 0..n {
+            let ls = if own {
+                vec![socks[i].clone()]
+            } else {
+                socks.clone()
+            };
+            loops.push(Arc::new(LoopShared::new(i, ls, core).map_err(ServeError::Setup)?));
+        }
+        *lock(&core.wakers) = loops.clone();
+        if core.shutting_down() {
+            return Ok(());
+        }
+        let run = Arc::new(Run {
+            core: core.clone(),
+            loops,
+            done: Mutex::new(0),
+            done_cv: Condvar::new(),
+            monitor: OnceLock::new(),
+            monitor_parked: AtomicBool::new(false),
+        });
+        let pool_cfg = brisk_pool::Config {
+            max_workers: n + core.cfg.max_blocking_threads,
+            max_idle_worker_duration: core.cfg.max_idle_worker_duration,
+            log_all_errors: core.cfg.log_all_errors,
+            name: "brisk-loop".into(),
+            ..brisk_pool::Config::default()
+        };
+        let job_run = run.clone();
+        let pool = WorkerPool::new(pool_cfg, move |job: Job| match job {
+            Job::Run(i) => run_loop(&job_run, i, 0),
+            Job::TakeOver(i, away) => {
+                let ctl = &job_run.loops[i].ctl;
+                // Claim the loop only if its owner is still away on the
+                // same connection; +3 keeps the value even and new.
+                if ctl
+                    .compare_exchange(away, away + 3, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    run_loop(&job_run, i, away + 3);
+                }
+            }
+        })
+        .map_err(|e| ServeError::Setup(std::io::Error::other(e.to_string())))?;
+        let pool = Arc::new(pool);
+        for i in 0..n {
+            if pool.serve(Job::Run(i)).is_err() {
+                core.begin_shutdown(Duration::ZERO);
+                return Err(ServeError::Setup(std::io::Error::other("cannot start the event-loop threads")));
+            }
+        }
+        let mon_run = run.clone();
+        let mon_pool = pool.clone();
+        let monitor = thread::Builder::new()
+            .name("brisk-monitor".into())
+            .spawn(move || monitor(&mon_run, &mon_pool))
+            .map_err(ServeError::Setup)?;
+        let _ = run.monitor.set(monitor.thread().clone());
+        info!(
+            "brisk: serving with {n} loop(s) on {:?}",
+            socks.iter().filter_map(|s| s.local_addr().ok()?.as_socket()).collect::<Vec<_>>()
+        );
+        run.wait_all_done();
+        monitor.thread().unpark();
+        let _ = monitor.join();
+        pool.stop();
+        lock(&core.wakers).clear();
+        Ok(())
+    }
+}
+
+impl ShutdownHandle {
+    /// Starts a graceful shutdown and returns at once: accepting stops, idle
+    /// connections close, requests in flight are answered with
+    /// `Connection: close`; after `shutdown_timeout` the rest is closed.
+    /// [`Server::serve`] returns when every connection is gone.
+    pub fn shutdown(&self) {
+        self.core.begin_shutdown(self.core.cfg.shutdown_timeout);
+    }
+
+    /// Whether a shutdown has started.
+    pub fn is_shutting_down(&self) -> bool {
+        self.core.shutting_down()
+    }
+}
+
+impl Core {
+    #[inline]
+    pub(crate) fn shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn shutdown_deadline_ms(&self) -> u64 {
+        self.shutdown_deadline.load(Ordering::Acquire)
+    }
+
+    fn begin_shutdown(&self, grace: Duration) {
+        let deadline = self.now_ms() + grace.as_millis() as u64;
+        self.shutdown_deadline.fetch_min(deadline, Ordering::AcqRel);
+        self.shutting_down.store(true, Ordering::Release);
+        for l in lock(&self.wakers).iter() {
+            l.wake();
+        }
+    }
+
+    /// Milliseconds since the server was built (the loops' clock; never 0).
+    #[inline]
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+
+    #[inline]
+    pub(crate) fn next_conn_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn ip_acquire(&self, ip: IpAddr) -> bool {
+        self.per_ip.acquire(ip, self.cfg.max_conns_per_ip)
+    }
+
+    /// Bookkeeping when a connection closes.
+    pub(crate) fn conn_closed(&self, conn: &Conn) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+        if conn.ip_counted {
+            self.per_ip.release(conn.info.remote.ip());
+        }
+    }
+}
+
+impl Run {
+    pub(crate) fn loop_done(&self, _li: usize) {
+        let mut d = lock(&self.done);
+        *d += 1;
+        self.done_cv.notify_all();
+    }
+
+    fn wait_all_done(&self) {
+        let mut d = lock(&self.done);
+        while *d < self.loops.len() {
+            d = self.done_cv.wait(d).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn all_done(&self) -> bool {
+        *lock(&self.done) >= self.loops.len()
+    }
+
+    /// Called by a loop thread before it drives a connection: wakes the
+    /// monitor if it parked for lack of work (one relaxed load otherwise).
+    #[inline]
+    pub(crate) fn note_away(&self) {
+        if self.monitor_parked.load(Ordering::SeqCst) {
+            if self.monitor_parked.swap(false, Ordering::AcqRel) {
+                if let Some(t) = self.monitor.get() {
+                    t.unpark();
+                }
+            }
+        }
+    }
+}
+
+/// Watches every loop; when one has been away on the same connection for a
+/// whole period (a blocking handler), asks the pool for a thread to take the
+/// loop over. Parks while no loop is busy.
+fn monitor(run: &Run, pool: &WorkerPool<Job>) {
+    let period = (run.core.cfg.blocking_threshold / 2).max(Duration::from_micros(100));
+    let n = run.loops.len();
+    let mut last = vec![0u64; n];
+    let mut asked = vec![u64::MAX; n];
+    let mut quiet = 0u32;
+    let mut refused_logged = Instant::now() - Duration::from_secs(3600);
+    while !run.all_done() {
+        thread::park_timeout(period);
+        let mut busy = false;
+        for i in 0..n {
+            let v = run.loops[i].ctl.load(Ordering::Acquire);
+            if v & 1 == 1 {
+                busy = true;
+                if v == last[i] && asked[i] != v {
+                    asked[i] = v;
+                    if pool.serve(Job::TakeOver(i, v)).is_err()
+                        && refused_logged.elapsed() > Duration::from_secs(10)
+                    {
+                        refused_logged = Instant::now();
+                        warn!(
+                            "loop {i} is blocked in a handler and no spare thread is free \
+                             (max_blocking_threads reached); its other connections wait"
+                        );
+                        asked[i] = u64::MAX; // ask again next period
+                    }
+                }
+            }
+            last[i] = v;
+        }
+        quiet = if busy { 0 } else { quiet + 1 };
+        if quiet >= 64 {
+            // Nothing ran handlers for a while: sleep until a loop goes away.
+            // SeqCst pairs with the loops' SeqCst `ctl` store and
+            // `monitor_parked` load: one side always sees the other.
+            run.monitor_parked.store(true, Ordering::SeqCst);
+            let any_away = run.loops.iter().any(|l| l.ctl.load(Ordering::SeqCst) & 1 == 1);
+            if !any_away && !run.all_done() {
+                thread::park_timeout(Duration::from_millis(250));
+            }
+            run.monitor_parked.store(false, Ordering::Release);
+            quiet = 0;
+        }
+    }
+}
+
+fn listen_socket(addr: SocketAddr, reuse_port: bool) -> std::io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))))]
+    if reuse_port {
+        s.set_reuse_port(true)?;
+    }
+    #[cfg(not(all(unix, not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin")))))]
+    let _ = reuse_port;
+    if addr.is_ipv6() {
+        s.set_only_v6(false).ok();
+    }
+    s.bind(&addr.into())?;
+    s.listen(4096)?;
+    Ok(s)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,81 @@
+//! The few system calls std does not offer in the shape the loop needs.
+//!
+//! This is the only module of brisk-server with `unsafe`.
+
+use std::io;
+
+use socket2::Socket;
+
+/// Reads from `sock` into the spare capacity of `buf` (never more than
+/// `max` bytes) and extends `buf`'s length by the bytes read. Returns the
+/// count (0 at end of stream).
+///
+/// Reading into spare capacity avoids zero-filling a 4 KiB buffer for every
+/// request (buffers return to the pool whenever a connection goes idle).
+pub(crate) fn recv_into_spare(sock: &Socket, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    let take = spare.len().min(max);
+    let n = sock.recv(&mut spare[..take])?;
+    debug_assert!(n <= take);
+    let n = n.min(take);
+    let new_len = buf.len() + n;
+    // SAFETY: `Socket::recv` initialised the first `n` bytes of the spare
+    // capacity it was given (it returns how many bytes the kernel wrote), and
+    // `n <= take <= spare.len()`, so `new_len <= buf.capacity()` and every
+    // byte below `new_len` is initialised.
+    unsafe { buf.set_len(new_len) };
+    Ok(n)
+}
+
+/// Sends without raising SIGPIPE when the peer has gone.
+#[inline]
+pub(crate) fn send(sock: &Socket, data: &[u8]) -> io::Result<usize> {
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    let flags = libc::MSG_NOSIGNAL;
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    let flags = 0;
+    sock.send_with_flags(data, flags)
+}
+
+/// Accepts one connection, already non-blocking and close-on-exec.
+pub(crate) fn accept(listener: &Socket) -> io::Result<(Socket, socket2::SockAddr)> {
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    {
+        listener.accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    {
+        let (s, a) = listener.accept()?;
+        s.set_nonblocking(true)?;
+        Ok((s, a))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+
+    #[test]
+    fn recv_into_spare_appends_and_respects_max() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        let s = Socket::from(s);
+        c.write_all(b"hello world").unwrap();
+        let mut buf = Vec::with_capacity(64);
+        buf.extend_from_slice(b">");
+        let n = recv_into_spare(&s, &mut buf, 5).unwrap();
+        assert_eq!(n, 5);
+        assert_eq!(&buf, b">hello");
+        let n = recv_into_spare(&s, &mut buf, 100).unwrap();
+        assert_eq!(n, 6);
+        assert_eq!(&buf, b">hello world");
+        drop(c);
+        assert_eq!(recv_into_spare(&s, &mut buf, 100).unwrap(), 0);
+        // A full buffer reads nothing rather than overflowing.
+        let mut full = Vec::with_capacity(0);
+        assert_eq!(recv_into_spare(&s, &mut full, 100).unwrap(), 0);
+    }
+}

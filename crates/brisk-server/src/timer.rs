@@ -1,0 +1,191 @@
+//! A hashed timer wheel with lazy re-arming, one per event loop.
+//!
+//! Each connection slot has at most one live entry. Moving a deadline later
+//! (what every request does) touches only the slot's `deadline` field; when
+//! the entry fires early it is re-filed at the slot's current deadline. So a
+//! busy connection costs no wheel operation per request, and no timer is
+//! ever allocated per connection (bucket vectors keep their capacity).
+
+/// Milliseconds per wheel tick.
+pub(crate) const TICK_MS: u64 = 8;
+/// Buckets in the wheel (a power of two); the wheel spans about 32 s, later
+/// deadlines simply go round more than once.
+const BUCKETS: usize = 4096;
+
+/// A wheel entry: which slot, which incarnation of it, which arming.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) idx: u32,
+    pub(crate) gen: u32,
+    pub(crate) seq: u32,
+}
+
+/// Timer bookkeeping kept in each connection slot.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TimerMeta {
+    /// Absolute deadline in ms since the server's epoch; 0 = none.
+    pub(crate) deadline: u64,
+    /// Sequence number of the live entry (older entries are stale).
+    pub(crate) seq: u32,
+    /// Tick at which the live entry fires; `None` when no entry is live.
+    pub(crate) tick: Option<u64>,
+}
+
+pub(crate) struct Wheel {
+    buckets: Vec<Vec<Entry>>,
+    /// Every bucket before this tick has been fired.
+    cur: u64,
+    len: usize,
+}
+
+impl Wheel {
+    pub(crate) fn new(now_ms: u64) -> Wheel {
+        Wheel {
+            buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
+            cur: now_ms / TICK_MS,
+            len: 0,
+        }
+    }
+
+    /// Sets `meta`'s deadline (0 clears it) and files an entry if the live
+    /// one would fire too late or there is none.
+    pub(crate) fn arm(&mut self, meta: &mut TimerMeta, idx: u32, gen: u32, deadline: u64) {
+        meta.deadline = deadline;
+        if deadline == 0 {
+            return;
+        }
+        let tick = deadline.div_ceil(TICK_MS).max(self.cur);
+        if meta.tick.is_some_and(|t| t <= tick) {
+            return; // fires earlier, then re-files itself lazily
+        }
+        meta.seq = meta.seq.wrapping_add(1);
+        meta.tick = Some(tick);
+        self.buckets[(tick as usize) & (BUCKETS - 1)].push(Entry {
+            idx,
+            gen,
+            seq: meta.seq,
+        });
+        self.len += 1;
+    }
+
+    /// Moves every entry due at or before `now_ms` into `out`.
+    pub(crate) fn advance(&mut self, now_ms: u64, out: &mut Vec<Entry>) {
+        let target = now_ms / TICK_MS;
+        let mut steps = 0;
+        while self.cur <= target && steps < BUCKETS && self.len > 0 {
+            let b = &mut self.buckets[(self.cur as usize) & (BUCKETS - 1)];
+            self.len -= b.len();
+            out.append(b);
+            self.cur += 1;
+            steps += 1;
+        }
+        if self.cur <= target {
+            self.cur = target + 1;
+        }
+    }
+
+    /// Milliseconds until the next non-empty bucket is due, if any.
+    pub(crate) fn next_timeout(&self, now_ms: u64) -> Option<u64> {
+        if self.len == 0 {
+            return None;
+        }
+        for i in 0..BUCKETS as u64 {
+            let t = self.cur + i;
+            if !self.buckets[(t as usize) & (BUCKETS - 1)].is_empty() {
+                return Some((t * TICK_MS).saturating_sub(now_ms));
+            }
+        }
+        None
+    }
+
+    /// Decides what a fired entry means for its slot: `true` when the slot's
+    /// deadline has passed (the caller acts on it). Stale entries and entries
+    /// that fired early (re-filed here) return `false`.
+    pub(crate) fn fire(&mut self, e: Entry, meta: &mut TimerMeta, now_ms: u64) -> bool {
+        if meta.seq != e.seq || meta.tick.is_none() {
+            return false;
+        }
+        meta.tick = None;
+        if meta.deadline == 0 {
+            return false;
+        }
+        if meta.deadline <= now_ms {
+            meta.deadline = 0;
+            return true;
+        }
+        let d = meta.deadline;
+        self.arm(meta, e.idx, e.gen, d);
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(w: &mut Wheel, metas: &mut [TimerMeta], now: u64) -> Vec<u32> {
+        let mut due = Vec::new();
+        w.advance(now, &mut due);
+        let mut fired = Vec::new();
+        for e in due {
+            if w.fire(e, &mut metas[e.idx as usize], now) {
+                fired.push(e.idx);
+            }
+        }
+        fired
+    }
+
+    #[test]
+    fn fires_at_deadline_not_before() {
+        let mut w = Wheel::new(1000);
+        let mut m = [TimerMeta::default(); 2];
+        w.arm(&mut m[0], 0, 0, 1100);
+        w.arm(&mut m[1], 1, 0, 1500);
+        assert!(run(&mut w, &mut m, 1050).is_empty());
+        assert_eq!(run(&mut w, &mut m, 1104), vec![0]);
+        assert!(run(&mut w, &mut m, 1400).is_empty());
+        assert_eq!(run(&mut w, &mut m, 1600), vec![1]);
+        assert_eq!(w.next_timeout(1600), None);
+    }
+
+    #[test]
+    fn moving_later_is_lazy_and_earlier_refiles() {
+        let mut w = Wheel::new(0);
+        let mut m = [TimerMeta::default(); 1];
+        w.arm(&mut m[0], 0, 0, 100);
+        w.arm(&mut m[0], 0, 0, 300); // later: no new entry
+        assert_eq!(w.len, 1);
+        assert!(run(&mut w, &mut m, 120).is_empty()); // re-filed at 300
+        assert_eq!(run(&mut w, &mut m, 310), vec![0]);
+        w.arm(&mut m[0], 0, 0, 1000);
+        w.arm(&mut m[0], 0, 0, 50 + 310); // earlier: new entry, old one stale
+        assert_eq!(run(&mut w, &mut m, 370), vec![0]);
+        assert!(run(&mut w, &mut m, 2000).is_empty());
+    }
+
+    #[test]
+    fn cleared_deadline_never_fires_and_far_deadlines_wrap() {
+        let mut w = Wheel::new(0);
+        let mut m = [TimerMeta::default(); 1];
+        w.arm(&mut m[0], 0, 0, 100);
+        w.arm(&mut m[0], 0, 0, 0);
+        assert!(run(&mut w, &mut m, 200).is_empty());
+        let far = (BUCKETS as u64) * TICK_MS * 3 + 5;
+        w.arm(&mut m[0], 0, 0, far);
+        let mut now = 200;
+        while now < far - TICK_MS {
+            assert!(run(&mut w, &mut m, now).is_empty(), "fired early at {now}");
+            now += 1000;
+        }
+        assert_eq!(run(&mut w, &mut m, far + TICK_MS), vec![0]);
+    }
+
+    #[test]
+    fn next_timeout_points_at_first_bucket() {
+        let mut w = Wheel::new(0);
+        let mut m = [TimerMeta::default(); 1];
+        w.arm(&mut m[0], 0, 0, 80);
+        let t = w.next_timeout(0).unwrap();
+        assert!((80..80 + TICK_MS).contains(&t), "{t}");
+    }
+}

@@ -1,0 +1,217 @@
+//! Keep-alive, connection rules, pipelining, partial input, RequestCtx.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::support::{Client, TestServer};
+
+#[test]
+fn keep_alive_serves_many_requests_on_one_connection() {
+    let srv = TestServer::hello();
+    let mut c = srv.connect();
+    for _ in 0..50 {
+        let r = c.get("/");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, b"Hello, World!");
+        assert!(!r.closes());
+        assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+        assert_eq!(r.header("server"), Some("brisk"));
+        assert_eq!(r.header("date").map(str::len), Some(29));
+    }
+}
+
+#[test]
+fn http11_connection_close_is_honoured() {
+    let srv = TestServer::hello();
+    let mut c = srv.connect();
+    let r = c.request(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.status, 200);
+    assert!(r.closes());
+    assert!(c.is_closed());
+}
+
+#[test]
+fn http10_closes_by_default_and_keeps_alive_on_request() {
+    let srv = TestServer::hello();
+    let mut c = srv.connect();
+    let r = c.request(b"GET / HTTP/1.0\r\n\r\n");
+    assert_eq!(r.status, 200);
+    assert!(c.is_closed(), "HTTP/1.0 without keep-alive must close");
+
+    let mut c = srv.connect();
+    for _ in 0..3 {
+        let r = c.request(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("connection").map(str::to_ascii_lowercase).as_deref(), Some("keep-alive"));
+    }
+}
+
+#[test]
+fn hundred_pipelined_requests_in_one_write_are_answered_in_order() {
+    let srv = TestServer::start(|ctx| {
+        let n = ctx.query_arg(b"n").unwrap_or(b"?").to_vec();
+        ctx.set_body(&n);
+    }, |b| b);
+    let mut c = srv.connect();
+    let mut batch = Vec::new();
+    for i in 0..100 {
+        write!(batch, "GET /?n={i} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    }
+    c.send(&batch);
+    for i in 0..100 {
+        let r = c.read_response();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body_str(), i.to_string());
+    }
+}
+
+#[test]
+fn a_request_delivered_byte_by_byte_is_served() {
+    let srv = TestServer::start(|ctx| {
+        let body = ctx.body().to_vec();
+        ctx.set_body(&body);
+    }, |b| b);
+    let mut c = srv.connect();
+    let req = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello";
+    for b in req.iter() {
+        c.send(std::slice::from_ref(b));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let r = c.read_response();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, b"hello");
+}
+
+#[test]
+fn chunked_request_bodies_are_decoded() {
+    let srv = TestServer::start(|ctx| {
+        let body = ctx.body().to_vec();
+        ctx.set_body(&body);
+    }, |b| b);
+    let mut c = srv.connect();
+    c.send(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+    std::thread::sleep(Duration::from_millis(20));
+    c.send(b"6\r\n world\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = c.read_response();
+    assert_eq!(r.body, b"hello world");
+    let r = c.read_response();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, b"");
+}
+
+#[test]
+fn request_ctx_exposes_the_request() {
+    let srv = TestServer::start(|ctx| {
+        let out = format!(
+            "{:?}|{}|{}|{}|{}|{}|{}|{}",
+            ctx.method(),
+            String::from_utf8_lossy(ctx.uri()),
+            String::from_utf8_lossy(ctx.path()),
+            String::from_utf8_lossy(ctx.query_string()),
+            String::from_utf8_lossy(ctx.header(b"x-thing").unwrap_or(b"-")),
+            String::from_utf8_lossy(ctx.cookie(b"b").unwrap_or(b"-")),
+            ctx.conn_request_num(),
+            ctx.remote_addr().ip(),
+        );
+        ctx.set_body(out.as_bytes());
+        ctx.set_header(b"X-Reply", b"yes").unwrap();
+        assert!(ctx.set_header(b"X-Bad", b"a\r\nInjected: 1").is_err());
+    }, |b| b);
+    let mut c = srv.connect();
+    let r = c.request(b"GET /a/./b//c?x=1 HTTP/1.1\r\nHost: t\r\nx-thing: 42\r\nCookie: a=1; b=2\r\n\r\n");
+    assert_eq!(r.body_str(), "Get|/a/./b//c?x=1|/a/b/c|x=1|42|2|1|127.0.0.1");
+    assert_eq!(r.header("x-reply"), Some("yes"));
+    assert!(r.header("injected").is_none());
+    let r = c.get("/");
+    assert!(r.body_str().ends_with("|2|127.0.0.1"), "{}", r.body_str());
+}
+
+#[test]
+fn head_requests_get_headers_without_body() {
+    let srv = TestServer::hello();
+    let mut c = srv.connect();
+    c.send(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = c.read_head_response();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), Some("13"));
+    let r = c.get("/");
+    assert_eq!(r.body, b"Hello, World!");
+}
+
+#[test]
+fn user_values_and_redirects_and_status() {
+    let srv = TestServer::start(|ctx| {
+        assert!(ctx.user_value::<u32>().is_none(), "values do not leak between requests");
+        ctx.set_user_value(7u32);
+        *ctx.user_value_mut::<u32>().unwrap() += 1;
+        if ctx.path() == b"/old" {
+            ctx.redirect(b"/new", 301).unwrap();
+        } else {
+            ctx.set_status(201);
+            let v = *ctx.user_value::<u32>().unwrap();
+            ctx.set_body(v.to_string().as_bytes());
+        }
+    }, |b| b);
+    let mut c = srv.connect();
+    let r = c.get("/old");
+    assert_eq!(r.status, 301);
+    assert_eq!(r.header("location"), Some("/new"));
+    let r = c.get("/x");
+    assert_eq!(r.status, 201);
+    assert_eq!(r.body, b"8");
+}
+
+#[test]
+fn max_requests_per_conn_closes_after_the_limit() {
+    let srv = TestServer::start(|ctx| ctx.set_body(b"ok"), |b| b.max_requests_per_conn(3));
+    let mut c = srv.connect();
+    assert!(!c.get("/").closes());
+    assert!(!c.get("/").closes());
+    assert!(c.get("/").closes());
+    assert!(c.is_closed());
+}
+
+#[test]
+fn thousand_concurrent_connections_are_all_served() {
+    let srv = TestServer::start(|ctx| ctx.set_body(b"ok"), |b| b.loops(2));
+    let served = Arc::new(AtomicU64::new(0));
+    let addr = srv.addr;
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let served = served.clone();
+            std::thread::spawn(move || {
+                let mut conns: Vec<Client> = (0..125).map(|_| Client::connect(addr)).collect();
+                for c in &mut conns {
+                    c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+                }
+                for c in &mut conns {
+                    let r = c.read_response();
+                    assert_eq!(r.status, 200);
+                    served.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(served.load(Ordering::Relaxed), 1000);
+}
+
+#[test]
+fn expect_100_continue_gets_an_interim_response() {
+    let srv = TestServer::start(|ctx| {
+        let n = ctx.body().len();
+        ctx.set_body(n.to_string().as_bytes());
+    }, |b| b);
+    let mut c = srv.connect();
+    c.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n");
+    let r = c.read_response();
+    assert_eq!(r.status, 100);
+    c.send(b"abc");
+    let r = c.read_response();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, b"3");
+}

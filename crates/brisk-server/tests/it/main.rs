@@ -1,0 +1,7 @@
+//! brisk-server integration tests: a real server on 127.0.0.1:0, real sockets.
+
+mod basics;
+mod blocking;
+mod errors;
+mod shutdown;
+mod support;
