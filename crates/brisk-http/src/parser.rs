@@ -1,0 +1,973 @@
+//! The restartable request-head parser: [`RequestParser`], [`Limits`],
+//! [`Status`].
+
+use brisk_buf::Span;
+
+use crate::chars::{HOST, PATH, VALUE, has_ctl, has_path_stop, is_token};
+use crate::error::{ErrorKind, ParseError};
+use crate::request::{HeaderField, Method, RequestHeader, TargetForm, Version, flag};
+
+/// Outcome of a parse call that found no error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// The head is complete; the value is its length in bytes, including
+    /// the final CRLFCRLF (and any empty lines skipped before the request
+    /// line). The body, if any, starts at this offset.
+    Complete(usize),
+    /// More bytes are needed; call again with a longer slice.
+    Partial,
+}
+
+/// Limits on what a request may send, and parser switches.
+///
+/// Every limit exceeded is an error with its own [`ErrorKind`] and status.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Limits {
+    /// Longest request line in bytes, CRLF excluded (default 8 KiB);
+    /// exceeding it is [`ErrorKind::RequestLineTooLong`] (414).
+    pub max_request_line: usize,
+    /// Most field lines in a head (default 100); more is
+    /// [`ErrorKind::TooManyHeaders`] (431).
+    pub max_headers: usize,
+    /// Largest head in bytes, final CRLFCRLF included (default 64 KiB);
+    /// exceeding it is [`ErrorKind::HeadTooLarge`] (431). Values above
+    /// `u32::MAX - 1` are treated as `u32::MAX - 1` (spans are 32-bit).
+    pub max_head_size: usize,
+    /// Largest trailer section of a chunked body, final CRLF included
+    /// (default 8 KiB); exceeding it is [`ErrorKind::TrailersTooLarge`].
+    pub max_trailer_size: usize,
+    /// Longest chunk extension part of one chunk-size line (default 256);
+    /// exceeding it is [`ErrorKind::ChunkExtensionTooLong`].
+    pub max_chunk_ext: usize,
+    /// Whether the server should rewrite header names to canonical case
+    /// with [`normalize_header_names`](crate::normalize_header_names)
+    /// after a complete parse (default true). The parser itself never
+    /// writes to the buffer.
+    pub normalize_header_names: bool,
+}
+
+/// A restartable HTTP/1.1 request-head parser.
+///
+/// It holds only the resume point of an unfinished head (a few words) plus
+/// its [`Limits`]; the parsed head goes into a [`RequestHeader`]. When a head
+/// arrives in many small reads, each call continues where the previous one
+/// stopped, so the total work is linear in the head size.
+///
+/// # Strictness
+///
+/// The parser follows RFC 9112 and rejects rather than guesses: tokens for
+/// methods and field names, exactly one space between the request-line
+/// parts, CRLF line ends (a bare LF or bare CR is an error), no obs-fold, no
+/// control characters in values, HTTP/1.0 and HTTP/1.1 only, exactly one
+/// valid Host on HTTP/1.1, one Content-Length value (repeated equal values
+/// collapse), chunked as the only and final transfer coding, never both
+/// Content-Length and Transfer-Encoding. Empty lines (CRLF) before the
+/// request line are skipped (RFC 9112 §2.2), counted in the head size.
+///
+/// ```
+/// use brisk_http::{Limits, RequestHeader, RequestParser, Status};
+/// let full = b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n";
+/// let mut parser = RequestParser::new(Limits::default());
+/// let mut req = RequestHeader::new();
+/// // The head arrives in two reads: the second call resumes.
+/// assert_eq!(parser.parse(&full[..10], &mut req), Ok(Status::Partial));
+/// assert_eq!(parser.parse(full, &mut req), Ok(Status::Complete(full.len())));
+/// assert_eq!(req.path().get(full), b"/hello");
+/// // Ready for the next request on the connection.
+/// parser.reset();
+/// req.clear();
+/// ```
+#[derive(Clone, Debug)]
+pub struct RequestParser {
+    limits: Limits,
+    /// `limits.max_head_size`, clamped so every offset fits a span.
+    head_cap: u32,
+    /// INVARIANT: when `phase` is a field phase, every field line before
+    /// `line` is parsed and stored in the `RequestHeader`; `line` is the
+    /// start of the line being parsed (the request line in request-line
+    /// phases).
+    line: u32,
+    /// Resume position inside the current line: every byte before it has
+    /// been examined by the current phase.
+    i: u32,
+    /// Phase-specific mark: end of the method, or end of the field name.
+    a: u32,
+    /// Phase-specific mark: position of the first `?` in the target
+    /// (`u32::MAX` if none), or start of the field value.
+    b: u32,
+    phase: Phase,
+    /// The head length once complete, or the error once failed.
+    outcome: Outcome,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Skipping empty lines before the request line.
+    Start,
+    Method,
+    Target,
+    Version,
+    /// At the start of a field line (or of the final empty line).
+    LineStart,
+    Name,
+    Ows,
+    Value,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Running,
+    Complete(u32),
+    Failed(ParseError),
+}
+
+const NO_QUERY: u32 = u32::MAX;
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_request_line: 8 * 1024,
+            max_headers: 100,
+            max_head_size: 64 * 1024,
+            max_trailer_size: 8 * 1024,
+            max_chunk_ext: 256,
+            normalize_header_names: true,
+        }
+    }
+}
+
+impl RequestParser {
+    /// A parser with the given limits, ready for the first request.
+    pub fn new(limits: Limits) -> RequestParser {
+        let head_cap = limits.max_head_size.min(u32::MAX as usize - 1) as u32;
+        RequestParser {
+            limits,
+            head_cap,
+            line: 0,
+            i: 0,
+            a: 0,
+            b: NO_QUERY,
+            phase: Phase::Start,
+            outcome: Outcome::Running,
+        }
+    }
+
+    /// The limits this parser enforces.
+    #[inline]
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Forgets the resume state: the next call to [`parse`](Self::parse)
+    /// starts a new request at byte 0 of the slice it is given.
+    #[inline]
+    pub fn reset(&mut self) {
+        self.line = 0;
+        self.i = 0;
+        self.a = 0;
+        self.b = NO_QUERY;
+        self.phase = Phase::Start;
+        self.outcome = Outcome::Running;
+    }
+
+    /// Parses as much of the head in `buf` as possible into `req`.
+    ///
+    /// `buf` starts at the first byte of the request and may grow between
+    /// calls (same prefix, more bytes appended): after
+    /// [`Status::Partial`], call again with the longer slice and the same
+    /// `req`; nothing already examined is examined again. The first call
+    /// after [`new`](Self::new) or [`reset`](Self::reset) clears `req`.
+    /// Once the head is complete or an error was found, further calls
+    /// return the same result until `reset`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ParseError`] naming the violation and the status to answer with.
+    pub fn parse(&mut self, buf: &[u8], req: &mut RequestHeader) -> Result<Status, ParseError> {
+        match self.outcome {
+            Outcome::Running => {}
+            Outcome::Complete(n) => return Ok(Status::Complete(n as usize)),
+            Outcome::Failed(e) => return Err(e),
+        }
+        if self.phase == Phase::Start && self.line == 0 && self.i == 0 {
+            req.clear();
+        }
+        let head_cap = self.head_cap as usize;
+        let (buf, at_cap) = match buf.get(..head_cap) {
+            Some(b) => (b, true),
+            None => (buf, false),
+        };
+        let r = if self.phase as u8 <= Phase::Version as u8 {
+            match self.request_line(buf, at_cap, req) {
+                Ok(true) => self.fields(buf, at_cap, req),
+                Ok(false) => Ok(Status::Partial),
+                Err(k) => Err(k),
+            }
+        } else {
+            self.fields(buf, at_cap, req)
+        };
+        match r {
+            Ok(s) => Ok(s),
+            Err(k) => Err(self.fail(k)),
+        }
+    }
+
+    #[cold]
+    fn fail(&mut self, k: ErrorKind) -> ParseError {
+        let e = ParseError::new(k);
+        self.outcome = Outcome::Failed(e);
+        e
+    }
+
+    /// Parses the request line. `Ok(true)`: done, the field phases follow;
+    /// `Ok(false)`: partial, state saved.
+    fn request_line(
+        &mut self,
+        buf: &[u8],
+        at_head_cap: bool,
+        req: &mut RequestHeader,
+    ) -> Result<bool, ErrorKind> {
+        if self.phase == Phase::Start {
+            let mut p = self.line as usize;
+            loop {
+                match buf.get(p) {
+                    Some(b'\r') => match buf.get(p + 1) {
+                        Some(b'\n') => p += 2,
+                        Some(_) => return Err(ErrorKind::BareCr),
+                        None => break,
+                    },
+                    Some(b'\n') => return Err(ErrorKind::BareLf),
+                    _ => break,
+                }
+            }
+            self.line = p as u32;
+            self.i = p as u32;
+            if let None | Some(b'\r') = buf.get(p) {
+                // Nothing but empty lines (and maybe the CR of one) so far.
+                return self.partial_rl(at_head_cap, false);
+            }
+            self.phase = Phase::Method;
+        }
+        let start = self.line as usize;
+        let lim = start
+            .saturating_add(self.limits.max_request_line)
+            .saturating_add(2);
+        let (lb, at_rl_cap) = match buf.get(..lim) {
+            Some(b) => (b, true),
+            None => (buf, false),
+        };
+        let mut i = self.i as usize;
+
+        if self.phase == Phase::Method {
+            loop {
+                match lb.get(i) {
+                    Some(&b) if is_token(b) => i += 1,
+                    Some(b' ') if i > start => break,
+                    Some(b' ' | b'\t' | b'\r' | b'\n') => {
+                        return Err(ErrorKind::InvalidRequestLine);
+                    }
+                    Some(_) => return Err(ErrorKind::InvalidMethod),
+                    None => {
+                        self.i = i as u32;
+                        return self.partial_rl(at_head_cap, at_rl_cap);
+                    }
+                }
+            }
+            self.a = i as u32;
+            self.b = NO_QUERY;
+            i += 1;
+            self.phase = Phase::Target;
+        }
+
+        if self.phase == Phase::Target {
+            let tstart = self.a as usize + 1;
+            loop {
+                while let Some(w) = lb.get(i..).and_then(|s| s.first_chunk::<8>()) {
+                    if has_path_stop(u64::from_le_bytes(*w)) {
+                        break;
+                    }
+                    i += 8;
+                }
+                match lb.get(i) {
+                    Some(&b) if PATH[b as usize] => i += 1,
+                    Some(b'?') => {
+                        if self.b == NO_QUERY {
+                            self.b = i as u32;
+                        }
+                        i += 1;
+                    }
+                    Some(b' ') if i > tstart => break,
+                    Some(b' ' | b'\t' | b'\r' | b'\n') => {
+                        return Err(ErrorKind::InvalidRequestLine);
+                    }
+                    Some(_) => return Err(ErrorKind::InvalidTarget),
+                    None => {
+                        self.i = i as u32;
+                        return self.partial_rl(at_head_cap, at_rl_cap);
+                    }
+                }
+            }
+            i += 1;
+            self.i = i as u32;
+            self.phase = Phase::Version;
+        }
+
+        // Phase::Version: `i` is the first byte of the version.
+        let v = i;
+        let method_end = self.a as usize;
+        let tstart = method_end + 1;
+        let tend = v - 1;
+        let version = match lb.get(v..v + 10) {
+            Some(b"HTTP/1.1\r\n") => Version::Http11,
+            Some(b"HTTP/1.0\r\n") => Version::Http10,
+            Some(b"HTTP/2.0\r\n")
+                if lb.get(start..method_end) == Some(b"PRI")
+                    && lb.get(tstart..tend) == Some(b"*") =>
+            {
+                return Err(ErrorKind::Http2Preface);
+            }
+            _ => {
+                check_version(lb.get(v..).unwrap_or_default())?;
+                return self.partial_rl(at_head_cap, at_rl_cap);
+            }
+        };
+
+        // The whole line is here: classify the method and the target.
+        let method_bytes = lb.get(start..method_end).unwrap_or_default();
+        let method = method_from(method_bytes);
+        req.method = method;
+        req.method_span = span(start, method_end);
+        req.target = span(tstart, tend);
+        req.version = version;
+        let target = lb.get(tstart..tend).unwrap_or_default();
+        let q = if self.b == NO_QUERY {
+            None
+        } else {
+            Some(self.b as usize)
+        };
+        classify_target(req, method, target, tstart, tend, q)?;
+        self.line = (v + 10) as u32;
+        self.i = self.line;
+        self.phase = Phase::LineStart;
+        Ok(true)
+    }
+
+    /// Partial request line: a limit error if a cap was reached.
+    #[cold]
+    fn partial_rl(&mut self, at_head_cap: bool, at_rl_cap: bool) -> Result<bool, ErrorKind> {
+        if at_rl_cap {
+            Err(ErrorKind::RequestLineTooLong)
+        } else if at_head_cap {
+            Err(ErrorKind::HeadTooLarge)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Parses field lines up to the empty line.
+    fn fields(
+        &mut self,
+        buf: &[u8],
+        at_head_cap: bool,
+        req: &mut RequestHeader,
+    ) -> Result<Status, ErrorKind> {
+        let mut p = self.line as usize;
+        let mut i = self.i as usize;
+        let mut name_end = self.a as usize;
+        let mut vstart = self.b as usize;
+        let mut phase = self.phase;
+        let max_headers = self.limits.max_headers;
+        loop {
+            if phase == Phase::LineStart {
+                match buf.get(p) {
+                    Some(&b) if is_token(b) => {}
+                    Some(b'\r') => match buf.get(p + 1) {
+                        Some(b'\n') => return self.finish(p + 2, req),
+                        Some(_) => return Err(ErrorKind::BareCr),
+                        None => {
+                            i = p;
+                            break;
+                        }
+                    },
+                    Some(b'\n') => return Err(ErrorKind::BareLf),
+                    Some(b' ' | b'\t') => return Err(ErrorKind::ObsFold),
+                    Some(_) => return Err(ErrorKind::InvalidHeaderName),
+                    None => {
+                        i = p;
+                        break;
+                    }
+                }
+                i = p + 1;
+                phase = Phase::Name;
+            }
+            if phase == Phase::Name {
+                loop {
+                    match buf.get(i) {
+                        Some(&b) if is_token(b) => i += 1,
+                        Some(b':') => break,
+                        Some(b' ' | b'\t') => return Err(ErrorKind::WhitespaceBeforeColon),
+                        Some(b'\r' | b'\n') => return Err(ErrorKind::MissingColon),
+                        Some(_) => return Err(ErrorKind::InvalidHeaderName),
+                        None => break,
+                    }
+                }
+                if i >= buf.len() {
+                    break;
+                }
+                name_end = i;
+                i += 1;
+                phase = Phase::Ows;
+            }
+            if phase == Phase::Ows {
+                while let Some(b' ' | b'\t') = buf.get(i) {
+                    i += 1;
+                }
+                if i >= buf.len() {
+                    break;
+                }
+                vstart = i;
+                phase = Phase::Value;
+            }
+            // Phase::Value
+            let end = loop {
+                while let Some(w) = buf.get(i..).and_then(|s| s.first_chunk::<8>()) {
+                    if has_ctl(u64::from_le_bytes(*w)) {
+                        break;
+                    }
+                    i += 8;
+                }
+                match buf.get(i) {
+                    Some(&b) if VALUE[b as usize] => i += 1,
+                    Some(b'\r') => match buf.get(i + 1) {
+                        Some(b'\n') => break Some(i),
+                        Some(_) => return Err(ErrorKind::BareCr),
+                        None => break None,
+                    },
+                    Some(b'\n') => return Err(ErrorKind::BareLf),
+                    Some(_) => return Err(ErrorKind::InvalidHeaderValue),
+                    None => break None,
+                }
+            };
+            let Some(cr) = end else { break };
+            let mut vend = cr;
+            while vend > vstart && matches!(buf.get(vend - 1), Some(b' ' | b'\t')) {
+                vend -= 1;
+            }
+            if req.headers.len() >= max_headers {
+                return Err(ErrorKind::TooManyHeaders);
+            }
+            let field = HeaderField {
+                name: span(p, name_end),
+                value: span(vstart, vend),
+            };
+            req.headers.push(field);
+            capture(req, buf, field)?;
+            p = cr + 2;
+            phase = Phase::LineStart;
+        }
+        // Partial: save the resume point.
+        if at_head_cap {
+            return Err(ErrorKind::HeadTooLarge);
+        }
+        self.line = p as u32;
+        self.i = i as u32;
+        self.a = name_end as u32;
+        self.b = vstart as u32;
+        self.phase = phase;
+        Ok(Status::Partial)
+    }
+
+    /// The empty line ending the head: cross-field checks, then done.
+    fn finish(&mut self, head_len: usize, req: &mut RequestHeader) -> Result<Status, ErrorKind> {
+        let f = req.flags;
+        if f & flag::HAS_HOST == 0 && req.version == Version::Http11 {
+            return Err(ErrorKind::MissingHost);
+        }
+        if f & flag::TE_SEEN != 0 {
+            if f & flag::TE_CHUNKED == 0 {
+                return Err(ErrorKind::TransferEncodingNotChunked);
+            }
+            if f & flag::TE_OTHER != 0 {
+                return Err(ErrorKind::UnsupportedTransferCoding);
+            }
+        }
+        req.flags |= flag::COMPLETE;
+        req.head_len = head_len as u32;
+        self.outcome = Outcome::Complete(head_len as u32);
+        Ok(Status::Complete(head_len))
+    }
+}
+
+/// A span for `start..end`; both are below the head cap (< `u32::MAX`).
+#[inline(always)]
+fn span(start: usize, end: usize) -> Span {
+    Span::new(start as u32, (end - start) as u32)
+}
+
+/// Slow path of the version check, for anything but `HTTP/1.x CRLF`:
+/// validates the bytes present so far against `HTTP/DIGIT.DIGIT CRLF`.
+/// `Ok(())`: partial (a complete well-formed version is unsupported).
+#[cold]
+fn check_version(v: &[u8]) -> Result<(), ErrorKind> {
+    const PAT: &[u8; 10] = b"HTTP/d.d\r\n";
+    for (k, &b) in v.iter().take(10).enumerate() {
+        let ok = match PAT[k] {
+            b'd' => b.is_ascii_digit(),
+            b'\n' => b == b'\n',
+            b'\r' if b == b'\n' => return Err(ErrorKind::BareLf),
+            b'\r' if b == b' ' || b == b'\t' => return Err(ErrorKind::InvalidRequestLine),
+            p => b == p,
+        };
+        if !ok {
+            return Err(if k == 9 {
+                ErrorKind::BareCr
+            } else {
+                ErrorKind::InvalidVersion
+            });
+        }
+    }
+    if v.len() < 10 {
+        return Ok(());
+    }
+    Err(ErrorKind::UnsupportedVersion)
+}
+
+/// The method enum for its bytes (case-sensitive).
+#[inline]
+fn method_from(m: &[u8]) -> Method {
+    match m {
+        b"GET" => Method::Get,
+        b"HEAD" => Method::Head,
+        b"POST" => Method::Post,
+        b"PUT" => Method::Put,
+        b"DELETE" => Method::Delete,
+        b"CONNECT" => Method::Connect,
+        b"OPTIONS" => Method::Options,
+        b"TRACE" => Method::Trace,
+        b"PATCH" => Method::Patch,
+        _ => Method::Other,
+    }
+}
+
+/// Decides the target form and fills `path` and `query` (RFC 9112 §3.2).
+fn classify_target(
+    req: &mut RequestHeader,
+    method: Method,
+    target: &[u8],
+    tstart: usize,
+    tend: usize,
+    q: Option<usize>,
+) -> Result<(), ErrorKind> {
+    let path_end = q.unwrap_or(tend);
+    if let Some(q) = q {
+        req.query = span(q + 1, tend);
+        req.flags |= flag::HAS_QUERY;
+    }
+    if method == Method::Connect {
+        // authority-form: host ":" port, nothing else.
+        let Some(colon) = target.iter().rposition(|&b| b == b':') else {
+            return Err(ErrorKind::InvalidTarget);
+        };
+        if q.is_some() || colon == 0 || colon + 1 == target.len() || !valid_host(target) {
+            return Err(ErrorKind::InvalidTarget);
+        }
+        req.target_form = TargetForm::Authority;
+        req.path = span(tend, tend);
+        return Ok(());
+    }
+    match target.first() {
+        Some(b'/') => {
+            req.target_form = TargetForm::Origin;
+            req.path = span(tstart, path_end);
+            Ok(())
+        }
+        Some(b'*') if target.len() == 1 && method == Method::Options => {
+            req.target_form = TargetForm::Asterisk;
+            req.path = span(tstart, tend);
+            Ok(())
+        }
+        Some(b) if b.is_ascii_alphabetic() => {
+            // absolute-form: scheme "://" authority path-abempty ["?" query]
+            let before_q = &target[..path_end - tstart];
+            let Some(colon) = before_q.iter().position(|&b| b == b':') else {
+                return Err(ErrorKind::InvalidTarget);
+            };
+            let scheme_ok = target[..colon]
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+            let rest = &before_q[colon + 1..];
+            if !scheme_ok || !rest.starts_with(b"//") {
+                return Err(ErrorKind::InvalidTarget);
+            }
+            let auth = &rest[2..];
+            let auth_len = auth.iter().position(|&b| b == b'/').unwrap_or(auth.len());
+            let authority = &auth[..auth_len];
+            if authority.is_empty() || !valid_host(authority) {
+                // Empty host, userinfo ('@') or junk (RFC 9110 §4.2.1, §4.2.4).
+                return Err(ErrorKind::InvalidTarget);
+            }
+            let path_start = tstart + colon + 3 + auth_len;
+            req.target_form = TargetForm::Absolute;
+            req.path = span(path_start, path_end);
+            Ok(())
+        }
+        _ => Err(ErrorKind::InvalidTarget),
+    }
+}
+
+/// Records what the server needs from one field line (name dispatch on
+/// length, then a case-insensitive compare) and validates framing fields.
+#[inline(always)]
+fn capture(req: &mut RequestHeader, buf: &[u8], f: HeaderField) -> Result<(), ErrorKind> {
+    let name = f.name.get(buf);
+    match name.len() {
+        4 if eq_lower(name, b"host") => on_host(req, buf, f.value),
+        6 if eq_lower(name, b"cookie") => {
+            set_first(req, flag::HAS_COOKIE, f.value, |r| &mut r.cookie);
+            Ok(())
+        }
+        6 if eq_lower(name, b"expect") => on_expect(req, f.value.get(buf)),
+        7 if eq_lower(name, b"upgrade") => {
+            set_first(req, flag::HAS_UPGRADE, f.value, |r| &mut r.upgrade);
+            Ok(())
+        }
+        10 if eq_lower(name, b"connection") => {
+            on_connection(req, f.value.get(buf));
+            Ok(())
+        }
+        10 if eq_lower(name, b"user-agent") => {
+            set_first(req, flag::HAS_USER_AGENT, f.value, |r| &mut r.user_agent);
+            Ok(())
+        }
+        12 if eq_lower(name, b"content-type") => {
+            set_first(req, flag::HAS_CONTENT_TYPE, f.value, |r| {
+                &mut r.content_type
+            });
+            Ok(())
+        }
+        14 if eq_lower(name, b"content-length") => on_content_length(req, f.value.get(buf)),
+        17 if eq_lower(name, b"transfer-encoding") => on_transfer_encoding(req, f.value.get(buf)),
+        _ => Ok(()),
+    }
+}
+
+/// `name` (token bytes) equals the lowercase literal `lit` ignoring case.
+/// Token bytes are never CR, so `| 0x20` maps only letters.
+#[inline(always)]
+fn eq_lower(name: &[u8], lit: &[u8]) -> bool {
+    name.len() == lit.len() && name.iter().zip(lit).all(|(&a, &b)| a | 0x20 == b)
+}
+
+#[inline(always)]
+fn set_first(
+    req: &mut RequestHeader,
+    bit: u32,
+    v: Span,
+    slot: impl FnOnce(&mut RequestHeader) -> &mut Span,
+) {
+    if req.flags & bit == 0 {
+        req.flags |= bit;
+        *slot(req) = v;
+    }
+}
+
+fn on_host(req: &mut RequestHeader, buf: &[u8], v: Span) -> Result<(), ErrorKind> {
+    if req.flags & flag::HAS_HOST != 0 {
+        return Err(ErrorKind::DuplicateHost);
+    }
+    if !valid_host(v.get(buf)) {
+        return Err(ErrorKind::InvalidHost);
+    }
+    req.flags |= flag::HAS_HOST;
+    req.host = v;
+    Ok(())
+}
+
+/// `uri-host [":" port]` (RFC 9110 §7.2); empty is allowed (RFC 9112 §3.2).
+fn valid_host(h: &[u8]) -> bool {
+    if !h.iter().all(|&b| HOST[b as usize]) {
+        return false;
+    }
+    let (host, port) = if h.first() == Some(&b'[') {
+        let Some(close) = h.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let inner = &h[1..close];
+        if inner.is_empty() || inner.iter().any(|&b| matches!(b, b'[' | b']')) {
+            return false;
+        }
+        match &h[close + 1..] {
+            [] => (&h[..=close], None),
+            [b':', port @ ..] => (&h[..=close], Some(port)),
+            _ => return false,
+        }
+    } else {
+        match h.iter().position(|&b| b == b':') {
+            Some(c) => (&h[..c], Some(&h[c + 1..])),
+            None => (h, None),
+        }
+    };
+    let host_ok =
+        host.first() == Some(&b'[') || !host.iter().any(|&b| matches!(b, b'[' | b']' | b':'));
+    let port_ok = port.is_none_or(|p| p.iter().all(u8::is_ascii_digit));
+    host_ok && port_ok
+}
+
+fn on_expect(req: &mut RequestHeader, v: &[u8]) -> Result<(), ErrorKind> {
+    if req.version == Version::Http10 || v.is_empty() {
+        return Ok(());
+    }
+    if v.eq_ignore_ascii_case(b"100-continue") {
+        req.flags |= flag::EXPECT_CONTINUE;
+        Ok(())
+    } else {
+        Err(ErrorKind::UnsupportedExpectation)
+    }
+}
+
+fn on_connection(req: &mut RequestHeader, v: &[u8]) {
+    for opt in v.split(|&b| b == b',') {
+        let opt = trim_ows(opt);
+        if opt.eq_ignore_ascii_case(b"close") {
+            req.flags |= flag::CONN_CLOSE;
+        } else if opt.eq_ignore_ascii_case(b"keep-alive") {
+            req.flags |= flag::CONN_KEEP_ALIVE;
+        } else if opt.eq_ignore_ascii_case(b"upgrade") {
+            req.flags |= flag::CONN_UPGRADE;
+        }
+    }
+}
+
+fn on_content_length(req: &mut RequestHeader, v: &[u8]) -> Result<(), ErrorKind> {
+    if req.flags & flag::TE_SEEN != 0 {
+        return Err(ErrorKind::ContentLengthWithTransferEncoding);
+    }
+    // Fast path: plain digits.
+    let n = match parse_decimal(v) {
+        Some(n) => n,
+        None => {
+            // A list of equal values collapses (RFC 9110 §8.6).
+            let mut first = None;
+            for elem in v.split(|&b| b == b',') {
+                let n = parse_decimal(trim_ows(elem)).ok_or(ErrorKind::InvalidContentLength)?;
+                match first {
+                    None => first = Some(n),
+                    Some(f) if f == n => {}
+                    Some(_) => return Err(ErrorKind::ConflictingContentLength),
+                }
+            }
+            first.ok_or(ErrorKind::InvalidContentLength)?
+        }
+    };
+    if req.flags & flag::HAS_CONTENT_LENGTH != 0 && req.content_length != n {
+        return Err(ErrorKind::ConflictingContentLength);
+    }
+    req.flags |= flag::HAS_CONTENT_LENGTH;
+    req.content_length = n;
+    Ok(())
+}
+
+/// `1*DIGIT` as a `u64`, `None` if empty, not digits, or overflowing.
+#[inline]
+pub(crate) fn parse_decimal(v: &[u8]) -> Option<u64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in v {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    Some(n)
+}
+
+fn on_transfer_encoding(req: &mut RequestHeader, v: &[u8]) -> Result<(), ErrorKind> {
+    if req.version == Version::Http10 {
+        return Err(ErrorKind::TransferEncodingHttp10);
+    }
+    if req.flags & flag::HAS_CONTENT_LENGTH != 0 {
+        return Err(ErrorKind::ContentLengthWithTransferEncoding);
+    }
+    let mut any = false;
+    for coding in v.split(|&b| b == b',') {
+        let coding = trim_ows(coding);
+        if coding.is_empty() {
+            continue; // empty list elements are ignored (RFC 9110 §5.6.1)
+        }
+        if !coding.iter().all(|&b| is_token(b)) {
+            // Parameters, quoted strings or inner whitespace.
+            return Err(ErrorKind::InvalidTransferEncoding);
+        }
+        any = true;
+        let chunked = coding.eq_ignore_ascii_case(b"chunked");
+        if req.flags & flag::TE_CHUNKED != 0 {
+            return Err(if chunked {
+                ErrorKind::RepeatedChunked
+            } else {
+                ErrorKind::TransferEncodingNotChunked
+            });
+        }
+        if chunked {
+            req.flags |= flag::TE_CHUNKED;
+        } else {
+            req.flags |= flag::TE_OTHER;
+        }
+    }
+    if !any {
+        return Err(ErrorKind::InvalidTransferEncoding);
+    }
+    req.flags |= flag::TE_SEEN;
+    Ok(())
+}
+
+/// Strips leading and trailing SP / HTAB.
+#[inline]
+pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(buf: &[u8]) -> Result<(Status, RequestHeader), ErrorKind> {
+        let mut p = RequestParser::new(Limits::default());
+        let mut r = RequestHeader::new();
+        p.parse(buf, &mut r).map(|s| (s, r)).map_err(|e| e.kind())
+    }
+
+    #[test]
+    fn simple_get() {
+        let buf = b"GET /a/b?c=d HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\n";
+        let (s, r) = parse(buf).unwrap();
+        assert_eq!(s, Status::Complete(buf.len()));
+        assert_eq!(r.method(), Method::Get);
+        assert_eq!(r.method_span().get(buf), b"GET");
+        assert_eq!(r.target().get(buf), b"/a/b?c=d");
+        assert_eq!(r.path().get(buf), b"/a/b");
+        assert_eq!(r.query().unwrap().get(buf), b"c=d");
+        assert_eq!(r.headers().len(), 2);
+        assert_eq!(r.user_agent().unwrap().get(buf), b"t");
+        assert!(r.keep_alive());
+        assert_eq!(r.head_len(), buf.len());
+        assert!(r.is_complete());
+    }
+
+    #[test]
+    fn byte_by_byte_equals_one_shot() {
+        let buf = b"\r\nPOST http://h:1/p?q HTTP/1.1\r\nHost: h:1\r\nTransfer-Encoding: chunked\r\nX:  y \t\r\n\r\n";
+        let (s, one) = parse(buf).unwrap();
+        let mut p = RequestParser::new(Limits::default());
+        let mut r = RequestHeader::new();
+        for n in 0..buf.len() {
+            assert_eq!(p.parse(&buf[..n], &mut r), Ok(Status::Partial), "at {n}");
+        }
+        assert_eq!(p.parse(buf, &mut r), Ok(s));
+        assert_eq!(r, one);
+        assert_eq!(r.target_form(), TargetForm::Absolute);
+        assert_eq!(r.path().get(buf), b"/p");
+        assert_eq!(r.header(buf, b"x"), Some(&b"y"[..]));
+    }
+
+    #[test]
+    fn outcome_is_sticky_until_reset() {
+        let mut p = RequestParser::new(Limits::default());
+        let mut r = RequestHeader::new();
+        assert_eq!(
+            p.parse(b"GET / HTTP/1.1\r\n\r\n", &mut r)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::MissingHost
+        );
+        assert_eq!(
+            p.parse(b"GET / HTTP/1.0\r\n\r\n", &mut r)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::MissingHost
+        );
+        p.reset();
+        assert_eq!(
+            p.parse(b"GET / HTTP/1.0\r\n\r\n", &mut r),
+            Ok(Status::Complete(18))
+        );
+        assert_eq!(p.parse(b"", &mut r), Ok(Status::Complete(18)));
+    }
+
+    #[test]
+    fn version_slow_path() {
+        assert_eq!(
+            parse(b"GET / HTTP/1.2\r\n\r\n").unwrap_err(),
+            ErrorKind::UnsupportedVersion
+        );
+        assert_eq!(parse(b"GET / HTTP/1.1\n").unwrap_err(), ErrorKind::BareLf);
+        assert_eq!(
+            parse(b"GET / HTTP/1.1 \r\n").unwrap_err(),
+            ErrorKind::InvalidRequestLine
+        );
+        assert_eq!(parse(b"GET / HTTP/1.1\rx").unwrap_err(), ErrorKind::BareCr);
+        assert_eq!(
+            parse(b"GET / HTTP/1.10\r\n").unwrap_err(),
+            ErrorKind::InvalidVersion
+        );
+        assert_eq!(
+            parse(b"GET / http/1.1\r\n").unwrap_err(),
+            ErrorKind::InvalidVersion
+        );
+        assert_eq!(parse(b"GET / HTTP/1.").unwrap().0, Status::Partial);
+        assert_eq!(parse(b"GET / HTTP/1.1\r").unwrap().0, Status::Partial);
+    }
+
+    #[test]
+    fn decimal() {
+        assert_eq!(parse_decimal(b"0"), Some(0));
+        assert_eq!(parse_decimal(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_decimal(b"18446744073709551616"), None);
+        assert_eq!(parse_decimal(b""), None);
+        assert_eq!(parse_decimal(b"+1"), None);
+        assert_eq!(parse_decimal(b"1 "), None);
+    }
+
+    #[test]
+    fn hosts() {
+        for h in [
+            &b""[..],
+            b"a",
+            b"a.b:80",
+            b"[::1]",
+            b"[::1]:8080",
+            b"x_y.z",
+            b"a:",
+        ] {
+            assert!(valid_host(h), "{:?}", h.escape_ascii().to_string());
+        }
+        for h in [
+            &b"a b"[..],
+            b"a/b",
+            b"u@h",
+            b"[::1",
+            b"[]",
+            b"[::1]x",
+            b"a:b",
+            b"a:1:2",
+            b"a]",
+        ] {
+            assert!(!valid_host(h), "{:?}", h.escape_ascii().to_string());
+        }
+    }
+
+    #[test]
+    fn trim() {
+        assert_eq!(trim_ows(b" \t a b \t"), b"a b");
+        assert_eq!(trim_ows(b"   "), b"");
+        assert_eq!(trim_ows(b""), b"");
+    }
+}

@@ -1,0 +1,1 @@
+//! Integration tests of brisk-http: one binary, one module per area.
