@@ -1,0 +1,88 @@
+//! `cargo xtask bench`: criterion micro-benches (summarized from criterion's
+//! estimate files) and the end-to-end server bench.
+
+mod micro;
+mod procs;
+mod server;
+
+use std::time::SystemTime;
+
+use anyhow::{Result, bail};
+
+use crate::flags::{Bench, BenchName};
+
+pub(crate) use server::PEER_NAMES;
+
+pub(crate) fn run(bench: &Bench) -> Result<()> {
+    let mut failed = Vec::new();
+    for (n, &name) in bench.names.iter().enumerate() {
+        if n > 0 {
+            println!();
+        }
+        let result = match name {
+            BenchName::Buf => micro::run(&micro::BUF),
+            BenchName::Parse => micro::run(&micro::PARSE),
+            BenchName::Pool => micro::run(&micro::POOL),
+            BenchName::Server => server::run(&bench.server),
+        };
+        if let Err(e) = result {
+            // With several benches, report and go on; the exit code still fails.
+            eprintln!("xtask: bench {}: {e:#}", name.as_str());
+            failed.push(name.as_str());
+        }
+    }
+    if !failed.is_empty() {
+        bail!("bench(es) failed: {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+impl BenchName {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            BenchName::Buf => "buf",
+            BenchName::Parse => "parse",
+            BenchName::Pool => "pool",
+            BenchName::Server => "server",
+        }
+    }
+}
+
+/// Nanoseconds with precision that suits their size: `4.56`, `12.3`, `1234`.
+pub(crate) fn fmt_ns(ns: f64) -> String {
+    if ns < 10.0 {
+        format!("{ns:.2}")
+    } else if ns < 1000.0 {
+        format!("{ns:.1}")
+    } else {
+        format!("{ns:.0}")
+    }
+}
+
+/// A ratio with two decimals, or `n/a`.
+pub(crate) fn fmt_ratio(ratio: Option<f64>) -> String {
+    match ratio {
+        Some(r) if r.is_finite() => format!("{r:.2}"),
+        _ => "n/a".to_owned(),
+    }
+}
+
+/// The time a bench run started, to reject estimate files left by older runs.
+pub(crate) fn now() -> SystemTime {
+    SystemTime::now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_formats() {
+        assert_eq!(fmt_ns(4.5612), "4.56");
+        assert_eq!(fmt_ns(12.34), "12.3");
+        assert_eq!(fmt_ns(1234.4), "1234");
+        assert_eq!(fmt_ratio(Some(1.416)), "1.42");
+        assert_eq!(fmt_ratio(None), "n/a");
+        assert_eq!(fmt_ratio(Some(f64::INFINITY)), "n/a");
+    }
+}

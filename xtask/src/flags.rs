@@ -1,0 +1,513 @@
+//! Hand-written argument parsing for `cargo xtask`, with `--help` per command.
+
+use anyhow::{Context, Result, bail};
+
+/// What `cargo xtask` was asked to do.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Command {
+    /// Print this help text.
+    Help(&'static str),
+    Ci(Ci),
+    Bench(Bench),
+    Fuzz(Fuzz),
+}
+
+/// `cargo xtask ci`.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Ci {
+    /// Steps to run, in order.
+    pub(crate) steps: Vec<Step>,
+}
+
+/// One step of `cargo xtask ci` (and of `.ci/run`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    Fmt,
+    Clippy,
+    Test,
+    Doc,
+    Deps,
+}
+
+/// `cargo xtask bench`.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Bench {
+    /// Benches to run, in order (all available ones when none was named).
+    pub(crate) names: Vec<BenchName>,
+    pub(crate) server: ServerOptions,
+}
+
+/// A bench `cargo xtask bench` can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BenchName {
+    Buf,
+    Parse,
+    Pool,
+    Server,
+}
+
+/// Options of the end-to-end `server` bench.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ServerOptions {
+    /// Measured seconds per scenario.
+    pub(crate) duration: f64,
+    /// Unmeasured seconds of plain load before the first scenario.
+    pub(crate) warmup: f64,
+    pub(crate) connections: usize,
+    /// Pipeline depth of the pipelined scenario.
+    pub(crate) depth: usize,
+    /// Peers to run; `None` = every built peer.
+    pub(crate) peers: Option<Vec<String>>,
+    /// Do not put the servers under a CPU quota (pinning still applies).
+    pub(crate) unthrottled: bool,
+    /// CFS quota per 100 ms period, in microseconds.
+    pub(crate) quota_us: u32,
+}
+
+/// `cargo xtask fuzz`.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Fuzz {
+    /// One target, or every target when `None`.
+    pub(crate) target: Option<String>,
+    /// Seconds per target.
+    pub(crate) time: u64,
+}
+
+pub(crate) const MAIN_HELP: &str = "\
+cargo xtask: brisk's developer commands
+
+usage: cargo xtask <COMMAND> [OPTIONS]
+
+commands:
+  ci       what .ci/run does: fmt check, clippy, tests, docs, dependency checks
+  bench    micro-benches (buf, parse, pool) and the end-to-end server bench
+  fuzz     run the cargo-fuzz targets (nightly) or replay their corpora (stable)
+  help     this text; `cargo xtask <COMMAND> --help` for a command's options
+";
+
+pub(crate) const CI_HELP: &str = "\
+cargo xtask ci: the checks .ci/run runs, in the same order
+
+usage: cargo xtask ci [--only STEPS] [--skip STEPS]
+
+steps (comma-separated in STEPS):
+  fmt      cargo fmt --all --check
+  clippy   cargo clippy --workspace --all-targets -- -D warnings
+  test     cargo test --workspace   (includes xtask's tidy test)
+  doc      RUSTDOCFLAGS='-D warnings' cargo doc --workspace --no-deps
+  deps     cargo tree checks that layering holds: brisk-http does not depend on
+           brisk-server, brisk-pool, socket2 or nix; brisk-buf, brisk-pool and
+           brisk-prefork depend on no other brisk crate
+
+options:
+  --only STEPS   run only these steps
+  --skip STEPS   run all steps but these
+  -h, --help     this text
+";
+
+pub(crate) const BENCH_HELP: &str = "\
+cargo xtask bench: run benches and print one summary line each (last line)
+
+usage: cargo xtask bench [NAME ...] [OPTIONS]
+
+names (none = all):
+  buf      brisk-buf's pool vs Vec allocation (1 and 2 threads)
+  parse    brisk-http's request parser vs httparse, and response serializing
+  pool     brisk-pool's worker pool vs thread spawn and a channel pool
+  server   end to end: the brisk example server (1 loop) and the peers under
+           brisk-load, plain keep-alive and pipelined; req/s, CPU/request, RSS
+
+server options:
+  --duration SECS     measured seconds per scenario (default 5)
+  --warmup SECS       unmeasured plain load before measuring (default 1)
+  --connections N     connections (default 100)
+  --depth N           pipeline depth of the pipelined scenario (default 16)
+  --peers LIST|none   peers to include: fasthttp,floor,hyper,may,actix
+                      (default: every peer built by shared/peers/setup.sh)
+  --unthrottled       no cgroup CPU quota (servers are still pinned to CPU 0)
+  --quota US          CPU quota per 100000 us period (default 50000 = 0.5 CPU)
+  -h, --help          this text
+";
+
+pub(crate) const FUZZ_HELP: &str = "\
+cargo xtask fuzz: fuzz brisk-http's parsers
+
+usage: cargo xtask fuzz [TARGET] [--time SECS]
+
+targets (none = each in turn): head, chunked, path
+
+With a nightly toolchain: installs cargo-fuzz if missing, then runs
+`cargo +nightly fuzz run TARGET -- -max_total_time=SECS` from the repo root.
+Without one: replays the stored corpora with
+`cargo test -p brisk-http --test it corpus` (no new inputs are generated).
+
+options:
+  --time SECS   seconds per target (default 30)
+  -h, --help    this text
+";
+
+/// The fuzz targets of the `fuzz/` workspace.
+pub(crate) const FUZZ_TARGETS: [&str; 3] = ["head", "chunked", "path"];
+
+/// Benches that will exist but are not written yet.
+const LATER_BENCHES: [&str; 1] = ["abuse"];
+
+/// Parses the arguments after `cargo xtask`.
+pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command> {
+    let mut args = args.into_iter();
+    let Some(command) = args.next() else {
+        return Ok(Command::Help(MAIN_HELP));
+    };
+    let rest: Vec<String> = args.collect();
+    match command.as_str() {
+        "help" | "-h" | "--help" => Ok(Command::Help(MAIN_HELP)),
+        "ci" => parse_ci(rest),
+        "bench" => parse_bench(rest),
+        "fuzz" => parse_fuzz(rest),
+        other => {
+            bail!("unknown command `{other}`: expected ci, bench or fuzz (see `cargo xtask help`)")
+        }
+    }
+}
+
+fn parse_ci(args: Vec<String>) -> Result<Command> {
+    let mut only: Option<Vec<Step>> = None;
+    let mut skip: Vec<Step> = Vec::new();
+    let mut args = Args::new(args, "ci");
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help(CI_HELP)),
+            "--only" => only = Some(steps(&args.value("--only")?)?),
+            "--skip" => skip.extend(steps(&args.value("--skip")?)?),
+            _ => return Err(args.unexpected(&arg)),
+        }
+    }
+    let all = vec![Step::Fmt, Step::Clippy, Step::Test, Step::Doc, Step::Deps];
+    let chosen = only.unwrap_or(all);
+    let steps: Vec<Step> = chosen.into_iter().filter(|s| !skip.contains(s)).collect();
+    if steps.is_empty() {
+        bail!("no ci step left to run after --only/--skip (steps: fmt, clippy, test, doc, deps)");
+    }
+    Ok(Command::Ci(Ci { steps }))
+}
+
+fn steps(list: &str) -> Result<Vec<Step>> {
+    list.split(',')
+        .map(|s| match s.trim() {
+            "fmt" => Ok(Step::Fmt),
+            "clippy" => Ok(Step::Clippy),
+            "test" => Ok(Step::Test),
+            "doc" => Ok(Step::Doc),
+            "deps" => Ok(Step::Deps),
+            other => bail!("unknown ci step `{other}`: expected fmt, clippy, test, doc or deps"),
+        })
+        .collect()
+}
+
+fn parse_bench(args: Vec<String>) -> Result<Command> {
+    let mut names = Vec::new();
+    let mut server = ServerOptions {
+        duration: 5.0,
+        warmup: 1.0,
+        connections: 100,
+        depth: 16,
+        peers: None,
+        unthrottled: false,
+        quota_us: 50_000,
+    };
+    let mut args = Args::new(args, "bench");
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help(BENCH_HELP)),
+            "--duration" => {
+                server.duration = positive_secs(&args.value("--duration")?, "--duration")?
+            }
+            "--warmup" => server.warmup = secs(&args.value("--warmup")?, "--warmup")?,
+            "--connections" => {
+                server.connections = count(&args.value("--connections")?, "--connections")?
+            }
+            "--depth" => server.depth = count(&args.value("--depth")?, "--depth")?,
+            "--peers" => server.peers = Some(peers(&args.value("--peers")?)?),
+            "--unthrottled" => server.unthrottled = true,
+            "--quota" => {
+                let value = args.value("--quota")?;
+                server.quota_us = value
+                    .parse()
+                    .ok()
+                    .filter(|q| (1_000..=100_000).contains(q))
+                    .with_context(|| format!("bad --quota `{value}`: microseconds per 100000 us period, 1000 to 100000"))?;
+            }
+            _ if arg.starts_with('-') => return Err(args.unexpected(&arg)),
+            name => names.push(bench_name(name)?),
+        }
+    }
+    if names.is_empty() {
+        names = vec![
+            BenchName::Buf,
+            BenchName::Parse,
+            BenchName::Pool,
+            BenchName::Server,
+        ];
+    }
+    Ok(Command::Bench(Bench { names, server }))
+}
+
+fn bench_name(name: &str) -> Result<BenchName> {
+    let available = "available: buf, parse, pool, server";
+    Ok(match name {
+        "buf" => BenchName::Buf,
+        "parse" => BenchName::Parse,
+        "pool" => BenchName::Pool,
+        "server" => BenchName::Server,
+        later if LATER_BENCHES.contains(&later) => {
+            bail!("bench `{later}` is not yet available ({available})")
+        }
+        other => bail!("unknown bench `{other}` ({available})"),
+    })
+}
+
+fn peers(list: &str) -> Result<Vec<String>> {
+    if list == "none" {
+        return Ok(Vec::new());
+    }
+    list.split(',')
+        .map(|p| {
+            let p = p.trim();
+            if crate::bench::PEER_NAMES.contains(&p) {
+                Ok(p.to_owned())
+            } else {
+                bail!(
+                    "unknown peer `{p}`: expected {} or none",
+                    crate::bench::PEER_NAMES.join(",")
+                )
+            }
+        })
+        .collect()
+}
+
+fn parse_fuzz(args: Vec<String>) -> Result<Command> {
+    let mut target = None;
+    let mut time = 30;
+    let mut args = Args::new(args, "fuzz");
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help(FUZZ_HELP)),
+            "--time" => {
+                let value = args.value("--time")?;
+                time = value.parse().ok().filter(|&t| t > 0).with_context(|| {
+                    format!("bad --time `{value}`: expected whole seconds, at least 1")
+                })?;
+            }
+            _ if arg.starts_with('-') => return Err(args.unexpected(&arg)),
+            name if target.is_some() => {
+                bail!("give at most one fuzz target (got a second one, `{name}`)")
+            }
+            name if FUZZ_TARGETS.contains(&name) => target = Some(name.to_owned()),
+            name => bail!(
+                "unknown fuzz target `{name}`: expected one of {}",
+                FUZZ_TARGETS.join(", ")
+            ),
+        }
+    }
+    Ok(Command::Fuzz(Fuzz { target, time }))
+}
+
+/// Iterates arguments; splits `--name=value` so both forms work.
+struct Args {
+    args: std::vec::IntoIter<String>,
+    pending_value: Option<String>,
+    command: &'static str,
+}
+
+impl Args {
+    fn new(args: Vec<String>, command: &'static str) -> Args {
+        Args {
+            args: args.into_iter(),
+            pending_value: None,
+            command,
+        }
+    }
+
+    fn next(&mut self) -> Option<String> {
+        let arg = self.args.next()?;
+        if arg.starts_with("--") {
+            if let Some((name, value)) = arg.split_once('=') {
+                self.pending_value = Some(value.to_owned());
+                return Some(name.to_owned());
+            }
+        }
+        self.pending_value = None;
+        Some(arg)
+    }
+
+    fn value(&mut self, option: &str) -> Result<String> {
+        match self.pending_value.take() {
+            Some(v) => Ok(v),
+            None => self
+                .args
+                .next()
+                .with_context(|| format!("option `{option}` needs a value")),
+        }
+    }
+
+    fn unexpected(&self, arg: &str) -> anyhow::Error {
+        anyhow::anyhow!(
+            "unknown argument `{arg}` for `cargo xtask {}` (see `cargo xtask {} --help`)",
+            self.command,
+            self.command
+        )
+    }
+}
+
+fn secs(value: &str, option: &str) -> Result<f64> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 3600.0)
+        .with_context(|| {
+            format!("bad {option} `{value}`: expected seconds from 0 to 3600, e.g. 5 or 2.5")
+        })
+}
+
+fn positive_secs(value: &str, option: &str) -> Result<f64> {
+    let s = secs(value, option)?;
+    if s < 0.1 {
+        bail!("bad {option} `{value}`: at least 0.1 seconds");
+    }
+    Ok(s)
+}
+
+fn count(value: &str, option: &str) -> Result<usize> {
+    value
+        .parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .with_context(|| format!("bad {option} `{value}`: expected a whole number, at least 1"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(args: &str) -> Result<Command> {
+        parse(args.split_whitespace().map(str::to_owned))
+    }
+
+    fn err(args: &str) -> String {
+        parse_str(args).expect_err("accepted").to_string()
+    }
+
+    #[test]
+    fn help_everywhere() {
+        assert_eq!(parse_str("").unwrap(), Command::Help(MAIN_HELP));
+        assert_eq!(parse_str("help").unwrap(), Command::Help(MAIN_HELP));
+        assert_eq!(parse_str("ci --help").unwrap(), Command::Help(CI_HELP));
+        assert_eq!(parse_str("bench -h").unwrap(), Command::Help(BENCH_HELP));
+        assert_eq!(parse_str("fuzz --help").unwrap(), Command::Help(FUZZ_HELP));
+    }
+
+    #[test]
+    fn ci_steps() {
+        let all = vec![Step::Fmt, Step::Clippy, Step::Test, Step::Doc, Step::Deps];
+        assert_eq!(parse_str("ci").unwrap(), Command::Ci(Ci { steps: all }));
+        assert_eq!(
+            parse_str("ci --skip test,fmt").unwrap(),
+            Command::Ci(Ci {
+                steps: vec![Step::Clippy, Step::Doc, Step::Deps]
+            })
+        );
+        assert_eq!(
+            parse_str("ci --only=deps").unwrap(),
+            Command::Ci(Ci {
+                steps: vec![Step::Deps]
+            })
+        );
+        assert!(err("ci --only lint").contains("unknown ci step `lint`"));
+        assert!(err("ci --only deps --skip deps").contains("no ci step left"));
+        assert!(err("ci --fast").contains("unknown argument `--fast` for `cargo xtask ci`"));
+        assert!(err("ci --only").contains("`--only` needs a value"));
+    }
+
+    #[test]
+    fn bench_names_and_options() {
+        let Command::Bench(b) = parse_str("bench").unwrap() else {
+            panic!("not bench")
+        };
+        assert_eq!(
+            b.names,
+            vec![
+                BenchName::Buf,
+                BenchName::Parse,
+                BenchName::Pool,
+                BenchName::Server
+            ]
+        );
+        assert_eq!(
+            (b.server.duration, b.server.connections, b.server.depth),
+            (5.0, 100, 16)
+        );
+        let Command::Bench(b) = parse_str(
+            "bench server parse --duration 2 --peers floor,fasthttp --unthrottled --depth=8",
+        )
+        .unwrap() else {
+            panic!("not bench")
+        };
+        assert_eq!(b.names, vec![BenchName::Server, BenchName::Parse]);
+        assert_eq!(b.server.duration, 2.0);
+        assert_eq!(b.server.depth, 8);
+        assert!(b.server.unthrottled);
+        assert_eq!(
+            b.server.peers,
+            Some(vec!["floor".to_owned(), "fasthttp".to_owned()])
+        );
+        let Command::Bench(b) = parse_str("bench server --peers none").unwrap() else {
+            panic!("not bench")
+        };
+        assert_eq!(b.server.peers, Some(vec![]));
+    }
+
+    #[test]
+    fn bench_errors_list_what_is_available() {
+        assert_eq!(
+            err("bench abuse"),
+            "bench `abuse` is not yet available (available: buf, parse, pool, server)"
+        );
+        assert_eq!(
+            err("bench nope"),
+            "unknown bench `nope` (available: buf, parse, pool, server)"
+        );
+        assert!(err("bench --peers nginx2").contains("unknown peer `nginx2`"));
+        assert!(err("bench --duration 0").contains("at least 0.1 seconds"));
+        assert!(err("bench --connections x").contains("bad --connections `x`"));
+        assert!(err("bench --quota 5").contains("bad --quota"));
+    }
+
+    #[test]
+    fn fuzz_targets() {
+        assert_eq!(
+            parse_str("fuzz").unwrap(),
+            Command::Fuzz(Fuzz {
+                target: None,
+                time: 30
+            })
+        );
+        assert_eq!(
+            parse_str("fuzz chunked --time 5").unwrap(),
+            Command::Fuzz(Fuzz {
+                target: Some("chunked".to_owned()),
+                time: 5
+            })
+        );
+        assert_eq!(
+            err("fuzz body"),
+            "unknown fuzz target `body`: expected one of head, chunked, path"
+        );
+        assert!(err("fuzz head path").contains("at most one fuzz target"));
+        assert!(err("fuzz --time 0").contains("bad --time `0`"));
+    }
+
+    #[test]
+    fn unknown_command() {
+        assert!(err("lint").contains("unknown command `lint`"));
+    }
+}
