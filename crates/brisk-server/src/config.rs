@@ -364,7 +364,13 @@ impl ServerBuilder {
             1 << 16,
             "1..=65536",
         )?;
-        range("max_header_count", c.limits.max_headers, 1, 1 << 16, "1..=65536")?;
+        range(
+            "max_header_count",
+            c.limits.max_headers,
+            1,
+            1 << 16,
+            "1..=65536",
+        )?;
         if c.max_pending_output == 0 {
             c.max_pending_output = 2 * c.write_buffer_size;
         }
@@ -387,12 +393,15 @@ impl ServerBuilder {
                 expected: "at least one second",
             });
         }
-        if c.name.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        if c.name
+            .iter()
+            .any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+        {
             return Err(ConfigError::InvalidName);
         }
         // The head can never be longer than the read buffer.
         c.limits.max_head_size = c.limits.max_head_size.min(c.read_buffer_size);
-        c.limits.max_request_line = c.limits.max_request_line.min(c.read_buffer_size);
+        c.limits.max_request_line = c.limits.max_request_line.min(c.read_buffer_size - 2);
         Ok(crate::Server::from_parts(
             self.cfg,
             handler,

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use brisk_buf::ByteBuffer;
 use brisk_http::{
-    BodyKind, ChunkedDecoder, Method, RequestHeader, RequestParser, ResponseBody,
-    WriteOptions, write_response_head,
+    BodyKind, ChunkedDecoder, Method, RequestHeader, RequestParser, ResponseBody, WriteOptions,
+    write_response_head,
 };
 use log::{debug, error, warn};
 use socket2::Socket;
@@ -58,6 +58,8 @@ pub(crate) enum Phase {
 }
 
 /// Per-thread scratch reused for every request (never per connection).
+// The boxes move between connections and these free lists by pointer.
+#[allow(clippy::vec_box)]
 pub(crate) struct Scratch {
     heads: Vec<Box<RequestHeader>>,
     decoders: Vec<Box<ChunkedDecoder>>,
@@ -230,7 +232,13 @@ impl Conn {
     }
 
     /// Drives the connection as far as it can go without blocking.
-    pub(crate) fn drive(&mut self, s: &mut Scratch, core: &Core, now_ms: u64, now: Instant) -> Next {
+    pub(crate) fn drive(
+        &mut self,
+        s: &mut Scratch,
+        core: &Core,
+        now_ms: u64,
+        now: Instant,
+    ) -> Next {
         if self.linger_until != 0 {
             return self.linger_read();
         }
@@ -245,6 +253,7 @@ impl Conn {
             if self.close {
                 return self.finish_close(core, now_ms);
             }
+            let served = self.info.request_num;
             self.process(s, core, now_ms, now);
             if self.has_output() {
                 match self.flush(core, now_ms) {
@@ -255,6 +264,11 @@ impl Conn {
             }
             if self.close {
                 return self.finish_close(core, now_ms);
+            }
+            if self.info.request_num != served && self.unprocessed() > 0 {
+                // Backpressure paused a pipelined batch and the output has
+                // drained: answer the rest before reading more.
+                continue;
             }
             if self.eof {
                 // Everything complete was answered; a partial request can
@@ -407,7 +421,10 @@ impl Conn {
         if spare == 0 {
             // Only reachable when a head filled the buffer; `process` answers
             // 431 before asking for more, so treat it as a stall.
-            return Err(io::Error::new(io::ErrorKind::OutOfMemory, "read buffer full"));
+            return Err(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                "read buffer full",
+            ));
         }
         let was_empty = v.len() == self.rpos;
         let n = sys::recv_into_spare(&self.sock, v, spare)?;
@@ -481,23 +498,35 @@ impl Conn {
         match self.parser.parse(buf, &mut head) {
             Ok(brisk_http::Status::Partial) => {
                 let full = buf.len() >= core.cfg.read_buffer_size;
+                // A full buffer without one complete line: the request line
+                // itself is too long (414), else the head is (431).
+                let line_done = memchr::memchr(b'\n', buf).is_some();
                 self.head = Some(head);
                 if full {
-                    self.respond_error(s, core, ServerError::HeadTooLarge);
+                    let err = if line_done {
+                        ServerError::HeadTooLarge
+                    } else {
+                        ServerError::UriTooLong
+                    };
+                    self.respond_error(s, core, err);
                 }
                 false
             }
             Ok(brisk_http::Status::Complete(head_len)) => {
                 if core.cfg.limits.normalize_header_names {
                     if let Some(rb) = self.rbuf.as_mut() {
-                        brisk_http::normalize_header_names(&mut rb.as_mut_slice()[self.rpos..], &head);
+                        brisk_http::normalize_header_names(
+                            &mut rb.as_mut_slice()[self.rpos..],
+                            &head,
+                        );
                     }
                 }
-                let err = if core.cfg.get_only && !matches!(head.method(), Method::Get | Method::Head) {
-                    Some(ServerError::MethodNotAllowed)
-                } else {
-                    None
-                };
+                let err =
+                    if core.cfg.get_only && !matches!(head.method(), Method::Get | Method::Head) {
+                        Some(ServerError::MethodNotAllowed)
+                    } else {
+                        None
+                    };
                 let body = match head.body_kind() {
                     _ if err.is_some() => None,
                     BodyKind::None => Some(BodyWait::Length { total: head_len }),
@@ -568,18 +597,20 @@ impl Conn {
                 if have >= total {
                     true
                 } else {
-                    // Make room for the whole request (bounded: the length was
-                    // checked against max_request_body_size).
+                    // Make room as the body arrives: move the request to the
+                    // front, then double the buffer when it is full, never past
+                    // the declared total (already checked against
+                    // max_request_body_size). Memory follows the bytes actually
+                    // received, not what a client claims it will send.
                     let v = rb.as_mut_vec();
-                    if self.rpos + total > v.capacity() {
-                        if self.rpos > 0 {
-                            v.copy_within(self.rpos.., 0);
-                            v.truncate(v.len() - self.rpos);
-                            self.rpos = 0;
-                        }
-                        if total > v.capacity() {
-                            v.reserve_exact(total - v.len());
-                        }
+                    if self.rpos + total > v.capacity() && self.rpos > 0 {
+                        v.copy_within(self.rpos.., 0);
+                        v.truncate(v.len() - self.rpos);
+                        self.rpos = 0;
+                    }
+                    if v.len() == v.capacity() {
+                        let grow = v.capacity().max(1024).min(total - v.len());
+                        v.reserve_exact(grow);
                     }
                     false
                 }
@@ -754,7 +785,10 @@ impl Conn {
                 values: &mut s.values,
             };
             if catch_unwind(AssertUnwindSafe(|| eh(&mut ctx, &err))).is_err() {
-                error!("conn {}: error handler panicked; sending the default error response", self.info.id);
+                error!(
+                    "conn {}: error handler panicked; sending the default error response",
+                    self.info.id
+                );
                 s.resp.reset();
                 let _ = s.resp.header.set_status(err.status());
                 s.resp.body.extend_from_slice(err.reason().as_bytes());
@@ -762,7 +796,10 @@ impl Conn {
             s.values.clear();
         }
         if core.cfg.log_all_errors {
-            debug!("conn {} ({}): answered {err}", self.info.id, self.info.remote);
+            debug!(
+                "conn {} ({}): answered {err}",
+                self.info.id, self.info.remote
+            );
         }
         let w = self
             .wbuf
@@ -779,7 +816,10 @@ impl Conn {
 
     fn log_bad_request(&self, core: &Core, what: &str) {
         if core.cfg.secure_error_log_message {
-            warn!("conn {} ({}): bad request: {what}", self.info.id, self.info.remote);
+            warn!(
+                "conn {} ({}): bad request: {what}",
+                self.info.id, self.info.remote
+            );
         } else {
             let bytes = self
                 .rbuf
@@ -797,7 +837,14 @@ impl Conn {
 }
 
 /// Serializes `resp` (head and, unless HEAD, body) into `w`.
-fn write_response(w: &mut ByteBuffer, resp: &Response, core: &Core, keep_alive: bool, is_head: bool, http10: bool) {
+fn write_response(
+    w: &mut ByteBuffer,
+    resp: &Response,
+    core: &Core,
+    keep_alive: bool,
+    is_head: bool,
+    http10: bool,
+) {
     let status = resp.header.status();
     let body = resp.body_bytes();
     let no_body = status == 204 || status == 304 || (100..200).contains(&status);

@@ -15,6 +15,8 @@ pub enum ServerError {
     Parse(ParseError),
     /// The request head did not fit in the read buffer (431).
     HeadTooLarge,
+    /// The request line alone filled the read buffer (414).
+    UriTooLong,
     /// The request body is larger than `max_request_body_size` (413).
     BodyTooLarge,
     /// The request head or body did not arrive within `read_timeout` (408).
@@ -35,6 +37,7 @@ impl ServerError {
         match self {
             ServerError::Parse(e) => e.status(),
             ServerError::HeadTooLarge => 431,
+            ServerError::UriTooLong => 414,
             ServerError::BodyTooLarge => 413,
             ServerError::ReadTimeout => 408,
             ServerError::MethodNotAllowed => 405,
@@ -49,6 +52,7 @@ impl ServerError {
         match self {
             ServerError::Parse(e) => e.reason(),
             ServerError::HeadTooLarge => "request header fields too large",
+            ServerError::UriTooLong => "request line too long",
             ServerError::BodyTooLarge => "request body too large",
             ServerError::ReadTimeout => "request timeout",
             ServerError::MethodNotAllowed => "method not allowed",

@@ -63,12 +63,12 @@ pub(crate) struct LoopShared {
 
 struct Returned {
     idx: u32,
-    gen: u32,
+    generation: u32,
     conn: Box<Conn>,
 }
 
 struct Slot {
-    gen: u32,
+    generation: u32,
     conn: Option<Box<Conn>>,
     /// Checked out: a thread is driving the connection.
     out: bool,
@@ -98,7 +98,11 @@ struct LoopState {
 }
 
 impl LoopShared {
-    pub(crate) fn new(idx: usize, listeners: Vec<Arc<Socket>>, core: &Core) -> io::Result<LoopShared> {
+    pub(crate) fn new(
+        idx: usize,
+        listeners: Vec<Arc<Socket>>,
+        core: &Core,
+    ) -> io::Result<LoopShared> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         let wake = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
         epoll.add(&wake, EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_WAKE))?;
@@ -156,8 +160,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 #[inline]
-fn token(idx: u32, gen: u32) -> u64 {
-    (u64::from(gen) << 32) | u64::from(idx)
+fn token(idx: u32, generation: u32) -> u64 {
+    (u64::from(generation) << 32) | u64::from(idx)
 }
 
 /// Runs loop `li` on this thread until the server stops or another thread
@@ -186,16 +190,24 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
                 continue;
             }
             if tok >= TOKEN_LISTENER_BASE {
-                st.accept(shared, core, (tok - TOKEN_LISTENER_BASE) as usize, &mut scratch);
+                st.accept(
+                    shared,
+                    core,
+                    (tok - TOKEN_LISTENER_BASE) as usize,
+                    &mut scratch,
+                );
                 continue;
             }
-            let (idx, gen) = (tok as u32, (tok >> 32) as u32);
-            let Some(mut conn) = st.checkout(idx, gen) else {
+            let (idx, generation) = (tok as u32, (tok >> 32) as u32);
+            let Some(mut conn) = st.checkout(idx, generation) else {
                 continue;
             };
             let flags = ev.events();
             if flags.intersects(
-                EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR,
+                EpollFlags::EPOLLIN
+                    | EpollFlags::EPOLLRDHUP
+                    | EpollFlags::EPOLLHUP
+                    | EpollFlags::EPOLLERR,
             ) {
                 conn.readable = true;
             }
@@ -213,15 +225,22 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
                 .is_err()
             {
                 // Taken over: hand the connection back and leave.
-                debug!("loop {li}: taken over while a handler ran; returning conn {}", conn.info.id);
+                debug!(
+                    "loop {li}: taken over while a handler ran; returning conn {}",
+                    conn.info.id
+                );
                 let _ = next;
-                lock(&shared.returns).push(Returned { idx, gen, conn });
+                lock(&shared.returns).push(Returned {
+                    idx,
+                    generation,
+                    conn,
+                });
                 shared.wake();
                 return;
             }
             seq += 1;
             st = lock(&shared.state);
-            st.checkin(idx, gen, conn, next, core, &mut scratch);
+            st.checkin(idx, generation, conn, next, core, &mut scratch);
         }
     }
 }
@@ -293,7 +312,7 @@ impl LoopState {
             let Some(slot) = self.slots.get_mut(e.idx as usize) else {
                 continue;
             };
-            if slot.gen != e.gen || !self.wheel.fire(e, &mut slot.timer, now) {
+            if slot.generation != e.generation || !self.wheel.fire(e, &mut slot.timer, now) {
                 continue;
             }
             let Some(mut conn) = slot.conn.take() else {
@@ -301,9 +320,13 @@ impl LoopState {
             };
             let next = conn.on_timeout(s, core, now);
             if next == Next::Close && core.cfg.log_all_errors {
-                debug!("conn {}: timed out in phase {:?}", conn.info.id, conn.phase());
+                debug!(
+                    "conn {}: timed out in phase {:?}",
+                    conn.info.id,
+                    conn.phase()
+                );
             }
-            self.put_back(e.idx, e.gen, conn, next, core, s);
+            self.put_back(e.idx, e.generation, conn, next, core, s);
         }
         self.due = due;
         if core.shutting_down() && now >= core.shutdown_deadline_ms() {
@@ -316,16 +339,19 @@ impl LoopState {
         let returned = std::mem::take(&mut *lock(&shared.returns));
         for r in returned {
             if let Some(slot) = self.slots.get_mut(r.idx as usize) {
-                if slot.gen == r.gen && slot.out {
+                if slot.generation == r.generation && slot.out {
                     slot.out = false;
                     self.out -= 1;
                     slot.missed = false;
                     slot.conn = Some(r.conn);
-                    self.ready.push(token(r.idx, r.gen));
+                    self.ready.push(token(r.idx, r.generation));
                     continue;
                 }
             }
-            error!("loop {}: a returned connection has no slot; closing it", shared.idx);
+            error!(
+                "loop {}: a returned connection has no slot; closing it",
+                shared.idx
+            );
         }
         if core.shutting_down() && !self.shutdown_seen {
             self.shutdown_seen = true;
@@ -340,9 +366,9 @@ impl LoopState {
                     continue;
                 };
                 if !conn.begin_shutdown() {
-                    let gen = slot.gen;
+                    let generation = slot.generation;
                     if let Some(conn) = slot.conn.take() {
-                        self.put_back(i as u32, gen, conn, Next::Close, core, s);
+                        self.put_back(i as u32, generation, conn, Next::Close, core, s);
                     }
                 }
             }
@@ -351,16 +377,16 @@ impl LoopState {
 
     fn close_all(&mut self, core: &Core, s: &mut Scratch) {
         for i in 0..self.slots.len() {
-            let gen = self.slots[i].gen;
+            let generation = self.slots[i].generation;
             if let Some(conn) = self.slots[i].conn.take() {
-                self.put_back(i as u32, gen, conn, Next::Close, core, s);
+                self.put_back(i as u32, generation, conn, Next::Close, core, s);
             }
         }
     }
 
-    fn checkout(&mut self, idx: u32, gen: u32) -> Option<Box<Conn>> {
+    fn checkout(&mut self, idx: u32, generation: u32) -> Option<Box<Conn>> {
         let slot = self.slots.get_mut(idx as usize)?;
-        if slot.gen != gen {
+        if slot.generation != generation {
             return None;
         }
         if slot.out {
@@ -373,7 +399,15 @@ impl LoopState {
         Some(conn)
     }
 
-    fn checkin(&mut self, idx: u32, gen: u32, mut conn: Box<Conn>, mut next: Next, core: &Core, s: &mut Scratch) {
+    fn checkin(
+        &mut self,
+        idx: u32,
+        generation: u32,
+        mut conn: Box<Conn>,
+        mut next: Next,
+        core: &Core,
+        s: &mut Scratch,
+    ) {
         let Some(slot) = self.slots.get_mut(idx as usize) else {
             return;
         };
@@ -383,19 +417,27 @@ impl LoopState {
             conn.readable = true;
             next = Next::Again;
         }
-        self.put_back(idx, gen, conn, next, core, s);
+        self.put_back(idx, generation, conn, next, core, s);
     }
 
     /// Files a connection back in its slot (or closes it) and sets its timer.
-    fn put_back(&mut self, idx: u32, gen: u32, mut conn: Box<Conn>, next: Next, core: &Core, s: &mut Scratch) {
+    fn put_back(
+        &mut self,
+        idx: u32,
+        generation: u32,
+        mut conn: Box<Conn>,
+        next: Next,
+        core: &Core,
+        s: &mut Scratch,
+    ) {
         let close = next == Next::Close || (self.shutdown_seen && conn.is_idle() && !conn.readable);
         let slot = &mut self.slots[idx as usize];
         if close {
             conn.release(core, s);
             core.conn_closed(&conn);
             drop(conn);
-            slot.gen = slot.gen.wrapping_add(1);
-            self.wheel.arm(&mut slot.timer, idx, gen, 0);
+            slot.generation = slot.generation.wrapping_add(1);
+            self.wheel.arm(&mut slot.timer, idx, generation, 0);
             slot.timer = TimerMeta {
                 seq: slot.timer.seq,
                 ..TimerMeta::default()
@@ -406,9 +448,9 @@ impl LoopState {
         }
         let deadline = conn.deadline(core);
         slot.conn = Some(conn);
-        self.wheel.arm(&mut slot.timer, idx, gen, deadline);
+        self.wheel.arm(&mut slot.timer, idx, generation, deadline);
         if next == Next::Again {
-            self.ready.push(token(idx, gen));
+            self.ready.push(token(idx, generation));
         }
     }
 
@@ -448,7 +490,7 @@ impl LoopState {
     fn admit(&mut self, shared: &LoopShared, core: &Core, sock: Socket, remote: SocketAddr) {
         if core.open.fetch_add(1, Ordering::AcqRel) >= core.cfg.concurrency {
             core.open.fetch_sub(1, Ordering::AcqRel);
-            reject(&sock, &REJECT_503);
+            reject(&sock, REJECT_503);
             if core.cfg.log_all_errors {
                 warn!("rejected {remote}: the server is at its concurrency limit");
             }
@@ -457,7 +499,7 @@ impl LoopState {
         let ip_counted = core.cfg.max_conns_per_ip > 0;
         if ip_counted && !core.ip_acquire(remote.ip()) {
             core.open.fetch_sub(1, Ordering::AcqRel);
-            reject(&sock, &REJECT_429);
+            reject(&sock, REJECT_429);
             if core.cfg.log_all_errors {
                 warn!("rejected {remote}: too many connections from this address");
             }
@@ -477,7 +519,7 @@ impl LoopState {
             Some(i) => i,
             None => {
                 self.slots.push(Slot {
-                    gen: 0,
+                    generation: 0,
                     conn: None,
                     out: false,
                     missed: false,
@@ -486,10 +528,13 @@ impl LoopState {
                 (self.slots.len() - 1) as u32
             }
         };
-        let gen = self.slots[idx as usize].gen;
+        let generation = self.slots[idx as usize].generation;
         let ev = EpollEvent::new(
-            EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLET,
-            token(idx, gen),
+            EpollFlags::EPOLLIN
+                | EpollFlags::EPOLLOUT
+                | EpollFlags::EPOLLRDHUP
+                | EpollFlags::EPOLLET,
+            token(idx, generation),
         );
         if let Err(e) = shared.epoll.add(conn.sock.as_fd(), ev) {
             error!("loop {}: cannot watch a new connection: {e}", shared.idx);
@@ -503,13 +548,19 @@ impl LoopState {
         let slot = &mut self.slots[idx as usize];
         slot.conn = Some(conn);
         self.live += 1;
-        self.wheel.arm(&mut slot.timer, idx, gen, deadline);
+        self.wheel.arm(&mut slot.timer, idx, generation, deadline);
     }
 
     /// EMFILE/ENFILE: free descriptors by closing the idle keep-alive
     /// connections that have waited longest; with none to close, pause
     /// accepting briefly so the loop neither spins nor floods the log.
-    fn on_fd_exhaustion(&mut self, shared: &LoopShared, core: &Core, s: &mut Scratch, e: &io::Error) {
+    fn on_fd_exhaustion(
+        &mut self,
+        shared: &LoopShared,
+        core: &Core,
+        s: &mut Scratch,
+        e: &io::Error,
+    ) {
         let now = self.now_ms;
         let mut idle: Vec<(u64, u32)> = self
             .slots
@@ -526,9 +577,9 @@ impl LoopState {
         }
         let mut closed = 0;
         for &(_, i) in &idle[..reclaim] {
-            let gen = self.slots[i as usize].gen;
+            let generation = self.slots[i as usize].generation;
             if let Some(conn) = self.slots[i as usize].conn.take() {
-                self.put_back(i, gen, conn, Next::Close, core, s);
+                self.put_back(i, generation, conn, Next::Close, core, s);
                 closed += 1;
             }
         }
@@ -566,11 +617,14 @@ impl LoopState {
 }
 
 fn is_fd_exhaustion(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
 }
 
 static REJECT_503: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 37\r\n\r\nthe server is at its connection limit";
-static REJECT_429: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 39\r\n\r\ntoo many connections from this address";
+static REJECT_429: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 38\r\n\r\ntoo many connections from this address";
 
 /// Best-effort canned answer to a connection refused at accept.
 fn reject(sock: &Socket, msg: &[u8]) {
@@ -602,6 +656,24 @@ impl PerIp {
             if *n == 0 {
                 m.remove(&ip);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn canned_rejections_have_exact_lengths() {
+        for msg in [super::REJECT_503, super::REJECT_429] {
+            let s = std::str::from_utf8(msg).unwrap();
+            let (head, body) = s.split_once("\r\n\r\n").unwrap();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(len, body.len(), "{head}");
         }
     }
 }

@@ -79,7 +79,11 @@ impl Server {
         ServerBuilder::new()
     }
 
-    pub(crate) fn from_parts(cfg: Config, handler: Arc<Handler>, error_handler: Option<Arc<ErrorHandler>>) -> Server {
+    pub(crate) fn from_parts(
+        cfg: Config,
+        handler: Arc<Handler>,
+        error_handler: Option<Arc<ErrorHandler>>,
+    ) -> Server {
         Server {
             core: Arc::new(Core {
                 cfg,
@@ -139,12 +143,14 @@ impl Server {
         let mut out = Vec::with_capacity(n);
         let mut bound = addr;
         for _ in 0..n {
-            let s = listen_socket(bound, self.core.cfg.reuse_port).map_err(|source| ServeError::Listen {
-                addr: bound.to_string(),
-                source,
+            let s = listen_socket(bound, self.core.cfg.reuse_port).map_err(|source| {
+                ServeError::Listen {
+                    addr: bound.to_string(),
+                    source,
+                }
             })?;
             // With port 0 the first socket picks the port; the rest share it.
-            if let Ok(local) = s.local_addr() {
+            if let Some(local) = s.local_addr().ok().and_then(|a| a.as_socket()) {
                 bound = local;
             }
             out.push(TcpListener::from(s));
@@ -189,7 +195,9 @@ impl Server {
             } else {
                 socks.clone()
             };
-            loops.push(Arc::new(LoopShared::new(i, ls, core).map_err(ServeError::Setup)?));
+            loops.push(Arc::new(
+                LoopShared::new(i, ls, core).map_err(ServeError::Setup)?,
+            ));
         }
         *lock(&core.wakers) = loops.clone();
         if core.shutting_down() {
@@ -230,7 +238,9 @@ impl Server {
         for i in 0..n {
             if pool.serve(Job::Run(i)).is_err() {
                 core.begin_shutdown(Duration::ZERO);
-                return Err(ServeError::Setup(std::io::Error::other("cannot start the event-loop threads")));
+                return Err(ServeError::Setup(std::io::Error::other(
+                    "cannot start the event-loop threads",
+                )));
             }
         }
         let mon_run = run.clone();
@@ -242,7 +252,10 @@ impl Server {
         let _ = run.monitor.set(monitor.thread().clone());
         info!(
             "brisk: serving with {n} loop(s) on {:?}",
-            socks.iter().filter_map(|s| s.local_addr().ok()?.as_socket()).collect::<Vec<_>>()
+            socks
+                .iter()
+                .filter_map(|s| s.local_addr().ok()?.as_socket())
+                .collect::<Vec<_>>()
         );
         run.wait_all_done();
         monitor.thread().unpark();
@@ -333,11 +346,11 @@ impl Run {
     /// monitor if it parked for lack of work (one relaxed load otherwise).
     #[inline]
     pub(crate) fn note_away(&self) {
-        if self.monitor_parked.load(Ordering::SeqCst) {
-            if self.monitor_parked.swap(false, Ordering::AcqRel) {
-                if let Some(t) = self.monitor.get() {
-                    t.unpark();
-                }
+        if self.monitor_parked.load(Ordering::SeqCst)
+            && self.monitor_parked.swap(false, Ordering::AcqRel)
+        {
+            if let Some(t) = self.monitor.get() {
+                t.unpark();
             }
         }
     }
@@ -382,7 +395,10 @@ fn monitor(run: &Run, pool: &WorkerPool<Job>) {
             // SeqCst pairs with the loops' SeqCst `ctl` store and
             // `monitor_parked` load: one side always sees the other.
             run.monitor_parked.store(true, Ordering::SeqCst);
-            let any_away = run.loops.iter().any(|l| l.ctl.load(Ordering::SeqCst) & 1 == 1);
+            let any_away = run
+                .loops
+                .iter()
+                .any(|l| l.ctl.load(Ordering::SeqCst) & 1 == 1);
             if !any_away && !run.all_done() {
                 thread::park_timeout(Duration::from_millis(250));
             }
@@ -395,11 +411,17 @@ fn monitor(run: &Run, pool: &WorkerPool<Job>) {
 fn listen_socket(addr: SocketAddr, reuse_port: bool) -> std::io::Result<Socket> {
     let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     s.set_reuse_address(true)?;
-    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))))]
+    #[cfg(all(
+        unix,
+        not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))
+    ))]
     if reuse_port {
         s.set_reuse_port(true)?;
     }
-    #[cfg(not(all(unix, not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin")))))]
+    #[cfg(not(all(
+        unix,
+        not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))
+    )))]
     let _ = reuse_port;
     if addr.is_ipv6() {
         s.set_only_v6(false).ok();

@@ -16,7 +16,7 @@ const BUCKETS: usize = 4096;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub(crate) idx: u32,
-    pub(crate) gen: u32,
+    pub(crate) generation: u32,
     pub(crate) seq: u32,
 }
 
@@ -49,7 +49,7 @@ impl Wheel {
 
     /// Sets `meta`'s deadline (0 clears it) and files an entry if the live
     /// one would fire too late or there is none.
-    pub(crate) fn arm(&mut self, meta: &mut TimerMeta, idx: u32, gen: u32, deadline: u64) {
+    pub(crate) fn arm(&mut self, meta: &mut TimerMeta, idx: u32, generation: u32, deadline: u64) {
         meta.deadline = deadline;
         if deadline == 0 {
             return;
@@ -62,7 +62,7 @@ impl Wheel {
         meta.tick = Some(tick);
         self.buckets[(tick as usize) & (BUCKETS - 1)].push(Entry {
             idx,
-            gen,
+            generation,
             seq: meta.seq,
         });
         self.len += 1;
@@ -114,7 +114,7 @@ impl Wheel {
             return true;
         }
         let d = meta.deadline;
-        self.arm(meta, e.idx, e.gen, d);
+        self.arm(meta, e.idx, e.generation, d);
         false
     }
 }

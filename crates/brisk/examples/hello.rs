@@ -14,14 +14,27 @@ fn main() -> ExitCode {
             Some((f, v)) => (f.to_string(), Some(v.to_string())),
             None => (a.clone(), None),
         };
-        let mut value = |name: &str| inline.clone().or_else(|| args.next()).ok_or(format!("{name} needs a value"));
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or(format!("{name} needs a value"))
+        };
         let r: Result<(), String> = match flag.as_str() {
-            "--port" | "-p" => value("--port").and_then(|v| v.parse().map(|p| port = p).map_err(|e| format!("--port {v}: {e}"))),
+            "--port" | "-p" => value("--port").and_then(|v| {
+                v.parse()
+                    .map(|p| port = p)
+                    .map_err(|e| format!("--port {v}: {e}"))
+            }),
             "--loops" | "-l" => value("--loops").and_then(|v| {
-                v.parse().map(|n| loops = Some(n)).map_err(|e| format!("--loops {v}: {e}"))
+                v.parse()
+                    .map(|n| loops = Some(n))
+                    .map_err(|e| format!("--loops {v}: {e}"))
             }),
             "--help" | "-h" => {
-                println!("usage: hello [--port N (default 8080, 0 = any)] [--loops N (default: cores)]");
+                println!(
+                    "usage: hello [--port N (default 8080, 0 = any)] [--loops N (default: cores)]"
+                );
                 return ExitCode::SUCCESS;
             }
             other => Err(format!("unknown argument {other:?}; try --help")),

@@ -44,16 +44,24 @@ fn http10_closes_by_default_and_keeps_alive_on_request() {
     for _ in 0..3 {
         let r = c.request(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
         assert_eq!(r.status, 200);
-        assert_eq!(r.header("connection").map(str::to_ascii_lowercase).as_deref(), Some("keep-alive"));
+        assert_eq!(
+            r.header("connection")
+                .map(str::to_ascii_lowercase)
+                .as_deref(),
+            Some("keep-alive")
+        );
     }
 }
 
 #[test]
 fn hundred_pipelined_requests_in_one_write_are_answered_in_order() {
-    let srv = TestServer::start(|ctx| {
-        let n = ctx.query_arg(b"n").unwrap_or(b"?").to_vec();
-        ctx.set_body(&n);
-    }, |b| b);
+    let srv = TestServer::start(
+        |ctx| {
+            let n = ctx.query_arg(b"n").unwrap_or(b"?").to_vec();
+            ctx.set_body(&n);
+        },
+        |b| b,
+    );
     let mut c = srv.connect();
     let mut batch = Vec::new();
     for i in 0..100 {
@@ -69,10 +77,13 @@ fn hundred_pipelined_requests_in_one_write_are_answered_in_order() {
 
 #[test]
 fn a_request_delivered_byte_by_byte_is_served() {
-    let srv = TestServer::start(|ctx| {
-        let body = ctx.body().to_vec();
-        ctx.set_body(&body);
-    }, |b| b);
+    let srv = TestServer::start(
+        |ctx| {
+            let body = ctx.body().to_vec();
+            ctx.set_body(&body);
+        },
+        |b| b,
+    );
     let mut c = srv.connect();
     let req = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello";
     for b in req.iter() {
@@ -86,10 +97,13 @@ fn a_request_delivered_byte_by_byte_is_served() {
 
 #[test]
 fn chunked_request_bodies_are_decoded() {
-    let srv = TestServer::start(|ctx| {
-        let body = ctx.body().to_vec();
-        ctx.set_body(&body);
-    }, |b| b);
+    let srv = TestServer::start(
+        |ctx| {
+            let body = ctx.body().to_vec();
+            ctx.set_body(&body);
+        },
+        |b| b,
+    );
     let mut c = srv.connect();
     c.send(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
     std::thread::sleep(Duration::from_millis(20));
@@ -103,25 +117,33 @@ fn chunked_request_bodies_are_decoded() {
 
 #[test]
 fn request_ctx_exposes_the_request() {
-    let srv = TestServer::start(|ctx| {
-        let out = format!(
-            "{:?}|{}|{}|{}|{}|{}|{}|{}",
-            ctx.method(),
-            String::from_utf8_lossy(ctx.uri()),
-            String::from_utf8_lossy(ctx.path()),
-            String::from_utf8_lossy(ctx.query_string()),
-            String::from_utf8_lossy(ctx.header(b"x-thing").unwrap_or(b"-")),
-            String::from_utf8_lossy(ctx.cookie(b"b").unwrap_or(b"-")),
-            ctx.conn_request_num(),
-            ctx.remote_addr().ip(),
-        );
-        ctx.set_body(out.as_bytes());
-        ctx.set_header(b"X-Reply", b"yes").unwrap();
-        assert!(ctx.set_header(b"X-Bad", b"a\r\nInjected: 1").is_err());
-    }, |b| b);
+    let srv = TestServer::start(
+        |ctx| {
+            let out = format!(
+                "{:?}|{}|{}|{}|{}|{}|{}|{}",
+                ctx.method(),
+                String::from_utf8_lossy(ctx.uri()),
+                String::from_utf8_lossy(ctx.path()),
+                String::from_utf8_lossy(ctx.query_string()),
+                String::from_utf8_lossy(ctx.header(b"x-thing").unwrap_or(b"-")),
+                String::from_utf8_lossy(ctx.cookie(b"b").unwrap_or(b"-")),
+                ctx.conn_request_num(),
+                ctx.remote_addr().ip(),
+            );
+            ctx.set_body(out.as_bytes());
+            ctx.set_header(b"X-Reply", b"yes").unwrap();
+            assert!(ctx.set_header(b"X-Bad", b"a\r\nInjected: 1").is_err());
+        },
+        |b| b,
+    );
     let mut c = srv.connect();
-    let r = c.request(b"GET /a/./b//c?x=1 HTTP/1.1\r\nHost: t\r\nx-thing: 42\r\nCookie: a=1; b=2\r\n\r\n");
-    assert_eq!(r.body_str(), "Get|/a/./b//c?x=1|/a/b/c|x=1|42|2|1|127.0.0.1");
+    let r = c.request(
+        b"GET /a/./b//c?x=1 HTTP/1.1\r\nHost: t\r\nx-thing: 42\r\nCookie: a=1; b=2\r\n\r\n",
+    );
+    assert_eq!(
+        r.body_str(),
+        "Get|/a/./b//c?x=1|/a/b/c|x=1|42|2|1|127.0.0.1"
+    );
     assert_eq!(r.header("x-reply"), Some("yes"));
     assert!(r.header("injected").is_none());
     let r = c.get("/");
@@ -142,18 +164,24 @@ fn head_requests_get_headers_without_body() {
 
 #[test]
 fn user_values_and_redirects_and_status() {
-    let srv = TestServer::start(|ctx| {
-        assert!(ctx.user_value::<u32>().is_none(), "values do not leak between requests");
-        ctx.set_user_value(7u32);
-        *ctx.user_value_mut::<u32>().unwrap() += 1;
-        if ctx.path() == b"/old" {
-            ctx.redirect(b"/new", 301).unwrap();
-        } else {
-            ctx.set_status(201);
-            let v = *ctx.user_value::<u32>().unwrap();
-            ctx.set_body(v.to_string().as_bytes());
-        }
-    }, |b| b);
+    let srv = TestServer::start(
+        |ctx| {
+            assert!(
+                ctx.user_value::<u32>().is_none(),
+                "values do not leak between requests"
+            );
+            ctx.set_user_value(7u32);
+            *ctx.user_value_mut::<u32>().unwrap() += 1;
+            if ctx.path() == b"/old" {
+                ctx.redirect(b"/new", 301).unwrap();
+            } else {
+                ctx.set_status(201);
+                let v = *ctx.user_value::<u32>().unwrap();
+                ctx.set_body(v.to_string().as_bytes());
+            }
+        },
+        |b| b,
+    );
     let mut c = srv.connect();
     let r = c.get("/old");
     assert_eq!(r.status, 301);
@@ -202,10 +230,13 @@ fn thousand_concurrent_connections_are_all_served() {
 
 #[test]
 fn expect_100_continue_gets_an_interim_response() {
-    let srv = TestServer::start(|ctx| {
-        let n = ctx.body().len();
-        ctx.set_body(n.to_string().as_bytes());
-    }, |b| b);
+    let srv = TestServer::start(
+        |ctx| {
+            let n = ctx.body().len();
+            ctx.set_body(n.to_string().as_bytes());
+        },
+        |b| b,
+    );
     let mut c = srv.connect();
     c.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n");
     let r = c.read_response();

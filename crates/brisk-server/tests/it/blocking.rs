@@ -28,13 +28,19 @@ fn blocking_handler_does_not_stall_a_fast_one_on_the_same_loop() {
 
     let mut slow = srv.connect();
     slow.send(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
-    assert!(crate::support::wait_until(Duration::from_secs(5), || slow_inside.load(Ordering::SeqCst)));
+    assert!(crate::support::wait_until(Duration::from_secs(5), || {
+        slow_inside.load(Ordering::SeqCst)
+    }));
 
     // The fast request completes while the slow handler is still running.
     let t = Instant::now();
     let r = fast.get("/");
     assert_eq!(r.body, b"fast");
-    assert!(slow_inside.load(Ordering::SeqCst), "fast request finished only after the slow one ({:?})", t.elapsed());
+    assert!(
+        slow_inside.load(Ordering::SeqCst),
+        "fast request finished only after the slow one ({:?})",
+        t.elapsed()
+    );
 
     // A brand new connection is accepted and served too.
     let mut other = srv.connect();

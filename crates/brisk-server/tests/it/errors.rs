@@ -27,7 +27,10 @@ fn malformed_requests_get_their_status_and_close() {
     for (name, req, want) in cases {
         let (status, closed) = answer(&srv, &req);
         assert_eq!(status, want, "{name}");
-        assert!(closed, "{name}: connection must close after a framing error");
+        assert!(
+            closed,
+            "{name}: connection must close after a framing error"
+        );
     }
 }
 
@@ -38,7 +41,9 @@ fn head_over_the_read_buffer_gets_431_not_a_reset() {
         let mut c = srv.connect();
         let mut req = b"GET / HTTP/1.1\r\nHost: t\r\n".to_vec();
         while req.len() < size {
-            req.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+            req.extend_from_slice(
+                b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+            );
         }
         req.extend_from_slice(b"\r\n");
         // The server answers before reading all of it; keep writing from a
@@ -58,7 +63,10 @@ fn head_over_the_read_buffer_gets_431_not_a_reset() {
 
 #[test]
 fn too_many_headers_get_431() {
-    let srv = TestServer::start(|ctx| ctx.set_body(b"ok"), |b| b.max_header_count(10).read_buffer_size(16 * 1024));
+    let srv = TestServer::start(
+        |ctx| ctx.set_body(b"ok"),
+        |b| b.max_header_count(10).read_buffer_size(16 * 1024),
+    );
     let mut req = b"GET / HTTP/1.1\r\nHost: t\r\n".to_vec();
     for i in 0..20 {
         req.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
@@ -71,7 +79,10 @@ fn too_many_headers_get_431() {
 fn body_over_the_limit_gets_413_in_both_framings() {
     let srv = TestServer::start(|ctx| ctx.set_body(b"ok"), |b| b.max_request_body_size(1000));
     // Declared length: refused before any body byte is read.
-    let (status, closed) = answer(&srv, b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n");
+    let (status, closed) = answer(
+        &srv,
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n",
+    );
     assert_eq!((status, closed), (413, true));
     // Chunked: refused once the running total passes the limit.
     let mut c = srv.connect();
@@ -84,14 +95,23 @@ fn body_over_the_limit_gets_413_in_both_framings() {
     // A body at the limit is fine.
     let mut c = srv.connect();
     let body = "y".repeat(1000);
-    let r = c.request(format!("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n{body}").as_bytes());
+    let r = c.request(
+        format!("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n{body}").as_bytes(),
+    );
     assert_eq!(r.status, 200);
 }
 
 #[test]
 fn get_only_answers_405() {
     let srv = TestServer::start(|ctx| ctx.set_body(b"ok"), |b| b.get_only(true));
-    assert_eq!(answer(&srv, b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n").0, 405);
+    assert_eq!(
+        answer(
+            &srv,
+            b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"
+        )
+        .0,
+        405
+    );
     let mut c = srv.connect();
     assert_eq!(c.get("/").status, 200);
 }
@@ -128,12 +148,15 @@ fn over_max_conns_per_ip_gets_429() {
 
 #[test]
 fn panicking_handler_gets_500_and_the_server_keeps_serving() {
-    let srv = TestServer::start(|ctx| {
-        if ctx.path() == b"/boom" {
-            panic!("handler exploded (expected by this test)");
-        }
-        ctx.set_body(b"fine");
-    }, |b| b);
+    let srv = TestServer::start(
+        |ctx| {
+            if ctx.path() == b"/boom" {
+                panic!("handler exploded (expected by this test)");
+            }
+            ctx.set_body(b"fine");
+        },
+        |b| b,
+    );
     let mut c = srv.connect();
     let r = c.get("/boom");
     assert_eq!(r.status, 500);
@@ -145,13 +168,16 @@ fn panicking_handler_gets_500_and_the_server_keeps_serving() {
 
 #[test]
 fn error_handler_shapes_error_responses() {
-    let srv = TestServer::start(|ctx| ctx.set_body(b"ok"), |b| {
-        b.error_handler(|ctx, err| {
-            ctx.set_content_type(b"application/json");
-            let body = format!("{{\"error\":{}}}", err.status());
-            ctx.set_body(body.as_bytes());
-        })
-    });
+    let srv = TestServer::start(
+        |ctx| ctx.set_body(b"ok"),
+        |b| {
+            b.error_handler(|ctx, err| {
+                ctx.set_content_type(b"application/json");
+                let body = format!("{{\"error\":{}}}", err.status());
+                ctx.set_body(body.as_bytes());
+            })
+        },
+    );
     let mut c = srv.connect();
     let r = c.request(b"GET / HTTP/1.1\r\n\r\n");
     assert_eq!(r.status, 400);
@@ -161,7 +187,10 @@ fn error_handler_shapes_error_responses() {
 
 #[test]
 fn slowloris_gets_408_and_does_not_hold_up_others() {
-    let srv = TestServer::start(|ctx| ctx.set_body(b"ok"), |b| b.read_timeout(Duration::from_millis(300)));
+    let srv = TestServer::start(
+        |ctx| ctx.set_body(b"ok"),
+        |b| b.read_timeout(Duration::from_millis(300)),
+    );
     let addr = srv.addr;
     let slow = std::thread::spawn(move || {
         let mut c = Client::connect(addr);
@@ -185,16 +214,25 @@ fn slowloris_gets_408_and_does_not_hold_up_others() {
     for _ in 0..20 {
         let t = Instant::now();
         assert_eq!(c.get("/").status, 200);
-        assert!(t.elapsed() < Duration::from_millis(250), "normal client held up");
+        assert!(
+            t.elapsed() < Duration::from_millis(250),
+            "normal client held up"
+        );
     }
-    let r = slow.join().unwrap().expect("the slow client gets a response");
+    let r = slow
+        .join()
+        .unwrap()
+        .expect("the slow client gets a response");
     assert_eq!(r.status, 408);
     assert!(r.closes());
 }
 
 #[test]
 fn silent_connection_is_closed_after_the_first_byte_timeout() {
-    let srv = TestServer::start(|ctx| ctx.set_body(b"ok"), |b| b.first_byte_timeout(Duration::from_millis(100)));
+    let srv = TestServer::start(
+        |ctx| ctx.set_body(b"ok"),
+        |b| b.first_byte_timeout(Duration::from_millis(100)),
+    );
     let mut c = srv.connect();
     let t = Instant::now();
     assert!(c.is_closed());
@@ -203,8 +241,14 @@ fn silent_connection_is_closed_after_the_first_byte_timeout() {
 
 #[test]
 fn idle_keep_alive_connection_is_closed_quietly() {
-    let srv = TestServer::start(|ctx| ctx.set_body(b"ok"), |b| b.idle_timeout(Duration::from_millis(100)));
+    let srv = TestServer::start(
+        |ctx| ctx.set_body(b"ok"),
+        |b| b.idle_timeout(Duration::from_millis(100)),
+    );
     let mut c = srv.connect();
     assert_eq!(c.get("/").status, 200);
-    assert!(c.try_read_response(false).is_none(), "idle close sends nothing");
+    assert!(
+        c.try_read_response(false).is_none(),
+        "idle close sends nothing"
+    );
 }

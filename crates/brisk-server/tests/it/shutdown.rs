@@ -23,7 +23,9 @@ fn graceful_shutdown_answers_requests_in_flight() {
     for c in &mut busy {
         c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     }
-    assert!(wait_until(Duration::from_secs(5), || inside.load(Ordering::SeqCst) == 4));
+    assert!(wait_until(Duration::from_secs(5), || inside
+        .load(Ordering::SeqCst)
+        == 4));
     let stop = srv.stop.clone();
     let addr = srv.addr;
     let waiter = std::thread::spawn(move || srv.shutdown());
@@ -38,7 +40,10 @@ fn graceful_shutdown_answers_requests_in_flight() {
     waiter.join().unwrap().expect("serve returns Ok");
     let mut idle = idle;
     assert!(idle.is_closed());
-    assert!(std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err(), "listener closed");
+    assert!(
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err(),
+        "listener closed"
+    );
 }
 
 #[test]
@@ -58,10 +63,30 @@ fn builder_rejects_bad_settings_with_a_clear_error() {
     use brisk_server::{ConfigError, Server};
     let e = Server::builder().build().err().unwrap();
     assert_eq!(e, ConfigError::MissingHandler);
-    let e = Server::builder().handler(|_| {}).loops(0).build().err().unwrap();
+    let e = Server::builder()
+        .handler(|_| {})
+        .loops(0)
+        .build()
+        .err()
+        .unwrap();
     assert!(e.to_string().contains("loops"), "{e}");
-    let e = Server::builder().handler(|_| {}).read_timeout(Duration::ZERO).build().err().unwrap();
-    assert!(matches!(e, ConfigError::ZeroTimeout { setting: "read_timeout" }));
-    let e = Server::builder().handler(|_| {}).name("a\r\nb").build().err().unwrap();
+    let e = Server::builder()
+        .handler(|_| {})
+        .read_timeout(Duration::ZERO)
+        .build()
+        .err()
+        .unwrap();
+    assert!(matches!(
+        e,
+        ConfigError::ZeroTimeout {
+            setting: "read_timeout"
+        }
+    ));
+    let e = Server::builder()
+        .handler(|_| {})
+        .name("a\r\nb")
+        .build()
+        .err()
+        .unwrap();
     assert_eq!(e, ConfigError::InvalidName);
 }

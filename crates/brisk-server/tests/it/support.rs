@@ -17,7 +17,10 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server with `configure` applied to a builder that already has
     /// `handler` and one loop.
-    pub fn start<F>(handler: F, configure: impl FnOnce(ServerBuilder) -> ServerBuilder) -> TestServer
+    pub fn start<F>(
+        handler: F,
+        configure: impl FnOnce(ServerBuilder) -> ServerBuilder,
+    ) -> TestServer
     where
         F: Fn(&mut RequestCtx<'_>) + Send + Sync + 'static,
     {
@@ -86,7 +89,8 @@ impl Response {
     }
 
     pub fn closes(&self) -> bool {
-        self.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        self.header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
     }
 
     pub fn body_str(&self) -> &str {
@@ -102,9 +106,14 @@ pub struct Client {
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         stream.set_nodelay(true).unwrap();
-        Client { stream, buf: Vec::new() }
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
@@ -133,7 +142,9 @@ impl Client {
     pub fn try_read_response(&mut self, head_only: bool) -> Option<Response> {
         loop {
             if let Some(end) = find(&self.buf, b"\r\n\r\n") {
-                let head = std::str::from_utf8(&self.buf[..end]).expect("ascii head").to_string();
+                let head = std::str::from_utf8(&self.buf[..end])
+                    .expect("ascii head")
+                    .to_string();
                 let mut lines = head.split("\r\n");
                 let status_line = lines.next().unwrap();
                 let status: u16 = status_line.split(' ').nth(1).unwrap().parse().unwrap();
@@ -159,7 +170,11 @@ impl Client {
                 }
                 let body = self.buf[end + 4..end + 4 + len].to_vec();
                 self.buf.drain(..end + 4 + len);
-                return Some(Response { status, headers, body });
+                return Some(Response {
+                    status,
+                    headers,
+                    body,
+                });
             }
             if !self.fill() {
                 return None;
