@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use brisk_buf::ByteBuffer;
 use brisk_http::{
-    BodyKind, ChunkedDecoder, Method, RequestHeader, RequestParser, ResponseBody, WriteOptions,
-    write_response_head,
+    BodyKind, ChunkedDecoder, Method, RequestHeader, RequestParser, ResponseBody, Version,
+    WriteOptions, write_response_head,
 };
 use log::{debug, error, warn};
 use socket2::Socket;
@@ -58,11 +58,10 @@ pub(crate) enum Phase {
 }
 
 /// Per-thread scratch reused for every request (never per connection).
-// The boxes move between connections and these free lists by pointer.
+// The boxes move between connections and the free list by pointer.
 #[allow(clippy::vec_box)]
 pub(crate) struct Scratch {
-    heads: Vec<Box<RequestHeader>>,
-    decoders: Vec<Box<ChunkedDecoder>>,
+    inflight: Vec<Box<InFlight>>,
     resp: Response,
     values: UserValues,
     path_buf: Vec<u8>,
@@ -72,8 +71,7 @@ pub(crate) struct Scratch {
 impl Scratch {
     pub(crate) fn new() -> Scratch {
         Scratch {
-            heads: Vec::new(),
-            decoders: Vec::new(),
+            inflight: Vec::new(),
             resp: Response::new(),
             values: UserValues::default(),
             path_buf: Vec::new(),
@@ -81,38 +79,52 @@ impl Scratch {
         }
     }
 
-    fn take_head(&mut self) -> Box<RequestHeader> {
-        let mut h = self
-            .heads
-            .pop()
-            .unwrap_or_else(|| Box::new(RequestHeader::new()));
-        h.clear();
-        h
+    fn take_inflight(&mut self, core: &Core) -> Box<InFlight> {
+        self.inflight.pop().unwrap_or_else(|| {
+            Box::new(InFlight {
+                parser: RequestParser::new(core.cfg.limits.clone()),
+                head: RequestHeader::new(),
+                decoder: ChunkedDecoder::new(&core.cfg.limits),
+                body: None,
+                continue_sent: false,
+            })
+        })
     }
 
-    fn put_head(&mut self, h: Box<RequestHeader>) {
-        if self.heads.len() < 64 {
-            self.heads.push(h);
+    fn put_inflight(&mut self, mut r: Box<InFlight>) {
+        r.parser.reset();
+        r.head.clear();
+        r.body = None;
+        r.continue_sent = false;
+        if self.inflight.len() < 64 {
+            self.inflight.push(r);
         }
     }
 }
 
-/// The body still to arrive for a head that is complete.
+/// A request being received: the parser's resume state, the head, and the
+/// body's progress. Boxed and recycled through [`Scratch`], so an idle
+/// connection holds none and a busy one costs a pointer move per request.
+struct InFlight {
+    parser: RequestParser,
+    head: RequestHeader,
+    decoder: ChunkedDecoder,
+    /// Set once the head is complete.
+    body: Option<BodyWait>,
+    continue_sent: bool,
+}
+
+/// The body still to arrive for a head that is complete. Offsets are from
+/// the request's first byte (`Conn::rpos`).
 enum BodyWait {
-    /// `total` bytes from the request's first byte make the whole request.
-    Length { total: usize },
+    /// The whole request is `total` bytes (head + Content-Length body).
+    Length { head_len: usize, total: usize },
     /// Chunked: `read`/`written` are offsets from the body's first byte.
     Chunked {
-        dec: Box<ChunkedDecoder>,
+        head_len: usize,
         read: usize,
         written: usize,
     },
-}
-
-/// A head that is complete, waiting for (or with) its body.
-struct Pending {
-    head_len: usize,
-    body: BodyWait,
 }
 
 pub(crate) struct Conn {
@@ -123,10 +135,8 @@ pub(crate) struct Conn {
     wbuf: Option<ByteBuffer>,
     /// Bytes of `wbuf` already sent.
     wpos: usize,
-    parser: RequestParser,
-    /// The head being received, or complete and waiting for its body.
-    head: Option<Box<RequestHeader>>,
-    pending: Option<Pending>,
+    /// The request being received, if any.
+    req: Option<Box<InFlight>>,
     pub(crate) info: ConnInfo,
     /// ms (server clock) the current request's first byte arrived; 0 = none.
     req_started: u64,
@@ -141,27 +151,22 @@ pub(crate) struct Conn {
     close: bool,
     /// Input may be left unread at close: linger instead of a bare close.
     linger: bool,
-    continue_sent: bool,
     pub(crate) ip_counted: bool,
 }
 
 impl Conn {
-    pub(crate) fn new(sock: Socket, remote: SocketAddr, id: u64, core: &Core, now_ms: u64) -> Conn {
+    pub(crate) fn new(sock: Socket, remote: SocketAddr, id: u64, now_ms: u64) -> Conn {
         Conn {
             sock,
             rbuf: None,
             rpos: 0,
             wbuf: None,
             wpos: 0,
-            parser: RequestParser::new(core.cfg.limits.clone()),
-            head: None,
-            pending: None,
+            req: None,
             info: ConnInfo {
                 remote,
-                local: None,
                 id,
                 request_num: 0,
-                received: core.epoch,
             },
             req_started: 0,
             last_active: now_ms,
@@ -170,7 +175,6 @@ impl Conn {
             eof: false,
             close: false,
             linger: false,
-            continue_sent: false,
             ip_counted: false,
         }
     }
@@ -328,7 +332,7 @@ impl Conn {
 
     /// Gives the buffers back to the pool when they hold nothing.
     fn settle(&mut self, core: &Core) -> Next {
-        if self.unprocessed() == 0 && self.pending.is_none() {
+        if self.unprocessed() == 0 && self.req.is_none() {
             if let Some(b) = self.rbuf.take() {
                 core.pool.put(b);
             }
@@ -351,15 +355,8 @@ impl Conn {
         if let Some(b) = self.wbuf.take() {
             core.pool.put(b);
         }
-        if let Some(h) = self.head.take() {
-            s.put_head(h);
-        }
-        if let Some(Pending {
-            body: BodyWait::Chunked { dec, .. },
-            ..
-        }) = self.pending.take()
-        {
-            s.decoders.push(dec);
+        if let Some(r) = self.req.take() {
+            s.put_inflight(r);
         }
     }
 
@@ -476,34 +473,38 @@ impl Conn {
             if self.req_started == 0 {
                 self.req_started = now_ms;
             }
-            if self.pending.is_none() && !self.parse_head(s, core) {
+            let mut req = match self.req.take() {
+                Some(r) => r,
+                None => s.take_inflight(core),
+            };
+            let ready = (req.body.is_some() || self.parse_head(&mut req, s, core))
+                && self.body_ready(&mut req, s, core);
+            if !ready {
+                if self.close {
+                    s.put_inflight(req);
+                } else {
+                    self.maybe_continue(&mut req, core);
+                    self.req = Some(req);
+                }
                 return;
             }
-            if !self.body_ready(s, core) {
-                return;
-            }
-            self.serve(s, core, now_ms, now);
+            self.serve(req, s, core, now_ms, now);
         }
     }
 
     /// Parses the head of the request at `rpos`. `true` when it is complete
-    /// and `self.pending` describes its body.
-    fn parse_head(&mut self, s: &mut Scratch, core: &Core) -> bool {
-        let mut head = self.head.take().unwrap_or_else(|| s.take_head());
+    /// (`req.body` then describes the body); errors are answered here.
+    fn parse_head(&mut self, req: &mut InFlight, s: &mut Scratch, core: &Core) -> bool {
         let Some(rb) = self.rbuf.as_ref() else {
-            s.put_head(head);
             return false;
         };
         let buf = &rb[self.rpos..];
-        match self.parser.parse(buf, &mut head) {
+        match req.parser.parse(buf, &mut req.head) {
             Ok(brisk_http::Status::Partial) => {
-                let full = buf.len() >= core.cfg.read_buffer_size;
-                // A full buffer without one complete line: the request line
-                // itself is too long (414), else the head is (431).
-                let line_done = memchr::memchr(b'\n', buf).is_some();
-                self.head = Some(head);
-                if full {
-                    let err = if line_done {
+                if buf.len() >= core.cfg.read_buffer_size {
+                    // A full buffer without one complete line: the request
+                    // line itself is too long (414), else the head is (431).
+                    let err = if memchr::memchr(b'\n', buf).is_some() {
                         ServerError::HeadTooLarge
                     } else {
                         ServerError::UriTooLong
@@ -517,59 +518,42 @@ impl Conn {
                     if let Some(rb) = self.rbuf.as_mut() {
                         brisk_http::normalize_header_names(
                             &mut rb.as_mut_slice()[self.rpos..],
-                            &head,
+                            &req.head,
                         );
                     }
                 }
-                let err =
-                    if core.cfg.get_only && !matches!(head.method(), Method::Get | Method::Head) {
-                        Some(ServerError::MethodNotAllowed)
-                    } else {
-                        None
-                    };
-                let body = match head.body_kind() {
-                    _ if err.is_some() => None,
-                    BodyKind::None => Some(BodyWait::Length { total: head_len }),
+                if core.cfg.get_only && !matches!(req.head.method(), Method::Get | Method::Head) {
+                    self.respond_error(s, core, ServerError::MethodNotAllowed);
+                    return false;
+                }
+                req.body = Some(match req.head.body_kind() {
+                    BodyKind::None => BodyWait::Length {
+                        head_len,
+                        total: head_len,
+                    },
                     BodyKind::Length(n) => {
+                        // Refused before a byte of it is read.
                         if n > core.cfg.max_request_body_size as u64 {
-                            None
-                        } else {
-                            Some(BodyWait::Length {
-                                total: head_len + n as usize,
-                            })
+                            self.respond_error(s, core, ServerError::BodyTooLarge);
+                            return false;
+                        }
+                        BodyWait::Length {
+                            head_len,
+                            total: head_len + n as usize,
                         }
                     }
                     BodyKind::Chunked => {
-                        let mut dec = s
-                            .decoders
-                            .pop()
-                            .unwrap_or_else(|| Box::new(ChunkedDecoder::new(&core.cfg.limits)));
-                        dec.reset();
-                        Some(BodyWait::Chunked {
-                            dec,
+                        req.decoder.reset();
+                        BodyWait::Chunked {
+                            head_len,
                             read: 0,
                             written: 0,
-                        })
+                        }
                     }
-                };
-                self.head = Some(head);
-                match (err, body) {
-                    (Some(e), _) => {
-                        self.respond_error(s, core, e);
-                        false
-                    }
-                    (None, None) => {
-                        self.respond_error(s, core, ServerError::BodyTooLarge);
-                        false
-                    }
-                    (None, Some(body)) => {
-                        self.pending = Some(Pending { head_len, body });
-                        true
-                    }
-                }
+                });
+                true
             }
             Err(e) => {
-                self.head = Some(head);
                 if core.cfg.log_all_errors {
                     self.log_bad_request(core, &e.to_string());
                 }
@@ -579,127 +563,120 @@ impl Conn {
         }
     }
 
-    /// Whether the whole body of the pending request is in the buffer
-    /// (decoding chunked input in place as it arrives).
-    fn body_ready(&mut self, s: &mut Scratch, core: &Core) -> bool {
-        let Some(p) = self.pending.as_mut() else {
-            return false;
-        };
+    /// Whether the whole body of `req` is in the buffer (decoding chunked
+    /// input in place as it arrives); errors are answered here.
+    fn body_ready(&mut self, req: &mut InFlight, s: &mut Scratch, core: &Core) -> bool {
         let Some(rb) = self.rbuf.as_mut() else {
             return false;
         };
-        let head_len = p.head_len;
         let max_body = core.cfg.max_request_body_size;
-        let ready = match &mut p.body {
-            BodyWait::Length { total } => {
+        let v = rb.as_mut_vec();
+        let err = match req.body.as_mut() {
+            None => return false,
+            Some(BodyWait::Length { total, .. }) => {
                 let total = *total;
-                let have = rb.len() - self.rpos;
-                if have >= total {
-                    true
-                } else {
-                    // Make room as the body arrives: move the request to the
-                    // front, then double the buffer when it is full, never past
-                    // the declared total (already checked against
-                    // max_request_body_size). Memory follows the bytes actually
-                    // received, not what a client claims it will send.
-                    let v = rb.as_mut_vec();
-                    if self.rpos + total > v.capacity() && self.rpos > 0 {
-                        v.copy_within(self.rpos.., 0);
-                        v.truncate(v.len() - self.rpos);
-                        self.rpos = 0;
-                    }
-                    if v.len() == v.capacity() {
-                        let grow = v.capacity().max(1024).min(total - v.len());
-                        v.reserve_exact(grow);
-                    }
-                    false
+                if v.len() - self.rpos >= total {
+                    return true;
                 }
+                // Make room as the body arrives: move the request to the
+                // front, then double the buffer when it is full, never past
+                // the declared total (already checked against
+                // max_request_body_size). Memory follows the bytes actually
+                // received, not what a client claims it will send.
+                if self.rpos + total > v.capacity() && self.rpos > 0 {
+                    v.copy_within(self.rpos.., 0);
+                    v.truncate(v.len() - self.rpos);
+                    self.rpos = 0;
+                }
+                if v.len() == v.capacity() {
+                    let grow = v.capacity().max(1024).min(total - v.len());
+                    v.reserve_exact(grow);
+                }
+                return false;
             }
-            BodyWait::Chunked { dec, read, written } => {
-                let start = self.rpos + head_len;
-                let v = rb.as_mut_vec();
-                match dec.decode(&mut v[start..], *read, *written) {
-                    Err(e) => {
-                        self.pending = None;
-                        self.respond_error(s, core, ServerError::Parse(e));
-                        return false;
-                    }
-                    Ok(prog) => {
-                        *read = prog.read;
-                        *written = prog.written;
-                        if prog.written > max_body {
-                            self.pending = None;
-                            self.respond_error(s, core, ServerError::BodyTooLarge);
+            Some(BodyWait::Chunked {
+                head_len,
+                read,
+                written,
+            }) => {
+                let start = self.rpos + *head_len;
+                match req.decoder.decode(&mut v[start..], *read, *written) {
+                    Err(e) => ServerError::Parse(e),
+                    Ok(p) if p.written > max_body => ServerError::BodyTooLarge,
+                    Ok(p) => {
+                        *read = p.read;
+                        *written = p.written;
+                        if p.done {
+                            return true;
+                        }
+                        // Drop the consumed framing so input keeps fitting.
+                        let (raw, to) = (start + p.read, start + p.written);
+                        if raw > to {
+                            v.copy_within(raw.., to);
+                            v.truncate(v.len() - (raw - to));
+                            *read = *written;
+                        }
+                        if v.len() < v.capacity() {
                             return false;
                         }
-                        if prog.done {
-                            true
+                        let limit = *head_len + max_body + CHUNK_SLACK;
+                        let cap = v.capacity() - self.rpos;
+                        if cap >= limit {
+                            ServerError::BodyTooLarge
                         } else {
-                            // Drop the consumed framing so input keeps fitting.
-                            let raw_from = start + *read;
-                            let to = start + *written;
-                            if raw_from > to {
-                                v.copy_within(raw_from.., to);
-                                v.truncate(v.len() - (raw_from - to));
-                                *read = *written;
-                            }
-                            if v.len() == v.capacity() {
-                                let limit = head_len + max_body + CHUNK_SLACK;
-                                let cap = v.capacity() - self.rpos;
-                                if cap >= limit {
-                                    self.pending = None;
-                                    self.respond_error(s, core, ServerError::BodyTooLarge);
-                                    return false;
-                                }
-                                v.reserve((cap).min(limit - cap).max(1024));
-                            }
-                            false
+                            v.reserve(cap.min(limit - cap).max(1024));
+                            return false;
                         }
                     }
                 }
             }
         };
-        if !ready {
-            self.maybe_continue();
-        }
-        ready
+        self.respond_error(s, core, err);
+        false
     }
 
     /// Sends `100 Continue` once when the client asked for it and the body
     /// has not arrived yet.
-    fn maybe_continue(&mut self) {
-        if self.continue_sent {
+    fn maybe_continue(&mut self, req: &mut InFlight, core: &Core) {
+        if req.continue_sent
+            || req.body.is_none()
+            || !req.head.expect_continue()
+            || req.head.version() != Version::Http11
+        {
             return;
         }
-        let wants = self
-            .head
-            .as_ref()
-            .is_some_and(|h| h.expect_continue() && h.version() == brisk_http::Version::Http11);
-        if wants {
-            self.continue_sent = true;
-            let w = self.wbuf.get_or_insert_with(ByteBuffer::new);
-            w.extend_from_slice(CONTINUE);
-        }
+        req.continue_sent = true;
+        let w = self
+            .wbuf
+            .get_or_insert_with(|| core.pool.get_with_capacity(core.cfg.write_buffer_size));
+        w.extend_from_slice(CONTINUE);
     }
 
-    /// Runs the handler for the complete request at `rpos` and serializes
-    /// its response.
-    fn serve(&mut self, s: &mut Scratch, core: &Core, now_ms: u64, now: Instant) {
-        let (Some(head), Some(p), Some(rb)) =
-            (self.head.take(), self.pending.take(), self.rbuf.as_ref())
-        else {
+    /// Runs the handler for the complete request at `rpos`, serializes its
+    /// response and recycles `req`.
+    fn serve(
+        &mut self,
+        req: Box<InFlight>,
+        s: &mut Scratch,
+        core: &Core,
+        now_ms: u64,
+        now: Instant,
+    ) {
+        let (Some(body), Some(rb)) = (req.body.as_ref(), self.rbuf.as_ref()) else {
+            s.put_inflight(req);
             return;
         };
-        let (body_range, consumed) = match p.body {
-            BodyWait::Length { total } => (p.head_len..total, total),
-            BodyWait::Chunked { dec, read, written } => {
-                s.decoders.push(dec);
-                (p.head_len..p.head_len + written, p.head_len + read)
-            }
+        let (body_range, consumed) = match *body {
+            BodyWait::Length { head_len, total } => (head_len..total, total),
+            BodyWait::Chunked {
+                head_len,
+                read,
+                written,
+            } => (head_len..head_len + written, head_len + read),
         };
-        let buf = &rb[self.rpos..self.rpos + body_range.end.max(p.head_len)];
+        let head = &req.head;
+        let buf = &rb[self.rpos..self.rpos + body_range.end];
         self.info.request_num += 1;
-        self.info.received = now;
 
         // The normalized path: the raw one when it needs no work.
         let raw_path = head.path().get(buf);
@@ -713,14 +690,14 @@ impl Conn {
         };
 
         s.resp.reset();
-        s.values.clear();
         let is_head = head.method() == Method::Head;
         let mut ctx = RequestCtx {
             buf,
-            head: &head,
-            body: &buf[body_range.clone()],
+            head,
+            body: &buf[body_range],
             path,
             info: &self.info,
+            received: now,
             resp: &mut s.resp,
             values: &mut s.values,
         };
@@ -747,17 +724,15 @@ impl Conn {
             && !self.eof
             && (core.cfg.max_requests_per_conn == 0
                 || self.info.request_num < core.cfg.max_requests_per_conn);
-        let http10 = head.version() == brisk_http::Version::Http10;
+        let http10 = head.version() == Version::Http10;
         let w = self
             .wbuf
             .get_or_insert_with(|| core.pool.get_with_capacity(core.cfg.write_buffer_size));
         write_response(w, &s.resp, core, keep_alive, is_head, http10);
 
-        // Next request.
+        // On to the next request.
+        s.put_inflight(req);
         self.rpos += consumed;
-        self.parser.reset();
-        s.put_head(head);
-        self.continue_sent = false;
         self.last_active = now_ms;
         self.req_started = if self.unprocessed() > 0 { now_ms } else { 0 };
         if !keep_alive {
@@ -781,6 +756,7 @@ impl Conn {
                 body: &[],
                 path: &[],
                 info: &self.info,
+                received: Instant::now(),
                 resp: &mut s.resp,
                 values: &mut s.values,
             };
@@ -805,10 +781,6 @@ impl Conn {
             .wbuf
             .get_or_insert_with(|| core.pool.get_with_capacity(core.cfg.write_buffer_size));
         write_response(w, &s.resp, core, false, false, false);
-        self.pending = None;
-        if let Some(h) = self.head.take() {
-            s.put_head(h);
-        }
         self.close = true;
         self.linger = true;
         self.req_started = 0;

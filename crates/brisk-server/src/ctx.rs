@@ -42,6 +42,7 @@ pub struct RequestCtx<'a> {
     pub(crate) body: &'a [u8],
     pub(crate) path: &'a [u8],
     pub(crate) info: &'a ConnInfo,
+    pub(crate) received: Instant,
     pub(crate) resp: &'a mut Response,
     pub(crate) values: &'a mut UserValues,
 }
@@ -50,10 +51,8 @@ pub struct RequestCtx<'a> {
 #[derive(Clone, Debug)]
 pub(crate) struct ConnInfo {
     pub(crate) remote: SocketAddr,
-    pub(crate) local: Option<SocketAddr>,
     pub(crate) id: u64,
     pub(crate) request_num: u64,
-    pub(crate) received: Instant,
 }
 
 /// The response under construction; per-thread scratch, reset per request.
@@ -262,12 +261,6 @@ impl<'a> RequestCtx<'a> {
         self.info.remote
     }
 
-    /// The local address the connection was accepted on, when known.
-    #[inline]
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.info.local
-    }
-
     /// A server-unique id of the connection.
     #[inline]
     pub fn conn_id(&self) -> u64 {
@@ -284,7 +277,7 @@ impl<'a> RequestCtx<'a> {
     /// once per event-loop turn).
     #[inline]
     pub fn received_at(&self) -> Instant {
-        self.info.received
+        self.received
     }
 
     // ---- response ----

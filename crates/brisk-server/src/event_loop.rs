@@ -513,7 +513,7 @@ impl LoopState {
             let _ = sock.set_tcp_keepalive(&ka);
         }
         let id = core.next_conn_id();
-        let mut conn = Box::new(Conn::new(sock, remote, id, core, self.now_ms));
+        let mut conn = Box::new(Conn::new(sock, remote, id, self.now_ms));
         conn.ip_counted = ip_counted;
         let idx = match self.free.pop() {
             Some(i) => i,
@@ -662,6 +662,15 @@ impl PerIp {
 
 #[cfg(test)]
 mod tests {
+    /// An idle keep-alive connection costs its boxed `Conn` (plus malloc's
+    /// 16-byte header) and its slab slot: at most 256 bytes of user memory.
+    #[test]
+    fn idle_connection_fits_in_256_bytes() {
+        let conn = std::mem::size_of::<crate::conn::Conn>();
+        let slot = std::mem::size_of::<super::Slot>();
+        assert!(conn + 16 + slot <= 256, "Conn {conn} + malloc 16 + Slot {slot} > 256");
+    }
+
     #[test]
     fn canned_rejections_have_exact_lengths() {
         for msg in [super::REJECT_503, super::REJECT_429] {
