@@ -61,3 +61,8 @@ pub use engine::run;
 pub use report::{ErrorCounts, Report, StatusCounts};
 pub use request::{RequestError, RequestSpec};
 pub use response::{MAX_LINE, Progress, ResponseError, ResponseParser};
+
+/// The README's example, run as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

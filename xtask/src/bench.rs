@@ -59,6 +59,21 @@ pub(crate) fn fmt_ns(ns: f64) -> String {
     }
 }
 
+/// A latency in nanoseconds with a unit that keeps it short: `850 ns`,
+/// `12.3 us`, `4.56 ms`, `1.20 s`.
+pub(crate) fn fmt_latency(ns: u64) -> String {
+    let f = ns as f64;
+    if ns < 1_000 {
+        format!("{ns} ns")
+    } else if ns < 1_000_000 {
+        format!("{:.1} us", f / 1e3)
+    } else if ns < 1_000_000_000 {
+        format!("{:.2} ms", f / 1e6)
+    } else {
+        format!("{:.2} s", f / 1e9)
+    }
+}
+
 /// A ratio with two decimals, or `n/a`.
 pub(crate) fn fmt_ratio(ratio: Option<f64>) -> String {
     match ratio {
@@ -82,6 +97,10 @@ mod tests {
         assert_eq!(fmt_ns(12.34), "12.3");
         assert_eq!(fmt_ns(1234.4), "1234");
         assert_eq!(fmt_ratio(Some(1.416)), "1.42");
+        assert_eq!(fmt_latency(850), "850 ns");
+        assert_eq!(fmt_latency(12_340), "12.3 us");
+        assert_eq!(fmt_latency(14_074_000), "14.07 ms");
+        assert_eq!(fmt_latency(1_200_000_000), "1.20 s");
         assert_eq!(fmt_ratio(None), "n/a");
         assert_eq!(fmt_ratio(Some(f64::INFINITY)), "n/a");
     }

@@ -11,7 +11,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use super::procs::{Cgroup, Server, cpu_count, free_port};
-use super::{fmt_ns, fmt_ratio};
+use super::{fmt_latency, fmt_ns, fmt_ratio};
 use crate::flags::ServerOptions;
 use crate::{cargo, project_root, run_cmd, show, target_dir};
 
@@ -335,7 +335,7 @@ fn print_table(rows: &[Row]) {
                 format!("{:.0}", s.rps),
                 s.cpu_ns
                     .map_or_else(|| "n/a".to_owned(), |ns| format!("{} ns", fmt_ns(ns))),
-                format!("{} us", fmt_ns(s.p99_ns as f64 / 1000.0)),
+                fmt_latency(s.p99_ns),
             ),
             None => ("n/a".to_owned(), "n/a".to_owned(), "n/a".to_owned()),
         };
