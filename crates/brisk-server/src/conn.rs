@@ -11,13 +11,13 @@ use std::time::Instant;
 
 use brisk_buf::ByteBuffer;
 use brisk_http::{
-    BodyKind, ChunkedDecoder, Method, RequestHeader, RequestParser, ResponseBody, Version,
-    WriteOptions, write_response_head,
+    BodyKind, ChunkedDecoder, ChunkedEncoder, Method, RequestHeader, RequestParser, ResponseBody,
+    Version, WriteOptions, write_response_head,
 };
 use log::{debug, error, warn};
 use socket2::Socket;
 
-use crate::ctx::{ConnInfo, RequestCtx, Response, UserValues};
+use crate::ctx::{BodyStream, BodyWriter, ConnInfo, RequestCtx, Response, UserValues};
 use crate::error::ServerError;
 use crate::server::Core;
 use crate::sys;
@@ -137,6 +137,8 @@ pub(crate) struct Conn {
     wpos: usize,
     /// The request being received, if any.
     req: Option<Box<InFlight>>,
+    /// A streamed response body still being produced.
+    stream: Option<Box<BodyStream>>,
     pub(crate) info: ConnInfo,
     /// ms (server clock) the current request's first byte arrived; 0 = none.
     req_started: u64,
@@ -151,6 +153,8 @@ pub(crate) struct Conn {
     close: bool,
     /// Input may be left unread at close: linger instead of a bare close.
     linger: bool,
+    /// The stream is close-delimited (HTTP/1.0), not chunked.
+    stream_raw: bool,
     pub(crate) ip_counted: bool,
 }
 
@@ -163,6 +167,7 @@ impl Conn {
             wbuf: None,
             wpos: 0,
             req: None,
+            stream: None,
             info: ConnInfo {
                 remote,
                 id,
@@ -175,6 +180,7 @@ impl Conn {
             eof: false,
             close: false,
             linger: false,
+            stream_raw: false,
             ip_counted: false,
         }
     }
@@ -254,6 +260,10 @@ impl Conn {
                     Ok(true) => {}
                 }
             }
+            if self.stream.is_some() {
+                self.pump(s, core);
+                continue;
+            }
             if self.close {
                 return self.finish_close(core, now_ms);
             }
@@ -265,6 +275,9 @@ impl Conn {
                     Ok(false) => return self.settle(core),
                     Ok(true) => {}
                 }
+            }
+            if self.stream.is_some() {
+                continue;
             }
             if self.close {
                 return self.finish_close(core, now_ms);
@@ -463,10 +476,59 @@ impl Conn {
         Ok(true)
     }
 
+    /// Produces streamed body pieces while the output is under the
+    /// backpressure bound; ends the body when the producer is done.
+    fn pump(&mut self, s: &mut Scratch, core: &Core) {
+        let Some(mut f) = self.stream.take() else {
+            return;
+        };
+        let w = self
+            .wbuf
+            .get_or_insert_with(|| core.pool.get_with_capacity(core.cfg.write_buffer_size));
+        while w.len() - self.wpos <= core.cfg.max_pending_output {
+            s.resp.body.reset();
+            let mut bw = BodyWriter {
+                buf: &mut s.resp.body,
+            };
+            let more = match catch_unwind(AssertUnwindSafe(|| f(&mut bw))) {
+                Ok(more) => more,
+                Err(_) => {
+                    // The head is out: all we can do is cut the body short.
+                    error!(
+                        "conn {} ({}): body stream panicked; closing the connection",
+                        self.info.id, self.info.remote
+                    );
+                    self.close = true;
+                    self.linger = false;
+                    s.resp.body.reset();
+                    return;
+                }
+            };
+            let piece = s.resp.body.as_slice();
+            if self.stream_raw {
+                w.extend_from_slice(piece);
+            } else {
+                ChunkedEncoder::new().write_chunk(piece, w);
+            }
+            if !more {
+                if !self.stream_raw {
+                    ChunkedEncoder::new().finish(w);
+                }
+                s.resp.body.reset();
+                return;
+            }
+        }
+        s.resp.body.reset();
+        self.stream = Some(f);
+    }
+
     /// Answers every complete request in the read buffer, in order, until
     /// the output passes the backpressure bound.
     fn process(&mut self, s: &mut Scratch, core: &Core, now_ms: u64, now: Instant) {
-        while !self.close && self.pending_output() <= core.cfg.max_pending_output {
+        while !self.close
+            && self.stream.is_none()
+            && self.pending_output() <= core.cfg.max_pending_output
+        {
             if self.unprocessed() == 0 {
                 return;
             }
@@ -725,10 +787,22 @@ impl Conn {
             && (core.cfg.max_requests_per_conn == 0
                 || self.info.request_num < core.cfg.max_requests_per_conn);
         let http10 = head.version() == Version::Http10;
+        let stream = s.resp.stream.take().filter(|_| !is_head);
+        // A streamed body to an HTTP/1.0 client ends with the connection.
+        let keep_alive = keep_alive && !(stream.is_some() && http10);
         let w = self
             .wbuf
             .get_or_insert_with(|| core.pool.get_with_capacity(core.cfg.write_buffer_size));
-        write_response(w, &s.resp, core, keep_alive, is_head, http10);
+        let framing = match (&stream, http10) {
+            (None, _) => None,
+            (Some(_), false) => Some(ResponseBody::Chunked),
+            (Some(_), true) => Some(ResponseBody::None),
+        };
+        write_response(w, &s.resp, core, keep_alive, is_head, http10, framing);
+        if stream.is_some() {
+            self.stream = stream;
+            self.stream_raw = http10;
+        }
 
         // On to the next request.
         s.put_inflight(req);
@@ -780,7 +854,7 @@ impl Conn {
         let w = self
             .wbuf
             .get_or_insert_with(|| core.pool.get_with_capacity(core.cfg.write_buffer_size));
-        write_response(w, &s.resp, core, false, false, false);
+        write_response(w, &s.resp, core, false, false, false, None);
         self.close = true;
         self.linger = true;
         self.req_started = 0;
@@ -808,7 +882,8 @@ impl Conn {
     }
 }
 
-/// Serializes `resp` (head and, unless HEAD, body) into `w`.
+/// Serializes `resp` (head and, unless HEAD, body) into `w`. `framing`
+/// overrides the body framing (a streamed body: its pieces follow later).
 fn write_response(
     w: &mut ByteBuffer,
     resp: &Response,
@@ -816,14 +891,16 @@ fn write_response(
     keep_alive: bool,
     is_head: bool,
     http10: bool,
+    framing: Option<ResponseBody>,
 ) {
     let status = resp.header.status();
     let body = resp.body_bytes();
     let no_body = status == 204 || status == 304 || (100..200).contains(&status);
-    let framing = if no_body {
-        ResponseBody::None
-    } else {
-        ResponseBody::Length(body.len() as u64)
+    let streamed = framing.is_some();
+    let framing = match framing {
+        _ if no_body => ResponseBody::None,
+        Some(f) => f,
+        None => ResponseBody::Length(body.len() as u64),
     };
     let opts = WriteOptions {
         server_name: if core.cfg.no_default_server_header {
@@ -838,7 +915,7 @@ fn write_response(
         http10,
     };
     write_response_head(&resp.header, framing, &opts, w);
-    if !is_head && !no_body {
+    if !is_head && !no_body && !streamed {
         w.extend_from_slice(body);
     }
 }

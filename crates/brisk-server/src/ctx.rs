@@ -60,7 +60,56 @@ pub(crate) struct Response {
     pub(crate) header: ResponseHeader,
     pub(crate) body: ByteBuffer,
     pub(crate) static_body: Option<&'static [u8]>,
+    pub(crate) stream: Option<Box<BodyStream>>,
     pub(crate) close: bool,
+}
+
+/// A streamed response body: called whenever the connection can take more
+/// output; appends the next piece and returns `true` while more follows.
+pub type BodyStream = dyn FnMut(&mut BodyWriter<'_>) -> bool + Send + 'static;
+
+/// Where a [`BodyStream`] writes the next piece of a streamed body.
+///
+/// Each call's output goes out as one chunk (`Transfer-Encoding: chunked`;
+/// for an HTTP/1.0 client the bytes are sent raw and the connection closes at
+/// the end).
+pub struct BodyWriter<'a> {
+    pub(crate) buf: &'a mut ByteBuffer,
+}
+
+impl BodyWriter<'_> {
+    /// Appends bytes to this piece.
+    pub fn write(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Bytes written to this piece so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether nothing was written to this piece yet.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+}
+
+impl io::Write for BodyWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl fmt::Write for BodyWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.buf.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
 }
 
 /// Typed per-request values; a `Vec` that never allocates unless used.
@@ -83,6 +132,7 @@ impl Response {
             header: ResponseHeader::new(),
             body: ByteBuffer::new(),
             static_body: None,
+            stream: None,
             close: false,
         }
     }
@@ -91,6 +141,7 @@ impl Response {
         self.header.reset();
         self.body.reset();
         self.static_body = None;
+        self.stream = None;
         self.close = false;
     }
 
@@ -328,6 +379,7 @@ impl<'a> RequestCtx<'a> {
     /// Replaces the response body with a copy of `body`.
     pub fn set_body(&mut self, body: &[u8]) {
         self.resp.static_body = None;
+        self.resp.stream = None;
         self.resp.body.reset();
         self.resp.body.extend_from_slice(body);
     }
@@ -336,7 +388,33 @@ impl<'a> RequestCtx<'a> {
     /// it is written to the socket).
     pub fn set_body_static(&mut self, body: &'static [u8]) {
         self.resp.body.reset();
+        self.resp.stream = None;
         self.resp.static_body = Some(body);
+    }
+
+    /// Streams the response body: after the handler returns, `producer` is
+    /// called each time the connection can take more output (so a slow
+    /// client holds back production instead of filling memory) and appends
+    /// the next piece through the [`BodyWriter`]; it returns `false` after
+    /// the last piece. The body is sent chunked. Any body set before is
+    /// dropped; a HEAD request gets the head only.
+    ///
+    /// ```
+    /// # fn h(ctx: &mut brisk_server::RequestCtx<'_>) {
+    /// let mut left = 1000;
+    /// ctx.set_body_stream(move |w| {
+    ///     w.write(b"line\n");
+    ///     left -= 1;
+    ///     left > 0
+    /// });
+    /// # }
+    /// ```
+    pub fn set_body_stream<F>(&mut self, producer: F)
+    where
+        F: FnMut(&mut BodyWriter<'_>) -> bool + Send + 'static,
+    {
+        self.reset_body();
+        self.resp.stream = Some(Box::new(producer));
     }
 
     /// Replaces the response body with a string.
@@ -346,6 +424,7 @@ impl<'a> RequestCtx<'a> {
 
     /// Appends to the response body.
     pub fn append_body(&mut self, data: &[u8]) {
+        self.resp.stream = None;
         if let Some(s) = self.resp.static_body.take() {
             self.resp.body.extend_from_slice(s);
         }
@@ -358,9 +437,10 @@ impl<'a> RequestCtx<'a> {
         self.resp.body_bytes()
     }
 
-    /// Clears the response body.
+    /// Clears the response body (and a body stream).
     pub fn reset_body(&mut self) {
         self.resp.static_body = None;
+        self.resp.stream = None;
         self.resp.body.reset();
     }
 

@@ -668,7 +668,10 @@ mod tests {
     fn idle_connection_fits_in_256_bytes() {
         let conn = std::mem::size_of::<crate::conn::Conn>();
         let slot = std::mem::size_of::<super::Slot>();
-        assert!(conn + 16 + slot <= 256, "Conn {conn} + malloc 16 + Slot {slot} > 256");
+        assert!(
+            conn + 16 + slot <= 256,
+            "Conn {conn} + malloc 16 + Slot {slot} > 256"
+        );
     }
 
     #[test]

@@ -42,6 +42,6 @@ mod timer;
 
 pub use brisk_http::{HeaderError, Method, TargetForm, Version};
 pub use config::{ConfigError, ErrorHandler, Handler, ServerBuilder};
-pub use ctx::RequestCtx;
+pub use ctx::{BodyStream, BodyWriter, RequestCtx};
 pub use error::{ServeError, ServerError};
 pub use server::{Server, ShutdownHandle};

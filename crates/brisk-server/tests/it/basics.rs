@@ -246,3 +246,95 @@ fn expect_100_continue_gets_an_interim_response() {
     assert_eq!(r.status, 200);
     assert_eq!(r.body, b"3");
 }
+
+/// Reads everything until the server closes, then splits head and body.
+fn read_to_close(c: &mut Client) -> (String, Vec<u8>) {
+    use std::io::Read;
+    let mut all = Vec::new();
+    let _ = c.stream.read_to_end(&mut all);
+    let end = crate::support::find(&all, b"\r\n\r\n").expect("a head");
+    (String::from_utf8_lossy(&all[..end]).into_owned(), all[end + 4..].to_vec())
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let eol = crate::support::find(b, b"\r\n").expect("chunk size line");
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap(), 16).unwrap();
+        b = &b[eol + 2..];
+        if n == 0 {
+            assert_eq!(b, b"\r\n", "no trailers, then the end");
+            return out;
+        }
+        out.extend_from_slice(&b[..n]);
+        assert_eq!(&b[n..n + 2], b"\r\n");
+        b = &b[n + 2..];
+    }
+}
+
+#[test]
+fn streamed_response_is_chunked_and_complete() {
+    let srv = TestServer::start(
+        |ctx| {
+            let mut i = 0u32;
+            ctx.set_body_stream(move |w| {
+                let line = format!("line {i:06}\n");
+                for _ in 0..100 {
+                    w.write(line.as_bytes());
+                }
+                i += 1;
+                i < 300
+            });
+        },
+        |b| b,
+    );
+    let mut c = srv.connect();
+    c.send(b"GET /big HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let (head, body) = read_to_close(&mut c);
+    assert!(head.to_ascii_lowercase().contains("transfer-encoding: chunked"), "{head}");
+    let body = dechunk(&body);
+    assert_eq!(body.len(), 300 * 100 * 12);
+    assert!(body.starts_with(b"line 000000\n"));
+    assert!(body.ends_with(b"line 000299\n"));
+
+    // HTTP/1.0: raw body, closed at the end.
+    let mut c = srv.connect();
+    c.send(b"GET /big HTTP/1.0\r\n\r\n");
+    let (head, body) = read_to_close(&mut c);
+    assert!(!head.to_ascii_lowercase().contains("chunked"), "{head}");
+    assert_eq!(body.len(), 300 * 100 * 12);
+}
+
+#[test]
+fn streamed_response_then_keep_alive_continues_in_order() {
+    let srv = TestServer::start(
+        |ctx| {
+            if ctx.path() == b"/stream" {
+                let mut n = 3;
+                ctx.set_body_stream(move |w| {
+                    w.write(b"abc");
+                    n -= 1;
+                    n > 0
+                });
+            } else {
+                ctx.set_body(b"plain");
+            }
+        },
+        |b| b,
+    );
+    let mut c = srv.connect();
+    c.send(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    // Read the exact bytes of the chunked response, then the next one.
+    let mut want = b"3\r\nabc\r\n3\r\nabc\r\n3\r\nabc\r\n0\r\n\r\n".to_vec();
+    let mut got = Vec::new();
+    use std::io::Read;
+    let mut tmp = [0u8; 4096];
+    while crate::support::find(&got, b"plain").is_none() {
+        let n = c.stream.read(&mut tmp).unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&tmp[..n]);
+    }
+    let start = crate::support::find(&got, b"\r\n\r\n").unwrap() + 4;
+    want.extend_from_slice(b"HTTP/1.1 200 OK");
+    assert_eq!(&got[start..start + want.len()], &want[..]);
+}
