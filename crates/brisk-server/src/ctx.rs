@@ -164,7 +164,7 @@ impl<'a> RequestCtx<'a> {
 
     /// The request method's bytes, as sent (e.g. `b"GET"`).
     #[inline]
-    pub fn method_bytes(&self) -> &[u8] {
+    pub fn method_bytes(&self) -> &'a [u8] {
         self.head.method_span().get(self.buf)
     }
 
@@ -188,7 +188,7 @@ impl<'a> RequestCtx<'a> {
 
     /// The request target exactly as sent (the "request URI").
     #[inline]
-    pub fn uri(&self) -> &[u8] {
+    pub fn uri(&self) -> &'a [u8] {
         self.head.target().get(self.buf)
     }
 
@@ -201,41 +201,41 @@ impl<'a> RequestCtx<'a> {
     /// The path, percent-decoded and normalized (dot segments resolved,
     /// repeated slashes collapsed). Route on this.
     #[inline]
-    pub fn path(&self) -> &[u8] {
+    pub fn path(&self) -> &'a [u8] {
         self.path
     }
 
     /// The path as sent, before decoding and normalization.
     #[inline]
-    pub fn raw_path(&self) -> &[u8] {
+    pub fn raw_path(&self) -> &'a [u8] {
         self.head.path().get(self.buf)
     }
 
     /// The query string without the `?` (empty when there is none).
     #[inline]
-    pub fn query_string(&self) -> &[u8] {
+    pub fn query_string(&self) -> &'a [u8] {
         self.head.query().map_or(&[][..], |s| s.get(self.buf))
     }
 
     /// The query arguments as raw (still percent-encoded) name/value pairs,
     /// parsed lazily. Decode a value with [`brisk_http::decode_arg`].
-    pub fn query_args(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        let q = self.query_string();
+    pub fn query_args(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        let q: &'a [u8] = self.query_string();
         brisk_http::parse_args(q).map(move |(n, v)| (n.get(q), v.get(q)))
     }
 
     /// The first query argument named `name` (raw, percent-encoded).
-    pub fn query_arg(&self, name: &[u8]) -> Option<&[u8]> {
+    pub fn query_arg(&self, name: &[u8]) -> Option<&'a [u8]> {
         self.query_args().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
     /// The `application/x-www-form-urlencoded` body arguments as raw pairs
     /// (empty for other content types), parsed lazily.
-    pub fn post_args(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+    pub fn post_args(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
         let form = self.content_type().is_some_and(|ct| {
             brisk_buf::starts_with_ignore_ascii_case(ct, b"application/x-www-form-urlencoded")
         });
-        let body: &[u8] = if form { self.body } else { &[] };
+        let body: &'a [u8] = if form { self.body } else { &[] };
         brisk_http::parse_args(body).map(move |(n, v)| (n.get(body), v.get(body)))
     }
 
@@ -247,62 +247,63 @@ impl<'a> RequestCtx<'a> {
 
     /// The first header named `name` (ASCII case-insensitive).
     #[inline]
-    pub fn header(&self, name: &[u8]) -> Option<&[u8]> {
+    pub fn header(&self, name: &[u8]) -> Option<&'a [u8]> {
         self.head.header(self.buf, name)
     }
 
     /// Every request header as (name, value), in arrival order.
-    pub fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+    pub fn headers(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        let buf: &'a [u8] = self.buf;
         self.head
             .headers()
             .iter()
-            .map(|h: &HeaderField| (h.name.get(self.buf), h.value.get(self.buf)))
+            .map(move |h: &HeaderField| (h.name.get(buf), h.value.get(buf)))
     }
 
     /// The `Host` header.
     #[inline]
-    pub fn host(&self) -> Option<&[u8]> {
+    pub fn host(&self) -> Option<&'a [u8]> {
         self.span(self.head.host())
     }
 
     /// The `Content-Type` header.
     #[inline]
-    pub fn content_type(&self) -> Option<&[u8]> {
+    pub fn content_type(&self) -> Option<&'a [u8]> {
         self.span(self.head.content_type())
     }
 
     /// The `User-Agent` header.
     #[inline]
-    pub fn user_agent(&self) -> Option<&[u8]> {
+    pub fn user_agent(&self) -> Option<&'a [u8]> {
         self.span(self.head.user_agent())
     }
 
     /// The cookies as (name, value) pairs, parsed lazily from `Cookie`.
-    pub fn cookies(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        let raw: &[u8] = self.span(self.head.cookie()).unwrap_or(&[]);
+    pub fn cookies(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        let raw: &'a [u8] = self.span(self.head.cookie()).unwrap_or(&[]);
         brisk_http::parse_cookies(raw).map(move |(n, v)| (n.get(raw), v.get(raw)))
     }
 
     /// The value of the cookie named `name`.
-    pub fn cookie(&self, name: &[u8]) -> Option<&[u8]> {
+    pub fn cookie(&self, name: &[u8]) -> Option<&'a [u8]> {
         self.cookies().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
     /// The request body (chunked bodies are already decoded).
     #[inline]
-    pub fn body(&self) -> &[u8] {
+    pub fn body(&self) -> &'a [u8] {
         self.body
     }
 
     /// The parsed request head (spans into [`request_bytes`](Self::request_bytes)).
     #[inline]
-    pub fn request_header(&self) -> &RequestHeader {
+    pub fn request_header(&self) -> &'a RequestHeader {
         self.head
     }
 
     /// The raw request bytes the head's spans point into.
     #[inline]
-    pub fn request_bytes(&self) -> &[u8] {
+    pub fn request_bytes(&self) -> &'a [u8] {
         self.buf
     }
 
@@ -517,7 +518,7 @@ impl<'a> RequestCtx<'a> {
     }
 
     #[inline]
-    fn span(&self, s: Option<Span>) -> Option<&[u8]> {
+    fn span(&self, s: Option<Span>) -> Option<&'a [u8]> {
         s.map(|s| s.get(self.buf))
     }
 }

@@ -45,3 +45,7 @@ pub use config::{ConfigError, ErrorHandler, Handler, ServerBuilder};
 pub use ctx::{BodyStream, BodyWriter, RequestCtx};
 pub use error::{ServeError, ServerError};
 pub use server::{Server, ShutdownHandle};
+
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
