@@ -1,0 +1,247 @@
+//! How the master starts a child process.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+use socket2::Socket;
+
+use crate::error::Error;
+use crate::sys;
+
+/// The environment variable that marks a prefork child; its value is `"1"`.
+pub const CHILD_ENV: &str = "BRISK_PREFORK_CHILD";
+/// The environment variable that gives a child its master's process id.
+pub const MASTER_PID_ENV: &str = "BRISK_PREFORK_MASTER_PID";
+/// The environment variable that gives a child the master's bound address
+/// (the one port every reuseport child binds, even for a `:0` request).
+pub const ADDR_ENV: &str = "BRISK_PREFORK_ADDR";
+
+/// What a [command producer](crate::Prefork::command_producer) needs to start
+/// one child: the default command, or the means to turn any command into a
+/// prefork child.
+///
+/// A child started from [`command`](Self::command), or from any `Command`
+/// passed through [`prepare`](Self::prepare), gets `BRISK_PREFORK_CHILD=1`
+/// (an existing value replaced, never duplicated), the master's pid and
+/// address in [`MASTER_PID_ENV`] and [`ADDR_ENV`], the listener on fd 3
+/// (unless reuseport is on) and, on Linux, a parent-death signal.
+pub struct SpawnContext {
+    /// The master's listener (fd passing) or port reservation (reuseport).
+    socket: Socket,
+    /// The address `socket` is bound to.
+    addr: SocketAddr,
+    reuseport: bool,
+    /// The path exec'd: `/proc/self/exe` on Linux (so a child is the same
+    /// binary even if the file was replaced during a deploy).
+    program: PathBuf,
+    /// The path named in messages.
+    executable: PathBuf,
+    /// The master's `argv[0]`, passed on unchanged.
+    arg0: Option<OsString>,
+    /// The master's other arguments, passed on unchanged.
+    args: Vec<OsString>,
+    master_pid: u32,
+}
+
+impl SpawnContext {
+    /// Captures the current executable and arguments.
+    pub(crate) fn new(socket: Socket, addr: SocketAddr, reuseport: bool) -> Self {
+        let mut argv = std::env::args_os();
+        let arg0 = argv.next();
+        let args = argv.collect();
+        let executable = std::env::current_exe()
+            .ok()
+            .or_else(|| arg0.as_ref().map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("<current executable>"));
+        let program = self_exe_link().unwrap_or_else(|| executable.clone());
+        Self {
+            socket,
+            addr,
+            reuseport,
+            program,
+            executable,
+            arg0,
+            args,
+            master_pid: std::process::id(),
+        }
+    }
+
+    /// The default child command: the current executable with the master's
+    /// arguments, stdout and stderr inherited, [prepared](Self::prepare).
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.program);
+        if let Some(arg0) = &self.arg0 {
+            cmd.arg0(arg0);
+        }
+        cmd.args(&self.args);
+        self.prepare(&mut cmd);
+        cmd
+    }
+
+    /// Turns `cmd` into a prefork child command: sets the environment, puts
+    /// the listener on fd 3 (fd passing) and, on Linux, arranges the
+    /// parent-death signal. The command must be spawned by the master's
+    /// supervising thread (inside the producer), or a Linux child would be
+    /// signalled when the spawning thread exits.
+    pub fn prepare<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
+        cmd.env(CHILD_ENV, "1")
+            .env(MASTER_PID_ENV, self.master_pid.to_string())
+            .env(ADDR_ENV, self.addr.to_string());
+        let listener = (!self.reuseport).then(|| self.socket.as_raw_fd());
+        sys::set_child_pre_exec(cmd, listener, self.master_pid as i32);
+        cmd
+    }
+
+    /// The master's listener, which [`prepare`](Self::prepare) places on
+    /// fd 3 of the child; `None` with reuseport, where children bind their own.
+    pub fn listener(&self) -> Option<BorrowedFd<'_>> {
+        (!self.reuseport).then(|| self.socket.as_fd())
+    }
+
+    /// The address the master bound (or, with reuseport, reserved).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Whether children bind their own `SO_REUSEPORT` listeners.
+    pub fn is_reuseport(&self) -> bool {
+        self.reuseport
+    }
+
+    /// The master's process id.
+    pub fn master_pid(&self) -> u32 {
+        self.master_pid
+    }
+
+    /// The current executable, as named in error messages.
+    pub fn executable(&self) -> &Path {
+        &self.executable
+    }
+
+    /// Spawns [`command`](Self::command).
+    pub(crate) fn spawn_default(&self) -> Result<Child, Error> {
+        self.command().spawn().map_err(|source| Error::Spawn {
+            executable: self.executable.clone(),
+            source,
+        })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn with_program(mut self, program: &str) -> Self {
+        self.program = PathBuf::from(program);
+        self.executable = PathBuf::from(program);
+        self
+    }
+}
+
+impl fmt::Debug for SpawnContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpawnContext")
+            .field("addr", &self.addr)
+            .field("reuseport", &self.reuseport)
+            .field("executable", &self.executable)
+            .field("args", &self.args)
+            .field("master_pid", &self.master_pid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `/proc/self/exe` where it exists: exec'ing it starts the very binary the
+/// master runs, even after the file on disk was replaced or deleted.
+fn self_exe_link() -> Option<PathBuf> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let link = Path::new("/proc/self/exe");
+        if link.exists() {
+            return Some(link.to_path_buf());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::*;
+    use crate::network::{self, Network, SocketRole};
+
+    fn context(reuseport: bool) -> SpawnContext {
+        let addr = "127.0.0.1:0".parse().unwrap();
+        let role = if reuseport {
+            SocketRole::Reservation
+        } else {
+            SocketRole::Listener
+        };
+        let socket = network::bind(addr, Network::Tcp4, reuseport, role).unwrap();
+        let addr = network::local_addr(&socket).unwrap();
+        SpawnContext::new(socket, addr, reuseport)
+    }
+
+    #[test]
+    fn command_re_executes_with_the_prefork_environment() {
+        let ctx = context(false);
+        let cmd = ctx.command();
+        let envs: Vec<_> = cmd.get_envs().collect();
+        let value = |key: &str| {
+            envs.iter()
+                .find(|(k, _)| *k == OsStr::new(key))
+                .and_then(|(_, v)| *v)
+                .map(|v| v.to_string_lossy().into_owned())
+        };
+        assert_eq!(value(CHILD_ENV).as_deref(), Some("1"));
+        assert_eq!(value(MASTER_PID_ENV), Some(std::process::id().to_string()));
+        assert_eq!(value(ADDR_ENV), Some(ctx.local_addr().to_string()));
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+        let expected: Vec<_> = std::env::args_os().skip(1).collect();
+        assert_eq!(args, expected);
+        assert!(ctx.listener().is_some());
+        assert!(!ctx.is_reuseport());
+        assert_eq!(ctx.master_pid(), std::process::id());
+        assert_eq!(ctx.executable(), std::env::current_exe().unwrap());
+    }
+
+    #[test]
+    fn reuseport_context_passes_no_listener() {
+        let ctx = context(true);
+        assert!(ctx.listener().is_none());
+        assert!(ctx.is_reuseport());
+        assert_ne!(ctx.local_addr().port(), 0);
+    }
+
+    #[test]
+    fn spawn_errors_name_the_executable() {
+        let ctx = context(false).with_program("/nonexistent/brisk-prefork-child");
+        let err = ctx.spawn_default().unwrap_err();
+        assert!(
+            matches!(&err, Error::Spawn { executable, .. }
+                if executable == Path::new("/nonexistent/brisk-prefork-child")),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .contains("cannot start child process /nonexistent/brisk-prefork-child"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn prepared_commands_get_the_listener_on_fd_3() {
+        // `sh` reports what fd 3 is; the listener must be a socket there.
+        let ctx = context(false);
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args(["-c", "readlink /proc/self/fd/3; echo $BRISK_PREFORK_CHILD"]);
+        ctx.prepare(&mut cmd);
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{out:?}");
+        let mut lines = text.lines();
+        assert!(lines.next().unwrap().starts_with("socket:["), "{text}");
+        assert_eq!(lines.next(), Some("1"));
+    }
+}

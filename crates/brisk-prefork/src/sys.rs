@@ -1,0 +1,257 @@
+//! Every `unsafe` operation of the crate lives here, behind safe functions:
+//! signal-handler installation, the async-signal-safe wake-up write, the
+//! `pre_exec` step that runs between `fork` and `exec`, and claiming the
+//! inherited listener on fd 3.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::io::RawFd;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+
+use crate::error::Error;
+
+/// The file descriptor on which a child finds the master's listener.
+pub const LISTENER_FD: RawFd = 3;
+
+/// The signal a Linux child receives when its master dies
+/// (`PR_SET_PDEATHSIG`). Its handler is installed by the child's watcher.
+pub(crate) const PARENT_DEATH_SIGNAL: Signal = Signal::SIGHUP;
+
+/// Set once the inherited listener on [`LISTENER_FD`] has been claimed.
+static LISTENER_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Writes `byte` to `fd`, ignoring every error (a full pipe already wakes
+/// the reader). Async-signal-safe, and keeps `errno` unchanged, so signal
+/// handlers may call it.
+pub(crate) fn write_wake_byte(fd: RawFd, byte: u8) {
+    let saved = nix::errno::Errno::last_raw();
+    // SAFETY: `write(2)` is async-signal-safe; the buffer is one valid byte
+    // on the stack. A stale or closed `fd` makes it fail with EBADF, which is
+    // ignored; callers keep `fd` open while handlers may run.
+    let _ = unsafe { libc::write(fd, (&raw const byte).cast(), 1) };
+    nix::errno::Errno::set_raw(saved);
+}
+
+/// Installs `handler` for `signal` with `SA_RESTART | extra` and returns the
+/// previous action so it can be restored.
+pub(crate) fn install_handler(
+    signal: Signal,
+    handler: extern "C" fn(libc::c_int),
+    extra: SaFlags,
+) -> io::Result<SigAction> {
+    let action = SigAction::new(
+        SigHandler::Handler(handler),
+        SaFlags::SA_RESTART | extra,
+        SigSet::empty(),
+    );
+    // SAFETY: every handler passed here (in `signals` and `watch`) only
+    // touches lock-free atomics, calls `getpid` and `write_wake_byte`, all
+    // async-signal-safe, and restores errno.
+    unsafe { sigaction(signal, &action) }.map_err(io::Error::from)
+}
+
+/// Puts back a signal action saved by [`install_handler`].
+pub(crate) fn restore_handler(signal: Signal, old: &SigAction) -> io::Result<()> {
+    // SAFETY: `old` is an action the process had installed before; putting
+    // it back restores the previous, already-accepted state.
+    unsafe { sigaction(signal, old) }
+        .map(drop)
+        .map_err(io::Error::from)
+}
+
+/// Makes `cmd` start as a prefork child: the listener (if any) is placed on
+/// [`LISTENER_FD`] without close-on-exec, and on Linux the child gets
+/// [`PARENT_DEATH_SIGNAL`] when `master_pid` dies; a master that already died
+/// makes the spawn fail with `ESRCH` instead of starting an orphan.
+pub(crate) fn set_child_pre_exec(cmd: &mut Command, listener: Option<RawFd>, master_pid: i32) {
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = master_pid;
+    let setup = move || -> io::Result<()> {
+        if let Some(fd) = listener {
+            if fd == LISTENER_FD {
+                // SAFETY: fcntl(2) is async-signal-safe; `fd` is the
+                // master's listener, open in this forked copy.
+                let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+                // SAFETY: as above; clears only FD_CLOEXEC.
+                if flags < 0
+                    || unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) } < 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+            // SAFETY: dup2(2) is async-signal-safe; the new fd 3 never has
+            // FD_CLOEXEC, so it survives exec. Whatever fd 3 was in this
+            // forked copy is replaced (the master keeps fd 3 occupied so it
+            // is never std's exec-error pipe).
+            } else if unsafe { libc::dup2(fd, LISTENER_FD) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let sig = PARENT_DEATH_SIGNAL as libc::c_ulong;
+            // SAFETY: prctl(2) and getppid(2) are plain syscalls, safe
+            // between fork and exec; PR_SET_PDEATHSIG takes a signal number
+            // and survives execve.
+            if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // The master may have died before the prctl call: then no
+            // signal will ever come, so refuse to start an orphan.
+            // SAFETY: as above.
+            if unsafe { libc::getppid() } != master_pid {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the closure runs in the forked child before exec and calls
+    // only async-signal-safe functions (fcntl, dup2, prctl, getppid); it
+    // allocates nothing (io::Error from an errno does not allocate) and
+    // takes no locks. It captures only two integers.
+    unsafe {
+        cmd.pre_exec(setup);
+    }
+}
+
+/// Whether `fd` is an open file descriptor in this process.
+pub(crate) fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor flags; any integer is
+    // accepted (an unused one fails with EBADF).
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// Checks, without taking ownership, that `fd` is a listening TCP socket.
+pub(crate) fn check_listener_fd(fd: RawFd) -> Result<(), String> {
+    if !fd_is_open(fd) {
+        return Err("the descriptor is not open".to_owned());
+    }
+    let sock_type =
+        getsockopt_int(fd, libc::SO_TYPE).map_err(|e| format!("it is not a socket ({e})"))?;
+    if sock_type != libc::SOCK_STREAM {
+        return Err(format!("it is not a stream socket (SO_TYPE {sock_type})"));
+    }
+    let accepting = getsockopt_int(fd, libc::SO_ACCEPTCONN)
+        .map_err(|e| format!("cannot read SO_ACCEPTCONN ({e})"))?;
+    if accepting == 0 {
+        return Err("the socket is not listening".to_owned());
+    }
+    // SAFETY: an all-zero sockaddr_storage is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `storage` and `len` are valid for writes and `len` holds the
+    // buffer's size, as getsockname(2) requires.
+    let rc = unsafe { libc::getsockname(fd, (&raw mut storage).cast(), &mut len) };
+    if rc < 0 {
+        return Err(format!(
+            "getsockname failed ({})",
+            io::Error::last_os_error()
+        ));
+    }
+    let family = libc::c_int::from(storage.ss_family);
+    if family != libc::AF_INET && family != libc::AF_INET6 {
+        return Err(format!("it is not a TCP socket (address family {family})"));
+    }
+    Ok(())
+}
+
+fn getsockopt_int(fd: RawFd, option: libc::c_int) -> io::Result<libc::c_int> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are valid for writes and sized for a c_int,
+    // the type of SO_TYPE and SO_ACCEPTCONN.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            option,
+            (&raw mut value).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(value)
+    }
+}
+
+/// Claims the listener the master placed on [`LISTENER_FD`]; at most once
+/// per process. The claimed descriptor is made close-on-exec, so programs
+/// the child starts do not inherit it.
+pub(crate) fn take_inherited_listener() -> Result<TcpListener, Error> {
+    let fail = |reason: String| Error::InheritedListener {
+        fd: LISTENER_FD,
+        reason,
+    };
+    if LISTENER_TAKEN.swap(true, Ordering::AcqRel) {
+        return Err(fail(
+            "it was already claimed by an earlier listen_and_serve call in this process".to_owned(),
+        ));
+    }
+    if let Err(reason) = check_listener_fd(LISTENER_FD) {
+        LISTENER_TAKEN.store(false, Ordering::Release);
+        return Err(fail(reason));
+    }
+    // SAFETY: fd 3 is open and is a listening TCP socket (checked above).
+    // Nothing else owns it: the master placed it there for this process
+    // (documented: fd 3 belongs to brisk-prefork in a child), and
+    // LISTENER_TAKEN makes this the only place that ever claims it.
+    let fd = unsafe { OwnedFd::from_raw_fd(LISTENER_FD) };
+    fcntl(&fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))
+        .map_err(|e| fail(format!("cannot set close-on-exec ({e})")))?;
+    Ok(TcpListener::from(fd))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixListener;
+
+    use super::*;
+
+    #[test]
+    fn check_listener_fd_table() {
+        let listening = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert_eq!(check_listener_fd(listening.as_raw_fd()), Ok(()));
+
+        let unlistened =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let err = check_listener_fd(unlistened.as_raw_fd()).unwrap_err();
+        assert!(err.contains("not listening"), "{err}");
+
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let err = check_listener_fd(udp.as_raw_fd()).unwrap_err();
+        assert!(err.contains("not a stream socket"), "{err}");
+
+        let (pipe_r, _pipe_w) = nix::unistd::pipe().unwrap();
+        let err = check_listener_fd(pipe_r.as_raw_fd()).unwrap_err();
+        assert!(err.contains("not a socket"), "{err}");
+
+        let dir = std::env::temp_dir().join(format!("brisk-prefork-sys-{}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        let unix = UnixListener::bind(&dir).unwrap();
+        let err = check_listener_fd(unix.as_raw_fd()).unwrap_err();
+        assert!(err.contains("not a TCP socket"), "{err}");
+        drop(unix);
+        let _ = std::fs::remove_file(&dir);
+
+        // A descriptor number far above any in use is never open.
+        let err = check_listener_fd(1 << 20).unwrap_err();
+        assert!(err.contains("not open"), "{err}");
+    }
+
+    #[test]
+    fn fd_is_open_sees_stdio_and_not_huge_numbers() {
+        let file = std::fs::File::open("/dev/null").unwrap();
+        assert!(fd_is_open(file.as_raw_fd()));
+        assert!(!fd_is_open(1 << 20));
+        assert!(!fd_is_open(-1));
+    }
+}
