@@ -4,6 +4,9 @@
 //! * `pool/<impl>/latency`: time from `serve` / `spawn` / `send` to the job
 //!   starting on its thread, one job at a time (the next is submitted once the
 //!   previous one finished and its worker is idle again).
+//! * `pool/<impl>/latency_parked` (brisk and channel): the same, after a
+//!   pause that lets the idle thread stop spinning and sleep, so the job pays
+//!   for a real wake-up.
 //! * `pool/<impl>/throughput`: wall time for `iters` tiny jobs submitted as
 //!   fast as possible to all complete, divided by `iters`. brisk-pool never
 //!   queues: when it hands a job back because every worker is busy, the
@@ -21,7 +24,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use brisk_pool::{Config, WorkerPool};
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{Bencher, BenchmarkId, Criterion, criterion_group, criterion_main};
 
 /// Worker threads for brisk-pool (`max_workers`) and the channel pool.
 fn workers() -> usize {
@@ -128,13 +131,18 @@ impl Drop for ChannelPool {
     }
 }
 
+/// The pause after each job in the `latency_parked` variants: long enough
+/// for an idle worker (or channel receiver) to stop spinning and sleep, so
+/// the next job pays for a real wake-up.
+const PARK_PAUSE: Duration = Duration::from_micros(200);
+
 fn latency(c: &mut Criterion) {
     let mut group = c.benchmark_group("pool");
     group
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-
     let clock = Clock::new();
+
     let pool = WorkerPool::new(
         Config {
             max_workers: workers(),
@@ -146,19 +154,25 @@ fn latency(c: &mut Criterion) {
         },
     )
     .expect("valid config");
-    group.bench_function(BenchmarkId::new("brisk", "latency"), |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                total += clock.measure(|| pool.serve(()).expect("a worker is idle"));
-                // Let the worker finish and go back on the idle stack, so the
-                // next job is a hand-off, never a spawn.
-                spin_until(|| (pool.stats().busy == 0).then_some(()));
-            }
-            total
-        });
-    });
-    drop(pool);
+    let brisk = |pause: Option<Duration>| {
+        let (pool, clock) = (&pool, &clock);
+        move |b: &mut Bencher<'_>| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += clock.measure(|| pool.serve(()).expect("a worker is idle"));
+                    // Let the worker finish and go back on the idle stack, so
+                    // the next job is a hand-off, never a spawn.
+                    spin_until(|| (pool.stats().busy == 0).then_some(()));
+                    if let Some(pause) = pause {
+                        thread::sleep(pause);
+                    }
+                }
+                total
+            });
+        }
+    };
+    group.bench_function(BenchmarkId::new("brisk", "latency"), brisk(None));
 
     group.bench_function(BenchmarkId::new("spawn", "latency"), |b| {
         b.iter_custom(|iters| {
@@ -180,24 +194,47 @@ fn latency(c: &mut Criterion) {
 
     let channel = ChannelPool::new(workers());
     let done = Arc::new(AtomicU64::new(0));
-    group.bench_function(BenchmarkId::new("channel", "latency"), |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let target = done.load(Ordering::Relaxed) + 1;
-                let (clock2, done2) = (Arc::clone(&clock), Arc::clone(&done));
-                let job = Box::new(move || {
-                    clock2.mark();
-                    done2.fetch_add(1, Ordering::Release);
-                });
-                total += clock.measure(|| channel.send(job));
-                // Let the worker finish and block in `recv` again.
-                wait_count(&done, target);
-            }
-            total
-        });
-    });
+    let chan = |pause: Option<Duration>| {
+        let (channel, clock, done) = (&channel, &clock, &done);
+        move |b: &mut Bencher<'_>| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let target = done.load(Ordering::Relaxed) + 1;
+                    let (clock2, done2) = (Arc::clone(clock), Arc::clone(done));
+                    let job = Box::new(move || {
+                        clock2.mark();
+                        done2.fetch_add(1, Ordering::Release);
+                    });
+                    total += clock.measure(|| channel.send(job));
+                    // Let the worker finish and block in `recv` again.
+                    wait_count(done, target);
+                    if let Some(pause) = pause {
+                        thread::sleep(pause);
+                    }
+                }
+                total
+            });
+        }
+    };
+    group.bench_function(BenchmarkId::new("channel", "latency"), chan(None));
+
+    // The same hand-offs to a worker that has gone to sleep: what a job
+    // arriving now and then pays. Each iteration also sleeps PARK_PAUSE
+    // (not measured), hence the short measurement time.
+    group
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_millis(300));
+    group.bench_function(
+        BenchmarkId::new("brisk", "latency_parked"),
+        brisk(Some(PARK_PAUSE)),
+    );
+    group.bench_function(
+        BenchmarkId::new("channel", "latency_parked"),
+        chan(Some(PARK_PAUSE)),
+    );
     drop(channel);
+    drop(pool);
     group.finish();
 }
 
