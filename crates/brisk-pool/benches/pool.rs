@@ -10,7 +10,8 @@
 //! * `pool/<impl>/throughput`: wall time for `iters` tiny jobs submitted as
 //!   fast as possible to all complete, divided by `iters`. brisk-pool never
 //!   queues: when it hands a job back because every worker is busy, the
-//!   submitter yields and retries, and that time is counted.
+//!   submitter backs off (spins, then yields) and retries, and that time is
+//!   counted.
 #![allow(
     missing_docs,
     reason = "criterion_group! generates an undocumented pub fn"
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use brisk_pool::{Config, WorkerPool};
 use criterion::{Bencher, BenchmarkId, Criterion, criterion_group, criterion_main};
+use crossbeam_utils::Backoff;
 
 /// Worker threads for brisk-pool (`max_workers`) and the channel pool.
 fn workers() -> usize {
@@ -263,9 +265,11 @@ fn throughput(c: &mut Criterion) {
             let target = done.load(Ordering::Relaxed) + iters;
             let start = Instant::now();
             for _ in 0..iters {
-                // Full: the job comes back; yield to the workers and retry.
+                // Full: the job comes back. Back off (spin, then yield to
+                // the workers) and retry.
+                let backoff = Backoff::new();
                 while pool.serve(()).is_err() {
-                    thread::yield_now();
+                    backoff.snooze();
                 }
             }
             wait_count(&done, target);
