@@ -71,6 +71,8 @@ pub(crate) struct Fuzz {
     pub(crate) target: Option<String>,
     /// Seconds per target.
     pub(crate) time: u64,
+    /// Only replay the corpora, even with a nightly toolchain.
+    pub(crate) replay: bool,
 }
 
 pub(crate) const MAIN_HELP: &str = "\
@@ -132,7 +134,7 @@ server options:
 pub(crate) const FUZZ_HELP: &str = "\
 cargo xtask fuzz: fuzz brisk-http's parsers
 
-usage: cargo xtask fuzz [TARGET] [--time SECS]
+usage: cargo xtask fuzz [TARGET] [--time SECS] [--replay]
 
 targets (none = each in turn): head, chunked, path
 
@@ -143,6 +145,7 @@ Without one: replays the stored corpora with
 
 options:
   --time SECS   seconds per target (default 30)
+  --replay      only replay the corpora, as on stable (quick regression check)
   -h, --help    this text
 ";
 
@@ -288,6 +291,7 @@ fn peers(list: &str) -> Result<Vec<String>> {
 fn parse_fuzz(args: Vec<String>) -> Result<Command> {
     let mut target = None;
     let mut time = 30;
+    let mut replay = false;
     let mut args = Args::new(args, "fuzz");
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -298,6 +302,7 @@ fn parse_fuzz(args: Vec<String>) -> Result<Command> {
                     format!("bad --time `{value}`: expected whole seconds, at least 1")
                 })?;
             }
+            "--replay" => replay = true,
             _ if arg.starts_with('-') => return Err(args.unexpected(&arg)),
             name if target.is_some() => {
                 bail!("give at most one fuzz target (got a second one, `{name}`)")
@@ -309,7 +314,11 @@ fn parse_fuzz(args: Vec<String>) -> Result<Command> {
             ),
         }
     }
-    Ok(Command::Fuzz(Fuzz { target, time }))
+    Ok(Command::Fuzz(Fuzz {
+        target,
+        time,
+        replay,
+    }))
 }
 
 /// Iterates arguments; splits `--name=value` so both forms work.
@@ -488,14 +497,16 @@ mod tests {
             parse_str("fuzz").unwrap(),
             Command::Fuzz(Fuzz {
                 target: None,
-                time: 30
+                time: 30,
+                replay: false
             })
         );
         assert_eq!(
-            parse_str("fuzz chunked --time 5").unwrap(),
+            parse_str("fuzz chunked --time 5 --replay").unwrap(),
             Command::Fuzz(Fuzz {
                 target: Some("chunked".to_owned()),
-                time: 5
+                time: 5,
+                replay: true
             })
         );
         assert_eq!(

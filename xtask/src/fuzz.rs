@@ -7,20 +7,27 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 
 use crate::flags::{FUZZ_TARGETS, Fuzz};
-use crate::{cargo, project_root, run_cmd};
+use crate::{cargo, project_root, run_cmd, show};
 
 pub(crate) fn run(fuzz: &Fuzz) -> Result<()> {
     let targets: Vec<&str> = match &fuzz.target {
         Some(t) => vec![t.as_str()],
         None => FUZZ_TARGETS.to_vec(),
     };
-    if !nightly_available() {
+    if fuzz.replay || !nightly_available() {
+        if fuzz.replay {
+            println!("fuzz: --replay: only replaying the stored corpora, no fuzzing");
+        } else {
+            println!(
+                "fuzz: no nightly toolchain (`cargo +nightly --version` failed), so no fuzzing: \
+                 only replaying the stored corpora on stable"
+            );
+        }
+        let replayed = replay_corpora()?;
         println!(
-            "fuzz: no nightly toolchain (`cargo +nightly --version` failed), so no fuzzing: \
-             only replaying the stored corpora on stable"
+            "fuzz: replayed the corpora only ({replayed} corpus tests; fuzzing needs a nightly \
+             toolchain, without --replay)"
         );
-        run_cmd(cargo().args(["test", "-p", "brisk-http", "--test", "it", "corpus"]))?;
-        println!("fuzz: replayed the corpora only (install a nightly toolchain to fuzz)");
         return Ok(());
     }
     let manifest = project_root().join("fuzz/Cargo.toml");
@@ -45,11 +52,53 @@ pub(crate) fn run(fuzz: &Fuzz) -> Result<()> {
         })?;
     }
     println!(
-        "fuzz: {} ran {} s each without a crash",
+        "fuzz: {}: {} s each, no crash",
         targets.join(", "),
         fuzz.time
     );
     Ok(())
+}
+
+/// Runs the corpus-replay tests of brisk-http and returns how many ran; a
+/// run where no test matched is an error, not a pass.
+fn replay_corpora() -> Result<u64> {
+    let mut cmd = cargo();
+    cmd.args(["test", "-p", "brisk-http", "--test", "it", "corpus"]);
+    println!("$ {}", show(&cmd));
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot start `{}`", show(&cmd)))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    if !out.status.success() {
+        bail!("`{}` failed ({})", show(&cmd), out.status);
+    }
+    match passed_tests(&stdout) {
+        0 => bail!(
+            "`{}` ran no test: brisk-http's tests/it has no test whose name contains `corpus`, \
+             so nothing was replayed",
+            show(&cmd)
+        ),
+        n => Ok(n),
+    }
+}
+
+/// Sum of `N passed` over libtest's `test result:` lines.
+fn passed_tests(output: &str) -> u64 {
+    output
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("test result: "))
+        .filter_map(|l| {
+            l.split(". ")
+                .nth(1)?
+                .split(';')
+                .next()?
+                .strip_suffix(" passed")?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
 }
 
 /// `cargo +nightly ...` through rustup's `cargo` proxy (not `$CARGO`, which
@@ -94,4 +143,22 @@ fn ensure_cargo_fuzz() -> Result<()> {
     }
     println!("fuzz: cargo-fuzz is missing; installing it (once)");
     run_cmd(cargo().args(["install", "cargo-fuzz", "--locked"])).context("installing cargo-fuzz")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_passed_tests() {
+        let out = "running 2 tests\ntest corpus_head ... ok\n\n\
+                   test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 5 filtered out; finished in 0.01s\n\
+                   test result: ok. 1 passed; 0 failed; 0 ignored\n";
+        assert_eq!(passed_tests(out), 3);
+        assert_eq!(
+            passed_tests("test result: ok. 0 passed; 0 failed; 0 ignored"),
+            0
+        );
+        assert_eq!(passed_tests("nothing"), 0);
+    }
 }
