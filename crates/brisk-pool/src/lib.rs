@@ -29,7 +29,9 @@
 //! * **LIFO.** Idle workers wait on a stack; `serve` gives the job to the one
 //!   that went idle most recently, whose stack and caches are hottest, and
 //!   wakes only that thread: each worker has its own mailbox and parker, so
-//!   handing over a job allocates nothing and never wakes a crowd.
+//!   handing over a job allocates nothing and never wakes a crowd. A worker
+//!   that just finished spins for a few microseconds before it parks, so a
+//!   job arriving right behind the last one skips the futex wake-up.
 //! * **Spawn on demand, reject when full.** With no idle worker, `serve`
 //!   spawns a new one (outside any lock) if fewer than
 //!   [`Config::max_workers`] are alive. Otherwise it returns `Err(job)` at
