@@ -61,9 +61,9 @@ pub(crate) static VALUE: [bool; 256] = {
     t
 };
 
-/// Bytes allowed in a Host value: unreserved, pct-encoded, sub-delims, `:`,
-/// `[` and `]` (RFC 3986 §3.2.2, RFC 9110 §7.2).
-pub(crate) static HOST: [bool; 256] = {
+/// Bytes of a reg-name or IPv4 address in a Host value: unreserved,
+/// `%` (pct-encoded) and sub-delims (RFC 3986 §3.2.2).
+pub(crate) static REG_NAME: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
     while i < 256 {
@@ -86,9 +86,6 @@ pub(crate) static HOST: [bool; 256] = {
                     | b','
                     | b';'
                     | b'='
-                    | b':'
-                    | b'['
-                    | b']'
             );
         i += 1;
     }
@@ -134,37 +131,47 @@ pub(crate) fn is_value_str(s: &[u8]) -> bool {
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
-/// Whether any byte of `w` is below 0x20 or equal to 0x7f: a control
-/// character, so not a plain field-value byte (SWAR, exact: no false
-/// positives or negatives).
+/// Lanes (high bit set) of `w` that may end a run of plain field-value
+/// bytes: bytes below 0x20 (CR, LF, HTAB, other controls) and 0x7f.
+///
+/// No false negatives, and the lowest flagged lane is exact except that a
+/// 0x7e lane directly above a 0xff lane is also flagged (the carry of
+/// `0xff + 1`), so callers re-check the byte they stop at.
 #[inline(always)]
-pub(crate) fn has_ctl(w: u64) -> bool {
-    // Bytes >= 0x80 are obs-text and allowed: mask them out of the "less
-    // than" test by requiring the high bit clear in the original.
-    let lt_space = w.wrapping_sub(LO * 0x20) & !w & HI;
-    let x = w ^ (LO * 0x7f);
-    let is_del = x.wrapping_sub(LO) & !x & HI;
-    (lt_space | is_del) != 0
+pub(crate) fn value_stop_mask(w: u64) -> u64 {
+    (w.wrapping_sub(LO * 0x20) | w.wrapping_add(LO)) & !w & HI
 }
 
-/// Whether any byte of `w` is outside `0x21..=0x7e` or is `#` or `?`: the
-/// end of a path or an invalid target byte (SWAR, exact).
+/// Lanes of `w` that end a field name: `:` or a byte below 0x21 (space,
+/// tab, CR, LF, controls). The lowest flagged lane is exact.
 #[inline(always)]
-pub(crate) fn has_path_stop(w: u64) -> bool {
-    // 0x21..=0x7e: b - 0x21 < 0x5e, computed per byte without borrows
-    // crossing lanes: add (0x80 - 0x21) and (0x80 - 0x7f) style tricks are
-    // fiddly, so use the classic has_less / has_more pair on clean lanes.
-    let ctl = w.wrapping_sub(LO * 0x21) & !w & HI; // some byte < 0x21 (high bit clear)
-    let high = (w | w.wrapping_add(LO)) & HI; // some byte >= 0x7f
+pub(crate) fn name_stop_mask(w: u64) -> u64 {
+    let x = w ^ (LO * b':' as u64);
+    ((x.wrapping_sub(LO) & !x) | (w.wrapping_sub(LO * 0x21) & !w)) & HI
+}
+
+/// Lanes of `w` that end the path part of a request target or are invalid
+/// in it: bytes outside `0x21..=0x7e`, `#` and `?`. The lowest flagged lane
+/// is exact.
+#[inline(always)]
+pub(crate) fn path_stop_mask(w: u64) -> u64 {
+    let ctl = w.wrapping_sub(LO * 0x21) & !w; // < 0x21
+    let high = w | w.wrapping_add(LO); // >= 0x7f (carries only out of 0xff lanes, themselves flagged)
     let hash = {
         let x = w ^ (LO * b'#' as u64);
-        x.wrapping_sub(LO) & !x & HI
+        x.wrapping_sub(LO) & !x
     };
     let qm = {
         let x = w ^ (LO * b'?' as u64);
-        x.wrapping_sub(LO) & !x & HI
+        x.wrapping_sub(LO) & !x
     };
-    (ctl | high | hash | qm) != 0
+    (ctl | high | hash | qm) & HI
+}
+
+/// Byte index (0..8) of the lowest flagged lane of a non-zero mask.
+#[inline(always)]
+pub(crate) fn first_lane(mask: u64) -> usize {
+    (mask.trailing_zeros() / 8) as usize
 }
 
 #[cfg(test)]
@@ -198,37 +205,67 @@ mod tests {
         assert_eq!(HEX[b'9' as usize], 9);
         assert_eq!(HEX[b'g' as usize], 0xff);
         assert!(
-            HOST[b'[' as usize]
-                && !HOST[b' ' as usize]
-                && !HOST[b'/' as usize]
-                && !HOST[b'@' as usize]
+            REG_NAME[b'~' as usize]
+                && !REG_NAME[b'[' as usize]
+                && !REG_NAME[b':' as usize]
+                && !REG_NAME[b'@' as usize]
         );
     }
 
-    #[test]
-    fn swar_matches_scalar_for_every_byte_in_every_lane() {
-        for lane in 0..8 {
-            for b in 0..=255u8 {
-                let mut bytes = [b'a'; 8];
-                bytes[lane] = b;
-                let w = u64::from_le_bytes(bytes);
-                assert_eq!(has_ctl(w), b < 0x20 || b == 0x7f, "ctl {b:#x} lane {lane}");
-                assert_eq!(
-                    has_path_stop(w),
-                    !PATH[b as usize],
-                    "path {b:#x} lane {lane}"
+    /// Checks a word against the masks' contracts: lowest flagged lane
+    /// exact (for the value mask, possibly early on a 0x7e above a 0xff).
+    fn check_lowest(bytes: [u8; 8]) {
+        let w = u64::from_le_bytes(bytes);
+        let lowest = |m: u64| (m != 0).then(|| first_lane(m));
+        let name = bytes.iter().position(|&b| b == b':' || b < 0x21);
+        assert_eq!(lowest(name_stop_mask(w)), name, "name {bytes:x?}");
+        let path = bytes.iter().position(|&b| !PATH[b as usize]);
+        assert_eq!(lowest(path_stop_mask(w)), path, "path {bytes:x?}");
+        let value = bytes.iter().position(|&b| b < 0x20 || b == 0x7f);
+        match (value, lowest(value_stop_mask(w))) {
+            (t, Some(g)) if t.is_none_or(|t| g < t) => {
+                assert!(
+                    g > 0 && bytes[g] == 0x7e && bytes[g - 1] == 0xff,
+                    "value {bytes:x?}"
                 );
             }
+            (t, g) => assert_eq!(t, g, "value {bytes:x?}"),
         }
-        // Mixed words: a high byte next to a low one must not hide either.
-        for (bytes, ctl) in [
-            (*b"\xff\x00aaaaaa", true),
-            (*b"\x80\x80\x80\x80\x80\x80\x80\x80", false),
-            (*b"\x7e\x7f\x80aaaaa", true),
-            (*b"aaaaaaa\x1f", true),
-            (*b"\x20\x20\x20\x20\x20\x20\x20\x20", false),
+    }
+
+    #[test]
+    fn swar_masks_match_scalar_for_every_byte_in_every_lane() {
+        for lane in 0..8 {
+            for b in 0..=255u8 {
+                for fill in [b'a', 0xff, 0x00, 0x7e, b':', 0x80] {
+                    let mut bytes = [fill; 8];
+                    bytes[lane] = b;
+                    check_lowest(bytes);
+                }
+            }
+        }
+        for bytes in [
+            *b"\xff\x7eaaaaaa",
+            *b"\xff\x7e\x00aaaaa",
+            *b"a\xff\xff\x7f\x7e\x1f\x20\x21",
         ] {
-            assert_eq!(has_ctl(u64::from_le_bytes(bytes)), ctl, "{bytes:?}");
+            check_lowest(bytes);
+        }
+    }
+
+    #[test]
+    fn swar_masks_on_random_words() {
+        // xorshift64: deterministic, no dependency.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            check_lowest(x.to_le_bytes());
+            // Bias towards interesting bytes: keep each lane in 0x00..0x40
+            // or 0x70..0x90 half of the time.
+            check_lowest((x & 0x3f3f_3f3f_3f3f_3f3f).to_le_bytes());
+            check_lowest(((x & 0x1f1f_1f1f_1f1f_1f1f) + 0x7070_7070_7070_7070).to_le_bytes());
         }
     }
 }

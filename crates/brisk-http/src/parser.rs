@@ -3,9 +3,10 @@
 
 use brisk_buf::Span;
 
-use crate::chars::{HOST, PATH, VALUE, has_ctl, has_path_stop, is_token};
+use crate::chars::{PATH, REG_NAME, VALUE, first_lane, is_token, value_stop_mask};
 use crate::error::{ErrorKind, ParseError};
 use crate::request::{HeaderField, Method, RequestHeader, TargetForm, Version, flag};
+use crate::simd;
 
 /// Outcome of a parse call that found no error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -282,11 +283,13 @@ impl RequestParser {
         if self.phase == Phase::Target {
             let tstart = self.a as usize + 1;
             loop {
-                while let Some(w) = lb.get(i..).and_then(|s| s.first_chunk::<8>()) {
-                    if has_path_stop(u64::from_le_bytes(*w)) {
+                while let Some(c) = lb.get(i..).and_then(|s| s.first_chunk::<16>()) {
+                    let m = simd::path_stops(c);
+                    if m != 0 {
+                        i += m.trailing_zeros() as usize;
                         break;
                     }
-                    i += 8;
+                    i += 16;
                 }
                 match lb.get(i) {
                     Some(&b) if PATH[b as usize] => i += 1,
@@ -397,22 +400,22 @@ impl RequestParser {
                         break;
                     }
                 }
+                if let Some((name_end, vstart, vend, cr)) = fast_line(buf, p) {
+                    add_field(req, buf, p, name_end, vstart, vend, max_headers)?;
+                    p = cr + 2;
+                    continue;
+                }
                 i = p + 1;
                 phase = Phase::Name;
             }
             if phase == Phase::Name {
-                loop {
-                    match buf.get(i) {
-                        Some(&b) if is_token(b) => i += 1,
-                        Some(b':') => break,
-                        Some(b' ' | b'\t') => return Err(ErrorKind::WhitespaceBeforeColon),
-                        Some(b'\r' | b'\n') => return Err(ErrorKind::MissingColon),
-                        Some(_) => return Err(ErrorKind::InvalidHeaderName),
-                        None => break,
-                    }
-                }
-                if i >= buf.len() {
-                    break;
+                i = scan_name(buf, i).ok_or(ErrorKind::InvalidHeaderName)?;
+                match buf.get(i) {
+                    Some(b':') => {}
+                    Some(b' ' | b'\t') => return Err(ErrorKind::WhitespaceBeforeColon),
+                    Some(b'\r' | b'\n') => return Err(ErrorKind::MissingColon),
+                    Some(_) => return Err(ErrorKind::InvalidHeaderName),
+                    None => break,
                 }
                 name_end = i;
                 i += 1;
@@ -428,40 +431,28 @@ impl RequestParser {
                 vstart = i;
                 phase = Phase::Value;
             }
-            // Phase::Value
-            let end = loop {
-                while let Some(w) = buf.get(i..).and_then(|s| s.first_chunk::<8>()) {
-                    if has_ctl(u64::from_le_bytes(*w)) {
-                        break;
-                    }
-                    i += 8;
-                }
+            // Phase::Value: skip plain bytes a word at a time, then look at
+            // the byte that stopped the scan.
+            let cr = loop {
+                i = scan_value(buf, i);
                 match buf.get(i) {
-                    Some(&b) if VALUE[b as usize] => i += 1,
                     Some(b'\r') => match buf.get(i + 1) {
                         Some(b'\n') => break Some(i),
                         Some(_) => return Err(ErrorKind::BareCr),
                         None => break None,
                     },
+                    Some(&b) if VALUE[b as usize] => i += 1,
                     Some(b'\n') => return Err(ErrorKind::BareLf),
                     Some(_) => return Err(ErrorKind::InvalidHeaderValue),
                     None => break None,
                 }
             };
-            let Some(cr) = end else { break };
+            let Some(cr) = cr else { break };
             let mut vend = cr;
             while vend > vstart && matches!(buf.get(vend - 1), Some(b' ' | b'\t')) {
                 vend -= 1;
             }
-            if req.headers.len() >= max_headers {
-                return Err(ErrorKind::TooManyHeaders);
-            }
-            let field = HeaderField {
-                name: span(p, name_end),
-                value: span(vstart, vend),
-            };
-            req.headers.push(field);
-            capture(req, buf, field)?;
+            add_field(req, buf, p, name_end, vstart, vend, max_headers)?;
             p = cr + 2;
             phase = Phase::LineStart;
         }
@@ -496,6 +487,137 @@ impl RequestParser {
         self.outcome = Outcome::Complete(head_len as u32);
         Ok(Status::Complete(head_len))
     }
+}
+
+/// Stores one field line and records what the server needs from it.
+#[inline(always)]
+fn add_field(
+    req: &mut RequestHeader,
+    buf: &[u8],
+    p: usize,
+    name_end: usize,
+    vstart: usize,
+    vend: usize,
+    max_headers: usize,
+) -> Result<(), ErrorKind> {
+    if req.headers.len() >= max_headers {
+        return Err(ErrorKind::TooManyHeaders);
+    }
+    let field = HeaderField {
+        name: span(p, name_end),
+        value: span(vstart, vend),
+    };
+    req.headers.push(field);
+    capture(req, buf, field)
+}
+
+/// The common case of a field line at `p`, all of it in `buf`: a name of
+/// at most 31 bytes in `[A-Za-z0-9-]` (other token bytes are checked one
+/// by one), `:`, spaces, a value without tabs or controls, CRLF. Returns
+/// `(name_end, value_start, value_end, cr)`, or `None` for anything else
+/// (including every error), which the phased parser then handles byte by
+/// byte, so this function decides nothing on its own.
+///
+/// The line end is searched from `p` in parallel with the name: every
+/// control byte also ends a name, so the first control byte after the
+/// colon is the first one of the line.
+#[inline(always)]
+fn fast_line(buf: &[u8], p: usize) -> Option<(usize, usize, usize, usize)> {
+    let c0 = buf.get(p..)?.first_chunk::<16>()?;
+    let (v0, n0, f0) = simd::line_block(c0);
+    let c1 = buf.get(p + 16..).and_then(|s| s.first_chunk::<16>());
+    let (v1, n1, f1) = c1.map_or((0, 0, 0), simd::line_block);
+    let names = n0 | n1 << 16;
+    if names == 0 {
+        return None;
+    }
+    let c = names.trailing_zeros() as usize;
+    if buf.get(p + c) != Some(&b':') {
+        return None;
+    }
+    let below = (1u32 << c) - 1;
+    let mut slow = below & !(f0 | f1 << 16);
+    while slow != 0 {
+        if !is_token(*buf.get(p + slow.trailing_zeros() as usize)?) {
+            return None;
+        }
+        slow &= slow - 1;
+    }
+    let after = (v0 | v1 << 16) & !((2u32 << c) - 1);
+    let cr = if after != 0 {
+        p + after.trailing_zeros() as usize
+    } else {
+        scan_value(buf, p + if c1.is_some() { 32 } else { 16 })
+    };
+    if buf.get(cr..cr + 2)? != b"\r\n" {
+        return None;
+    }
+    let mut vstart = p + c + 1;
+    while buf.get(vstart) == Some(&b' ') {
+        vstart += 1;
+    }
+    let mut vend = cr;
+    while vend > vstart && buf.get(vend - 1) == Some(&b' ') {
+        vend -= 1;
+    }
+    Some((p + c, vstart, vend, cr))
+}
+
+/// Index of the byte that ends the field name starting before `i` (`:`,
+/// whitespace, a control or a non-ASCII byte), every byte from `i` to it
+/// being a token character; `buf.len()` if the name runs to the end.
+/// `None` if a non-token byte comes first.
+#[inline(always)]
+fn scan_name(buf: &[u8], mut i: usize) -> Option<usize> {
+    while let Some(c) = buf.get(i..).and_then(|s| s.first_chunk::<16>()) {
+        let (stops, fast) = simd::name_block(c);
+        // Bytes before the first stop (all 16 if none) must be tokens.
+        let before = (stops & stops.wrapping_neg()).wrapping_sub(1) & 0xffff;
+        let slow = before & !fast;
+        if slow != 0 {
+            // Not in [A-Za-z0-9-]: check this byte with the table.
+            let k = slow.trailing_zeros() as usize;
+            if !is_token(c[k]) {
+                return None;
+            }
+            i += k + 1;
+            continue;
+        }
+        if stops != 0 {
+            return Some(i + stops.trailing_zeros() as usize);
+        }
+        i += 16;
+    }
+    while let Some(&b) = buf.get(i) {
+        if !is_token(b) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    Some(i)
+}
+
+/// Index of the first byte from `i` that may end a field value (below
+/// 0x20 or 0x7f; rarely a plain byte, which the caller re-checks), or the
+/// start of the last few bytes of `buf` for the caller to look at one by
+/// one.
+#[inline(always)]
+fn scan_value(buf: &[u8], mut i: usize) -> usize {
+    while let Some(c) = buf.get(i..).and_then(|s| s.first_chunk::<16>()) {
+        let m = simd::value_stops(c);
+        if m != 0 {
+            return i + m.trailing_zeros() as usize;
+        }
+        i += 16;
+    }
+    while let Some(c) = buf.get(i..).and_then(|s| s.first_chunk::<8>()) {
+        let m = value_stop_mask(u64::from_le_bytes(*c));
+        if m != 0 {
+            return i + first_lane(m);
+        }
+        i += 8;
+    }
+    i
 }
 
 /// A span for `start..end`; both are below the head cap (< `u32::MAX`).
@@ -684,33 +806,34 @@ fn on_host(req: &mut RequestHeader, buf: &[u8], v: Span) -> Result<(), ErrorKind
 }
 
 /// `uri-host [":" port]` (RFC 9110 §7.2); empty is allowed (RFC 9112 §3.2).
+/// The host is a reg-name / IPv4 (unreserved, pct-encoded, sub-delims) or
+/// a bracketed IP literal; the port is digits.
 fn valid_host(h: &[u8]) -> bool {
-    if !h.iter().all(|&b| HOST[b as usize]) {
-        return false;
-    }
-    let (host, port) = if h.first() == Some(&b'[') {
-        let Some(close) = h.iter().position(|&b| b == b']') else {
-            return false;
-        };
-        let inner = &h[1..close];
-        if inner.is_empty() || inner.iter().any(|&b| matches!(b, b'[' | b']')) {
-            return false;
+    // One pass over the reg-name part; `:`, `[` and anything else stop it.
+    let n = h
+        .iter()
+        .position(|&b| !REG_NAME[b as usize])
+        .unwrap_or(h.len());
+    let port = match h.get(n) {
+        None => return true,
+        Some(b':') => &h[n + 1..],
+        Some(b'[') if n == 0 => {
+            let Some(close) = h.iter().position(|&b| b == b']') else {
+                return false;
+            };
+            let inner = &h[1..close];
+            if inner.is_empty() || !inner.iter().all(|&b| REG_NAME[b as usize] || b == b':') {
+                return false;
+            }
+            match &h[close + 1..] {
+                [] => return true,
+                [b':', port @ ..] => port,
+                _ => return false,
+            }
         }
-        match &h[close + 1..] {
-            [] => (&h[..=close], None),
-            [b':', port @ ..] => (&h[..=close], Some(port)),
-            _ => return false,
-        }
-    } else {
-        match h.iter().position(|&b| b == b':') {
-            Some(c) => (&h[..c], Some(&h[c + 1..])),
-            None => (h, None),
-        }
+        Some(_) => return false,
     };
-    let host_ok =
-        host.first() == Some(&b'[') || !host.iter().any(|&b| matches!(b, b'[' | b']' | b':'));
-    let port_ok = port.is_none_or(|p| p.iter().all(u8::is_ascii_digit));
-    host_ok && port_ok
+    port.iter().all(u8::is_ascii_digit)
 }
 
 fn on_expect(req: &mut RequestHeader, v: &[u8]) -> Result<(), ErrorKind> {
