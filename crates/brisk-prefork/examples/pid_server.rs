@@ -15,7 +15,7 @@
 //! death pid=<pid>                           on_master_death (with --death-marker)
 //! log pid=<pid> <LEVEL> <message>           the supervisor's logger
 //! exit ok | error kind=<kind> msg=<text>    the master returned
-//! fds before=<n> / fds after=<n>            with --fd-report (Linux)
+//! fds before=<n> list=<fd>,.. / fds after=..  with --fd-report (Linux)
 //! leftover=<n>                              children of this run still existing
 //! ```
 //!
@@ -38,7 +38,7 @@ use brisk_prefork::{Error, Hook, Level, Network, Prefork, SpawnContext, is_child
 const USAGE: &str = "usage: pid_server [--addr ADDR] [--children N] [--reuseport] \
 [--network tcp|tcp4|tcp6] [--recover-threshold N] [--recover-interval-ms N] [--grace-ms N] \
 [--ignore-sigterm] [--fail-hook spawn|respawn|ready|recover] \
-[--panic-hook spawn|respawn|ready|recover|producer] \
+[--panic-hook spawn|respawn|ready|recover|producer|death] \
 [--producer default|error|none|exited|custom] [--death-marker DIR] \
 [--mode plain|tls|tls-embed] [--cert X] [--key Y] [--fd-report] [--noop]";
 
@@ -112,8 +112,9 @@ fn run_child(opts: &Options) -> ExitCode {
 fn run_master(opts: &Options) -> ExitCode {
     say(&format!("master pid={}", std::process::id()));
     if opts.fd_report {
-        if let Some(n) = fd_count() {
-            say(&format!("fds before={n}"));
+        if let Some(fds) = open_fds() {
+            let list: Vec<String> = fds.iter().map(i32::to_string).collect();
+            say(&format!("fds before={} list={}", fds.len(), list.join(",")));
         }
     }
     let spawned = Arc::new(Mutex::new(Vec::new()));
@@ -130,8 +131,9 @@ fn run_master(opts: &Options) -> ExitCode {
         }
     };
     if opts.fd_report {
-        if let Some(n) = fd_count() {
-            say(&format!("fds after={n}"));
+        if let Some(fds) = open_fds() {
+            let list: Vec<String> = fds.iter().map(i32::to_string).collect();
+            say(&format!("fds after={} list={}", fds.len(), list.join(",")));
         }
     }
     let pids = spawned.lock().map(|p| p.clone()).unwrap_or_default();
@@ -186,6 +188,9 @@ fn configure(opts: &Options, spawned: &Arc<Mutex<Vec<u32>>>) -> Prefork {
 
     let fail = opts.fail_hook.clone().unwrap_or_default();
     let panic = opts.panic_hook.clone().unwrap_or_default();
+    if panic == "death" {
+        prefork = prefork.on_master_death(|| panic!("on_master_death panicked"));
+    }
     let initial = opts.children;
     let pids = Arc::clone(spawned);
     let (fail_spawn, panic_spawn) = (fail.clone(), panic.clone());
@@ -369,10 +374,19 @@ fn child_env_count() -> usize {
     }
 }
 
-/// Open descriptors of this process, not counting the one used to list them.
-fn fd_count() -> Option<usize> {
-    let entries = std::fs::read_dir("/proc/self/fd").ok()?;
-    Some(entries.count().saturating_sub(1))
+/// Open descriptors of this process (Linux), not counting the one used to
+/// list them (which no longer exists once listed).
+fn open_fds() -> Option<Vec<i32>> {
+    let names: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    let mut fds: Vec<i32> = names
+        .into_iter()
+        .filter(|fd| std::fs::read_link(format!("/proc/self/fd/{fd}")).is_ok())
+        .collect();
+    fds.sort_unstable();
+    Some(fds)
 }
 
 /// Whether `pid` still exists (running or a zombie).

@@ -375,7 +375,10 @@ mod tests {
             match listener.accept() {
                 Ok(_) => break,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    assert!(std::time::Instant::now() < deadline, "no connection accepted");
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "no connection accepted"
+                    );
                     std::thread::sleep(std::time::Duration::from_millis(10));
                 }
                 Err(e) => panic!("accept failed: {e}"),

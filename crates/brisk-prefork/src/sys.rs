@@ -75,21 +75,22 @@ pub(crate) fn set_child_pre_exec(cmd: &mut Command, listener: Option<RawFd>, mas
     let _ = master_pid;
     let setup = move || -> io::Result<()> {
         if let Some(fd) = listener {
-            if fd == LISTENER_FD {
+            let placed = if fd == LISTENER_FD {
                 // SAFETY: fcntl(2) is async-signal-safe; `fd` is the
                 // master's listener, open in this forked copy.
                 let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-                // SAFETY: as above; clears only FD_CLOEXEC.
-                if flags < 0
-                    || unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) } < 0
-                {
-                    return Err(io::Error::last_os_error());
-                }
-            // SAFETY: dup2(2) is async-signal-safe; the new fd 3 never has
-            // FD_CLOEXEC, so it survives exec. Whatever fd 3 was in this
-            // forked copy is replaced (the master keeps fd 3 occupied so it
-            // is never std's exec-error pipe).
-            } else if unsafe { libc::dup2(fd, LISTENER_FD) } < 0 {
+                // SAFETY: as above; this clears only FD_CLOEXEC.
+                flags >= 0
+                    && unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) } >= 0
+            } else {
+                // SAFETY: dup2(2) is async-signal-safe; the new fd 3 never
+                // has FD_CLOEXEC, so it survives exec. Whatever fd 3 was in
+                // this forked copy is replaced (the master keeps fd 3
+                // occupied, so it is never std's exec-error pipe).
+                let rc = unsafe { libc::dup2(fd, LISTENER_FD) };
+                rc >= 0
+            };
+            if !placed {
                 return Err(io::Error::last_os_error());
             }
         }

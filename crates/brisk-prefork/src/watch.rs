@@ -96,6 +96,11 @@ fn watch(pipe: &WakePipe, master_pid: i32, on_death: OnMasterDeath, logger: &dyn
             }
         };
     }
+    // The master may have died before this thread first ran: its signal is
+    // then already waiting in the pipe.
+    if noticed == Noticed::AtStart && pipe.wait(Some(Duration::ZERO)).unwrap_or(false) {
+        noticed = Noticed::Signal;
+    }
     let how = match noticed {
         Noticed::AtStart => "at start",
         Noticed::Signal => "by parent-death signal",
