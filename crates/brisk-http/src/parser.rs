@@ -634,6 +634,7 @@ fn check_version(v: &[u8]) -> Result<(), ErrorKind> {
     const PAT: &[u8; 10] = b"HTTP/d.d\r\n";
     for (k, &b) in v.iter().take(10).enumerate() {
         let ok = match PAT[k] {
+            b'H' if b == b' ' || b == b'\t' => return Err(ErrorKind::InvalidRequestLine),
             b'd' => b.is_ascii_digit(),
             b'\n' => b == b'\n',
             b'\r' if b == b'\n' => return Err(ErrorKind::BareLf),

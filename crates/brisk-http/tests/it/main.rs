@@ -1,1 +1,8 @@
 //! Integration tests of brisk-http: one binary, one module per area.
+
+mod corpus;
+mod limits;
+mod response;
+mod roundtrip;
+mod support;
+mod table;
