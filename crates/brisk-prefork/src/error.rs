@@ -104,8 +104,6 @@ pub enum Error {
     MasterAlreadyRunning,
     /// Installing the master's signal handling, or waiting for signals, failed.
     Signals(io::Error),
-    /// Sending a signal to, or waiting for, a child failed unexpectedly.
-    Supervise(io::Error),
     /// In a child: the listener the master should have passed on fd 3 is not
     /// usable.
     InheritedListener {
@@ -206,7 +204,6 @@ impl fmt::Display for Error {
                 "a prefork master is already running in this process; run one at a time",
             ),
             Error::Signals(source) => write!(f, "master signal handling failed: {source}"),
-            Error::Supervise(source) => write!(f, "supervising children failed: {source}"),
             Error::InheritedListener { fd, reason } => write!(
                 f,
                 "inherited listener on fd {fd} is unusable: {reason}; start children through \
@@ -226,7 +223,6 @@ impl std::error::Error for Error {
             | Error::Bind { source, .. }
             | Error::Spawn { source, .. }
             | Error::Signals(source)
-            | Error::Supervise(source)
             | Error::Watcher(source)
             | Error::Serve(source) => Some(source),
             _ => None,

@@ -43,6 +43,7 @@ pub const DEFAULT_SHUTDOWN_GRACE_PERIOD: Duration = Duration::from_secs(5);
 /// available core, `recover_threshold` = max(1, cores / 2), no
 /// `recover_interval`, a 5 s `shutdown_grace_period`, and a child that
 /// exits with status 1 when its master dies.
+#[must_use = "a Prefork does nothing until a listen_and_serve method runs it"]
 pub struct Prefork {
     logger: Arc<dyn Logger>,
     serve: Option<ServeFn>,

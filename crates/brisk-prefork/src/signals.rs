@@ -25,7 +25,9 @@ const MASTER_SIGNALS: [Signal; 3] = [Signal::SIGCHLD, Signal::SIGTERM, Signal::S
 /// Set while a [`MasterSignals`] exists: handlers are process-wide.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// The master's pid: a forked child that has not exec'd yet still runs the
-/// master's handlers, and must not report its signals as the master's.
+/// master's handlers, and must not report its signals as the master's. (A
+/// signal such a child swallows is not lost: `spawn` returns only after the
+/// exec, so every child the master signals has its own handlers by then.)
 static MASTER_PID: AtomicI32 = AtomicI32::new(0);
 /// The write end of the master's wake pipe, or -1.
 static WAKE_FD: AtomicI32 = AtomicI32::new(-1);

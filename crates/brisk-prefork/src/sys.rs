@@ -22,6 +22,7 @@ pub const LISTENER_FD: RawFd = 3;
 
 /// The signal a Linux child receives when its master dies
 /// (`PR_SET_PDEATHSIG`). Its handler is installed by the child's watcher.
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
 pub(crate) const PARENT_DEATH_SIGNAL: Signal = Signal::SIGHUP;
 
 /// Set once the inherited listener on [`LISTENER_FD`] has been claimed.
