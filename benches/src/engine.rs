@@ -301,11 +301,14 @@ impl<'p, 'b> Worker<'p, 'b> {
                     if conn.retry_at <= now {
                         self.open(i, now);
                     } else {
-                        wake = wake.min(conn.retry_at);
                         self.idle.push(i);
                     }
                 }
                 self.reopening.clear();
+                // Including connections whose reopening just failed.
+                for &i in &self.idle {
+                    wake = wake.min(self.conns[i].retry_at);
+                }
             }
             if let Some(deadline) = self.plan.deadline {
                 wake = wake.min(deadline);
