@@ -149,7 +149,7 @@ fn last_handle_dropped_inside_a_job() {
 
 fn failed_spawn() {
     let pool = job_pool(Config {
-        stack_size: Some(1 << 46),
+        stack_size: Some(1 << 47),
         logger: Some(Arc::new(|_: &str| {})),
         ..Config::default()
     });
