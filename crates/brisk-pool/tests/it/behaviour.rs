@@ -330,3 +330,11 @@ fn worker_threads_carry_the_configured_name() {
     .unwrap();
     assert_eq!(rx.recv_timeout(RECV).unwrap().as_deref(), Some("bp-0"));
 }
+
+#[test]
+fn the_pool_is_send_and_sync_for_jobs_that_are_only_send() {
+    fn shareable<T: Send + Sync>() {}
+    // `Cell` is Send but not Sync: the pool must still be shareable.
+    shareable::<WorkerPool<std::cell::Cell<u8>>>();
+    shareable::<WorkerPool<Job>>();
+}
