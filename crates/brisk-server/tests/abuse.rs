@@ -1,0 +1,259 @@
+//! The server under abuse (scaled down, loopback only, bounded): slowloris
+//! floods, clients that pipeline and never read, descriptor exhaustion.
+//!
+//! A test binary of its own: the memory test reads this process's RSS, so
+//! the tests here run one at a time.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+struct Srv {
+    addr: SocketAddr,
+    stop: brisk_server::ShutdownHandle,
+    t: Option<std::thread::JoinHandle<Result<(), brisk_server::ServeError>>>,
+}
+
+impl Srv {
+    fn start(cfg: impl FnOnce(brisk_server::ServerBuilder) -> brisk_server::ServerBuilder) -> Srv {
+        let b = brisk_server::Server::builder()
+            .handler(|ctx| ctx.set_body(b"Hello, World!"))
+            .loops(1);
+        let server = cfg(b).build().unwrap();
+        let l = server.bind("127.0.0.1:0").unwrap();
+        let addr = l[0].local_addr().unwrap();
+        let stop = server.shutdown_handle();
+        let t = std::thread::spawn(move || server.serve_listeners(l));
+        Srv { addr, stop, t: Some(t) }
+    }
+}
+
+impl Drop for Srv {
+    fn drop(&mut self) {
+        self.stop.shutdown();
+        if let Some(t) = self.t.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn get(addr: SocketAddr) -> std::io::Result<Vec<u8>> {
+    let mut c = TcpStream::connect(addr)?;
+    c.set_read_timeout(Some(Duration::from_secs(10)))?;
+    c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")?;
+    let mut out = Vec::new();
+    c.read_to_end(&mut out)?;
+    Ok(out)
+}
+
+fn rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn slowloris_flood_does_not_delay_a_normal_client() {
+    let _g = serial();
+    let srv = Srv::start(|b| b.read_timeout(Duration::from_secs(3)));
+    let addr = srv.addr;
+    // 200 clients trickle a head one byte every 100 ms; none ever finishes.
+    let stop = Arc::new(AtomicBool::new(false));
+    let got_408 = Arc::new(AtomicUsize::new(0));
+    let slow: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, got_408) = (stop.clone(), got_408.clone());
+            std::thread::spawn(move || {
+                let mut conns: Vec<TcpStream> = (0..50).filter_map(|_| TcpStream::connect(addr).ok()).collect();
+                let head = b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ";
+                let mut i = 0;
+                let started = Instant::now();
+                while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(10) {
+                    for c in &mut conns {
+                        let _ = c.write_all(&[*head.get(i).unwrap_or(&b'a')]);
+                    }
+                    i += 1;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                for mut c in conns {
+                    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    let mut b = [0u8; 64];
+                    if let Ok(n) = c.read(&mut b) {
+                        if b[..n].starts_with(b"HTTP/1.1 408") {
+                            got_408.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // The normal client is served while all 200 are still trickling.
+    let mut lat = Vec::new();
+    for _ in 0..100 {
+        let t = Instant::now();
+        let r = get(addr).expect("normal client served");
+        lat.push(t.elapsed());
+        assert!(r.starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&r));
+    }
+    lat.sort();
+    eprintln!("normal client during 200 slowloris: p50 {:?} p99 {:?}", lat[50], lat[98]);
+    // Then every slow client gets its 408 (read timeout 3 s).
+    stop.store(true, Ordering::Relaxed);
+    for t in slow {
+        t.join().unwrap();
+    }
+    assert!(got_408.load(Ordering::Relaxed) >= 190, "408s: {}", got_408.load(Ordering::Relaxed));
+}
+
+#[test]
+fn clients_that_pipeline_and_never_read_cost_bounded_memory() {
+    let _g = serial();
+    let srv = Srv::start(|b| b);
+    let addr = srv.addr;
+    // Warm up the server's allocations (pool, scratch) before the baseline.
+    for _ in 0..50 {
+        get(addr).unwrap();
+    }
+    let chunk: Vec<u8> = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n".repeat(2048); // ~56 KiB
+    let before = rss_kib();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let mut conns = Vec::new();
+    let writers: Vec<_> = (0..10)
+        .map(|_| {
+            let c = TcpStream::connect(addr).unwrap();
+            c.set_write_timeout(Some(Duration::from_millis(500))).unwrap();
+            conns.push(c.try_clone().unwrap());
+            let (chunk, sent) = (chunk.clone(), sent.clone());
+            std::thread::spawn(move || {
+                let mut c = c;
+                // Bounded: at most 64 MiB each; stops when the kernel's
+                // buffers are full and the server has stopped reading.
+                for _ in 0..(64 << 20) / chunk.len() {
+                    match c.write(&chunk) {
+                        Ok(n) => {
+                            sent.fetch_add(n, Ordering::Relaxed);
+                        }
+                        Err(_) => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    // The server is still serving others.
+    assert!(get(addr).unwrap().starts_with(b"HTTP/1.1 200"));
+    let grown = rss_kib().saturating_sub(before);
+    let sent_mib = sent.load(Ordering::Relaxed) >> 20;
+    eprintln!("10 non-reading clients sent {sent_mib} MiB of requests; server RSS grew {grown} KiB");
+    // Peers grow by gigabytes here; brisk holds at most a read buffer and a
+    // bounded write buffer per blocked connection (16 KiB target), plus the
+    // test's own threads. 4 MiB leaves room for allocator noise.
+    assert!(grown < 4096, "RSS grew {grown} KiB for 10 blocked connections");
+    drop(conns);
+}
+
+/// Re-executes this test binary as a child that serves with a low
+/// descriptor limit; see `child_server_with_low_fd_limit`.
+fn spawn_child() -> (Child, SocketAddr) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_server_with_low_fd_limit", "--nocapture", "--test-threads", "1"])
+        .env("BRISK_ABUSE_CHILD", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if out.read(&mut b).unwrap_or(0) == 0 {
+            break;
+        }
+        if b[0] == b'\n' {
+            let s = String::from_utf8_lossy(&line).to_string();
+            // libtest may print "test name ... " before it on the same line.
+            if let Some((_, a)) = s.split_once("CHILD LISTENING ") {
+                return (child, a.trim().parse().unwrap());
+            }
+            line.clear();
+        } else {
+            line.push(b[0]);
+        }
+    }
+    let _ = child.kill();
+    panic!("child server did not start");
+}
+
+#[test]
+fn child_server_with_low_fd_limit() {
+    if std::env::var_os("BRISK_ABUSE_CHILD").is_none() {
+        return; // only meaningful as the child of descriptor_exhaustion_*
+    }
+    let lim = libc::rlimit { rlim_cur: 256, rlim_max: 256 };
+    // SAFETY: setrlimit reads the struct we pass; no memory is shared.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+    let server = brisk_server::Server::builder()
+        .handler(|ctx| ctx.set_body(b"Hello, World!"))
+        .loops(1)
+        .idle_timeout(Duration::from_secs(60))
+        .first_byte_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let l = server.bind("127.0.0.1:0").unwrap();
+    println!("CHILD LISTENING {}", l[0].local_addr().unwrap());
+    // Ends when the parent kills it (bounded there).
+    let _ = server.serve_listeners(l);
+}
+
+#[test]
+fn descriptor_exhaustion_keeps_serving_new_clients() {
+    let _g = serial();
+    let (mut child, addr) = spawn_child();
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _kill = {
+        let c = std::mem::replace(&mut child, Command::new("true").spawn().unwrap());
+        Kill(c)
+    };
+    let _ = child.wait();
+    // 400 idle keep-alive connections against a 256-descriptor server.
+    let mut idle = Vec::new();
+    for _ in 0..400 {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        idle.push(c);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // A normal client that keeps connecting is still served.
+    let mut ok = 0;
+    let tries = 100;
+    for _ in 0..tries {
+        if get(addr).is_ok_and(|r| r.starts_with(b"HTTP/1.1 200")) {
+            ok += 1;
+        }
+    }
+    eprintln!("descriptor exhaustion: {ok}/{tries} fresh connections served");
+    assert!(ok * 100 >= tries * 99, "only {ok}/{tries} served at the descriptor limit");
+    drop(idle);
+}
