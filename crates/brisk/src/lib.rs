@@ -7,19 +7,30 @@
 //! .expect("serve");
 //! ```
 //!
-//! The facade re-exports the server's API at the top level and each layer
-//! as a module: [`buf`] (buffers and their pool), [`http`] (the codec),
-//! [`pool`] (the worker pool), [`server`] and [`prefork`].
+//! # Brief overview
+//!
+//! - [`Server`] (built by [`Server::builder`]) runs per-core event loops
+//!   that call your handler, `Fn(&mut RequestCtx)`, inline: no task spawn,
+//!   no allocation per request. [`listen_and_serve`] is the one-liner.
+//! - [`RequestCtx`] borrows the request (method, path, headers, body, …)
+//!   from the connection's buffer and builds the response.
+//! - [`prefork_server`] runs the same server in several processes (fasthttp's
+//!   prefork), one event loop each.
+//!
+//! Each layer is also usable on its own, re-exported as a module: [`buf`]
+//! (buffers and their pool), [`http`] (the HTTP/1.1 codec), [`pool`] (the
+//! worker pool), [`server`] and `prefork` (feature `prefork`, on by default).
 #![deny(missing_docs)]
 
 pub use brisk_buf as buf;
 pub use brisk_http as http;
 pub use brisk_pool as pool;
+#[cfg(feature = "prefork")]
 pub use brisk_prefork as prefork;
 pub use brisk_server as server;
 
 pub use brisk_server::{
-    ConfigError, Method, RequestCtx, ServeError, Server, ServerBuilder, ServerError,
+    BodyWriter, ConfigError, Method, RequestCtx, ServeError, Server, ServerBuilder, ServerError,
     ShutdownHandle, Version,
 };
 
@@ -35,3 +46,31 @@ where
         .map_err(|e| ServeError::Setup(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
     server.listen_and_serve(addr)
 }
+
+/// A prefork supervisor whose children each serve `builder`'s server with
+/// one event loop (fasthttp's prefork: one process per core instead of one
+/// thread per core). Set the supervisor's options on the result, then call
+/// [`listen_and_serve`](brisk_prefork::Prefork::listen_and_serve).
+///
+/// The program re-executes itself for every child, so build the server the
+/// same way on every run (children share no memory with the master or each
+/// other). Configuration errors surface in each child as its serve error.
+///
+/// ```no_run
+/// let builder = brisk::Server::builder().handler(|ctx| ctx.set_body(b"hello from a child"));
+/// brisk::prefork_server(builder)
+///     .children(4)
+///     .listen_and_serve("127.0.0.1:8080")
+///     .expect("prefork");
+/// ```
+#[cfg(feature = "prefork")]
+pub fn prefork_server(builder: ServerBuilder) -> brisk_prefork::Prefork {
+    brisk_prefork::Prefork::new().serve(move |listener| {
+        let server = builder.loops(1).build().map_err(std::io::Error::other)?;
+        server.serve(listener).map_err(std::io::Error::other)
+    })
+}
+
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,0 +1,159 @@
+//! The facade's examples, run as real processes.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn example(name: &str) -> PathBuf {
+    // target/<profile>/deps/it-xxxx → target/<profile>/examples/<name>
+    let exe = std::env::current_exe().unwrap();
+    let p = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        p.exists(),
+        "{} not built (cargo test builds examples)",
+        p.display()
+    );
+    p
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // SIGTERM, the graceful stop (prefork forwards it to its children).
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(name: &str, args: &[&str]) -> (Proc, String) {
+    let mut child = Command::new(example(name))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    (Proc(child), line)
+}
+
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut s = String::new();
+    c.read_to_string(&mut s).unwrap();
+    let status = s[9..12].parse().unwrap();
+    let body = s
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn addr_of(line: &str) -> SocketAddr {
+    line.trim()
+        .split("http://")
+        .nth(1)
+        .and_then(|a| a.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn hello_example_serves_and_prints_its_address() {
+    let (_p, line) = start("hello", &["--port", "0", "--loops", "1"]);
+    let addr = addr_of(&line);
+    assert_eq!(get(addr, "/"), (200, "Hello, World!".to_string()));
+}
+
+#[test]
+fn hello_example_rejects_bad_flags() {
+    let out = Command::new(example("hello"))
+        .arg("--loops")
+        .arg("zero")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--loops"));
+}
+
+#[test]
+fn prefork_example_answers_from_several_children() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (p, _line) = start("prefork", &["--port", &port.to_string(), "--children", "2"]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut pids = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pids.len() < 2 && Instant::now() < deadline {
+        if let Ok(mut c) = TcpStream::connect(addr) {
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let _ = c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+            let mut s = String::new();
+            let _ = c.read_to_string(&mut s);
+            if let Some(pid) = s.split("Hello from process ").nth(1) {
+                pids.insert(pid.trim().to_string());
+            }
+        } else {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    assert!(pids.len() >= 2, "answers came from {pids:?}");
+    let master = p.0.id().to_string();
+    assert!(!pids.contains(&master), "the master does not serve");
+    drop(p); // SIGTERM: children stop, master returns
+}
+
+#[test]
+fn facade_listen_and_serve_and_reexports() {
+    let server = brisk::Server::builder()
+        .handler(|ctx: &mut brisk::RequestCtx<'_>| {
+            assert_eq!(ctx.method(), brisk::Method::Get);
+            ctx.set_body(b"facade")
+        })
+        .loops(1)
+        .build()
+        .unwrap();
+    let l = server.bind("127.0.0.1:0").unwrap();
+    let addr = l[0].local_addr().unwrap();
+    let stop = server.shutdown_handle();
+    let t = std::thread::spawn(move || server.serve_listeners(l));
+    assert_eq!(get(addr, "/"), (200, "facade".to_string()));
+    stop.shutdown();
+    t.join().unwrap().unwrap();
+    // The layers are reachable as modules.
+    let mut b = brisk::buf::ByteBuffer::new();
+    b.write_u64(7);
+    assert_eq!(b.as_slice(), b"7");
+    assert_eq!(brisk::http::status_text(404), "Not Found");
+}
