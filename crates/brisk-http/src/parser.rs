@@ -191,7 +191,11 @@ impl RequestParser {
             Outcome::Failed(e) => return Err(e),
         }
         if self.phase == Phase::Start && self.line == 0 && self.i == 0 {
-            req.clear();
+            // Everything else is written before it is read (or guarded by
+            // a flag), so this is all a new request needs.
+            req.headers.clear();
+            req.flags = 0;
+            req.head_len = 0;
         }
         let head_cap = self.head_cap as usize;
         let (buf, at_cap) = match buf.get(..head_cap) {
@@ -260,6 +264,10 @@ impl RequestParser {
         let mut i = self.i as usize;
 
         if self.phase == Phase::Method {
+            // The usual method, in one compare.
+            if i == start && lb.get(i..i + 4) == Some(b"GET ") {
+                i += 3;
+            }
             loop {
                 match lb.get(i) {
                     Some(&b) if is_token(b) => i += 1,
@@ -338,17 +346,30 @@ impl RequestParser {
         // The whole line is here: classify the method and the target.
         let method_bytes = lb.get(start..method_end).unwrap_or_default();
         let method = method_from(method_bytes);
-        req.method = method;
-        req.method_span = span(start, method_end);
-        req.target = span(tstart, tend);
-        req.version = version;
         let target = lb.get(tstart..tend).unwrap_or_default();
         let q = if self.b == NO_QUERY {
             None
         } else {
             Some(self.b as usize)
         };
-        classify_target(req, method, target, tstart, tend, q)?;
+        req.method = method;
+        req.method_span = span(start, method_end);
+        req.target = span(tstart, tend);
+        req.version = version;
+        if target.first() == Some(&b'/') && method != Method::Connect {
+            // origin-form, the usual case.
+            req.target_form = TargetForm::Origin;
+            match q {
+                None => req.path = span(tstart, tend),
+                Some(q) => {
+                    req.path = span(tstart, q);
+                    req.query = span(q + 1, tend);
+                    req.flags |= flag::HAS_QUERY;
+                }
+            }
+        } else {
+            classify_target(req, method, target, tstart, tend, q)?;
+        }
         self.line = (v + 10) as u32;
         self.i = self.line;
         self.phase = Phase::LineStart;
@@ -525,9 +546,14 @@ fn add_field(
 fn fast_line(buf: &[u8], p: usize) -> Option<(usize, usize, usize, usize)> {
     let c0 = buf.get(p..)?.first_chunk::<16>()?;
     let (v0, n0, f0) = simd::line_block(c0);
-    let c1 = buf.get(p + 16..).and_then(|s| s.first_chunk::<16>());
-    let (v1, n1, f1) = c1.map_or((0, 0, 0), simd::line_block);
-    let names = n0 | n1 << 16;
+    // Name stops, fast name bytes and value stops over 16 or 32 bytes.
+    let (names, fast, values, seen) = if n0 != 0 {
+        (n0, f0, v0, 16)
+    } else {
+        let c1 = buf.get(p + 16..)?.first_chunk::<16>()?;
+        let (v1, n1, f1) = simd::line_block(c1);
+        (n1 << 16, f0 | f1 << 16, v0 | v1 << 16, 32)
+    };
     if names == 0 {
         return None;
     }
@@ -535,19 +561,18 @@ fn fast_line(buf: &[u8], p: usize) -> Option<(usize, usize, usize, usize)> {
     if buf.get(p + c) != Some(&b':') {
         return None;
     }
-    let below = (1u32 << c) - 1;
-    let mut slow = below & !(f0 | f1 << 16);
+    let mut slow = ((1u32 << c) - 1) & !fast;
     while slow != 0 {
         if !is_token(*buf.get(p + slow.trailing_zeros() as usize)?) {
             return None;
         }
         slow &= slow - 1;
     }
-    let after = (v0 | v1 << 16) & !((2u32 << c) - 1);
+    let after = values & !((2u32 << c).wrapping_sub(1));
     let cr = if after != 0 {
         p + after.trailing_zeros() as usize
     } else {
-        scan_value(buf, p + if c1.is_some() { 32 } else { 16 })
+        scan_value(buf, p + seen)
     };
     if buf.get(cr..cr + 2)? != b"\r\n" {
         return None;
@@ -774,8 +799,9 @@ fn capture(req: &mut RequestHeader, buf: &[u8], f: HeaderField) -> Result<(), Er
     }
 }
 
-/// `name` (token bytes) equals the lowercase literal `lit` ignoring case.
-/// Token bytes are never CR, so `| 0x20` maps only letters.
+/// `name` equals the lowercase literal `lit` (letters and `-`) ignoring
+/// ASCII case. `name` is a field name or value, so it holds no CR (0x0d),
+/// the only byte besides `-` itself that `| 0x20` maps to `-`.
 #[inline(always)]
 fn eq_lower(name: &[u8], lit: &[u8]) -> bool {
     name.len() == lit.len() && name.iter().zip(lit).all(|(&a, &b)| a | 0x20 == b)
@@ -850,6 +876,17 @@ fn on_expect(req: &mut RequestHeader, v: &[u8]) -> Result<(), ErrorKind> {
 }
 
 fn on_connection(req: &mut RequestHeader, v: &[u8]) {
+    // Single-option values first: one length check and one compare.
+    let bit = match v.len() {
+        5 if eq_lower(v, b"close") => flag::CONN_CLOSE,
+        7 if eq_lower(v, b"upgrade") => flag::CONN_UPGRADE,
+        10 if eq_lower(v, b"keep-alive") => flag::CONN_KEEP_ALIVE,
+        _ => 0,
+    };
+    if bit != 0 {
+        req.flags |= bit;
+        return;
+    }
     for opt in v.split(|&b| b == b',') {
         let opt = trim_ows(opt);
         if opt.eq_ignore_ascii_case(b"close") {
