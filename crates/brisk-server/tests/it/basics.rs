@@ -338,3 +338,25 @@ fn streamed_response_then_keep_alive_continues_in_order() {
     want.extend_from_slice(b"HTTP/1.1 200 OK");
     assert_eq!(&got[start..start + want.len()], &want[..]);
 }
+
+#[test]
+fn reuse_port_gives_each_loop_its_own_listener() {
+    let server = brisk_server::Server::builder()
+        .handler(|ctx| ctx.set_body(b"ok"))
+        .loops(2)
+        .reuse_port(true)
+        .build()
+        .unwrap();
+    let listeners = server.bind("127.0.0.1:0").unwrap();
+    assert_eq!(listeners.len(), 2);
+    let addr = listeners[0].local_addr().unwrap();
+    assert_eq!(listeners[1].local_addr().unwrap(), addr, "one port for all loops");
+    let stop = server.shutdown_handle();
+    let t = std::thread::spawn(move || server.serve_listeners(listeners));
+    for _ in 0..20 {
+        let mut c = Client::connect(addr);
+        assert_eq!(c.get("/").body, b"ok");
+    }
+    stop.shutdown();
+    t.join().unwrap().unwrap();
+}
