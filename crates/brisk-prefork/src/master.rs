@@ -189,12 +189,7 @@ impl Supervisor {
     }
 
     fn log_shutdown(&self, signal: Signal) {
-        say!(
-            self.logger,
-            Level::Info,
-            "prefork: received {signal}, shutting down {} children",
-            self.children.len()
-        );
+        say!(self.logger, Level::Info, "prefork: received {signal}");
     }
 
     /// Starts one child, tracks it, then runs `on_child_spawn`.
@@ -319,8 +314,16 @@ impl Supervisor {
         if self.children.is_empty() {
             return;
         }
-        // Signals that arrived before the stop began are not "further" ones.
+        // Signals that arrived before the stop began are not "further"
+        // ones; any signal after the line below is.
         let _ = self.signals.shutdown_requested();
+        say!(
+            self.logger,
+            Level::Info,
+            "prefork: stopping {} children: SIGTERM now, SIGKILL after {:?}",
+            self.children.len(),
+            self.grace
+        );
         for running in &self.children {
             self.signal(running.pid, Signal::SIGTERM);
         }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 
 use socket2::Socket;
 
@@ -72,13 +72,15 @@ impl SpawnContext {
     }
 
     /// The default child command: the current executable with the master's
-    /// arguments, stdout and stderr inherited, [prepared](Self::prepare).
+    /// arguments, stdout and stderr inherited, stdin from `/dev/null` (as in
+    /// fasthttp: children never compete for the terminal),
+    /// [prepared](Self::prepare).
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(&self.program);
         if let Some(arg0) = &self.arg0 {
             cmd.arg0(arg0);
         }
-        cmd.args(&self.args);
+        cmd.args(&self.args).stdin(Stdio::null());
         self.prepare(&mut cmd);
         cmd
     }

@@ -63,7 +63,7 @@ fn a_second_signal_skips_the_grace_period() {
     master.ready_pids();
     master.listening(2);
     master.signal(Signal::SIGTERM);
-    master.wait_lines("shutdown starts", 1, |l| l.contains("shutting down"));
+    master.wait_lines("the stop starts", 1, |l| l.contains("stopping 2 children"));
     let signalled_at = Instant::now();
     master.signal(Signal::SIGINT);
     assert_eq!(master.wait_exit().code(), Some(0), "{}", master.dump());
