@@ -39,8 +39,7 @@ pub(crate) fn run(mut prefork: Prefork, addr: &str, mode: ServeMode<'_>) -> Resu
         "prefork: child {} serving (master {master_pid})",
         std::process::id()
     );
-    let served = serve.call(listener);
-    served.map_err(Error::Serve)
+    serve.call(listener).map_err(Error::Serve)
 }
 
 fn master_pid_from_env() -> Option<i32> {
