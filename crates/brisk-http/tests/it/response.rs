@@ -41,7 +41,7 @@ const RESERVED: [&[u8]; 6] = [
 ];
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 2 } else { 128 }, ..ProptestConfig::default() })]
 
     /// parse(serialize(x)) == x for the status, reason, the response's own
     /// headers, and the framing/connection headers the serializer adds.

@@ -122,7 +122,7 @@ fn request() -> impl Strategy<Value = Req> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 2 } else { 128 }, ..ProptestConfig::default() })]
 
     #[test]
     fn request_round_trip(req in request()) {
