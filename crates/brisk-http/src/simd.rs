@@ -223,7 +223,7 @@ mod tests {
     // Miri runs these too (the SSE2 intrinsics are the crate's only
     // unsafe code), on fewer inputs.
     const FILLS: &[u8] = if cfg!(miri) {
-        &[b'a']
+        b"a"
     } else {
         &[b'a', b'Z', b'-', 0xff, 0x00, 0x7e, b':', 0x80, b'_']
     };
