@@ -217,9 +217,17 @@ impl ChunkedDecoder {
                 DecodeState::Trailers => match self.trailer_section(&buf[r..])? {
                     None => break,
                     Some(len) => {
-                        for f in &mut self.trailers {
-                            f.name.start += r as u32;
-                            f.value.start += r as u32;
+                        // Relative offsets become absolute; a buffer beyond
+                        // 4 GiB cannot be named by spans, so the (validated)
+                        // trailers are dropped then.
+                        match u32::try_from(r + len) {
+                            Ok(_) => {
+                                for f in &mut self.trailers {
+                                    f.name.start += r as u32;
+                                    f.value.start += r as u32;
+                                }
+                            }
+                            Err(_) => self.trailers.clear(),
                         }
                         r += len;
                         self.state = DecodeState::Done;
@@ -237,7 +245,9 @@ impl ChunkedDecoder {
 
     /// The trailer fields, once [`decode`](Self::decode) reported `done`
     /// (empty before). Their spans are offsets into the buffer given to the
-    /// `decode` call that finished, valid until the caller moves those bytes.
+    /// `decode` call that finished, valid until the caller moves those bytes
+    /// (empty if the trailers end beyond 4 GiB into that buffer, where spans
+    /// cannot reach).
     pub fn trailers(&self) -> &[HeaderField] {
         if self.state == DecodeState::Done {
             &self.trailers

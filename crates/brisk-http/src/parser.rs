@@ -1064,6 +1064,21 @@ mod tests {
     }
 
     #[test]
+    fn a_shrinking_buffer_never_panics() {
+        // A caller bug (the slice must only grow), but it must not panic.
+        let full = b"GET /abc?d HTTP/1.1\r\nHost: example.com\r\nX-Some-Long-Header-Name: some value here\r\n\r\n";
+        for first in 0..full.len() {
+            for second in 0..first {
+                let mut p = RequestParser::new(Limits::default());
+                let mut r = RequestHeader::new();
+                let _ = p.parse(&full[..first], &mut r);
+                let _ = p.parse(&full[..second], &mut r);
+                let _ = p.parse(full, &mut r);
+            }
+        }
+    }
+
+    #[test]
     fn version_slow_path() {
         assert_eq!(
             parse(b"GET / HTTP/1.2\r\n\r\n").unwrap_err(),
