@@ -176,8 +176,11 @@ impl RequestParser {
     /// `buf` starts at the first byte of the request and may grow between
     /// calls (same prefix, more bytes appended): after
     /// [`Status::Partial`], call again with the longer slice and the same
-    /// `req`; nothing already examined is examined again. The first call
-    /// after [`new`](Self::new) or [`reset`](Self::reset) clears `req`.
+    /// `req`; the parse resumes where it stopped, so every byte is looked
+    /// at a bounded number of times however the head is split. The first call
+    /// after [`new`](Self::new) or [`reset`](Self::reset) starts a new
+    /// request in `req` (its header table is emptied, keeping its
+    /// allocation; the accessors of an unfinished head are meaningless).
     /// Once the head is complete or an error was found, further calls
     /// return the same result until `reset`.
     ///
