@@ -65,6 +65,20 @@ pub(crate) const fn class_floor(cap: usize) -> Option<usize> {
     Some(if c < CLASSES { c } else { CLASSES - 1 })
 }
 
+/// How many classes above the wanted one a `get` may look in when the wanted
+/// bin is empty: a buffer up to 8 times larger than asked for is handed out
+/// rather than allocating a new one while it sits unused.
+pub(crate) const LOOKAHEAD: usize = 3;
+
+/// The end (exclusive) of the classes a `get` for class `c` may take a
+/// buffer from: at most [`LOOKAHEAD`] classes above `c`, and none above the
+/// class of `max_size` (buffers there are about to be trimmed).
+#[inline]
+pub(crate) fn lookahead_end(c: usize, max_size: usize) -> usize {
+    let max_class = class_floor(max_size).unwrap_or(0);
+    (c + 1 + LOOKAHEAD).min(max_class + 1).min(CLASSES).max(c + 1)
+}
+
 /// Computes the calibrated classes from per-class put counts: the default
 /// class is the class with the most length counts (the smaller class wins a
 /// tie); the max class is the smallest class such that the capacity counts of

@@ -123,7 +123,10 @@ pub(super) fn get_uncached(shared: &Shared, min: usize) -> Vec<u8> {
     let counters = &shared.fallback;
     counters.gets.fetch_add(1, Relaxed);
     let buf = class::class_ceil(min)
-        .and_then(|c| shared.overflow_pop(c, &mut Vec::new(), 0, 0))
+        .and_then(|c| {
+            (c..class::lookahead_end(c, shared.max_size()))
+                .find_map(|k| shared.overflow_pop(k, &mut Vec::new(), 0, 0))
+        })
         .map(|(buf, _)| buf)
         .unwrap_or_else(|| {
             counters.allocations.fetch_add(1, Relaxed);
@@ -233,11 +236,30 @@ impl LocalCache {
         self.get_slow(shared, min)
     }
 
-    /// `get` when this thread's bin is empty: from the overflow, else a new
+    /// `get` when this thread's bin is empty: a somewhat larger buffer from
+    /// this thread's cache, else one from the overflow, else a new
     /// allocation.
+    ///
+    /// Looking in larger classes matters: a buffer that grew while it was
+    /// out (a write buffer that held a large response) is filed under its
+    /// new capacity, and without this look-ahead it would never serve the
+    /// smaller gets that keep coming, while each of them allocated.
     #[cold]
     fn get_slow(&mut self, shared: &Shared, min: usize) -> Vec<u8> {
-        let buf = match class::class_ceil(min).and_then(|c| self.refill(shared, c)) {
+        let found = class::class_ceil(min).and_then(|c| {
+            let last = class::lookahead_end(c, shared.max_size());
+            (c + 1..last)
+                .find_map(|k| self.take_local(k))
+                .or_else(|| self.refill(shared, c))
+                .or_else(|| {
+                    (c + 1..last).find_map(|k| {
+                        shared
+                            .overflow_pop(k, &mut Vec::new(), 0, 0)
+                            .map(|(buf, _)| buf)
+                    })
+                })
+        });
+        let buf = match found {
             Some(buf) => buf,
             None => {
                 self.counts.allocations += 1;
@@ -248,6 +270,14 @@ impl LocalCache {
         self.counts.got_bytes += buf.capacity() as u64;
         self.publish();
         buf
+    }
+
+    /// Takes a buffer from this thread's bin `c`, if it holds one.
+    fn take_local(&mut self, c: usize) -> Option<Vec<u8>> {
+        let buf = self.bins[c].pop()?;
+        self.bytes -= buf.capacity();
+        self.buffers -= 1;
+        Some(buf)
     }
 
     /// Takes a buffer of class `c` from the overflow, and a batch more for

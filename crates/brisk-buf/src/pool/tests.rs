@@ -358,3 +358,50 @@ fn with_config_clamps() {
     p.put(filled(64, 0));
     assert_eq!(p.stats().calibrations, 1);
 }
+
+#[test]
+fn pool_is_send_and_sync() {
+    fn check<T: Send + Sync + Clone + Default>() {}
+    check::<BufferPool>();
+    fn error<T: std::error::Error + Send + Sync + 'static>() {}
+    error::<crate::PoolConfigError>();
+}
+
+#[test]
+fn grown_buffers_serve_smaller_gets() {
+    // A buffer taken at 4 KiB that grew to 16 KiB is filed under 16 KiB; the
+    // next 4 KiB gets must reuse it instead of allocating every time.
+    let p = BufferPool::new();
+    for _ in 0..100 {
+        let mut b = p.get_with_capacity(4096);
+        b.extend_from_slice(&[b'x'; 10_000]);
+        p.put(b);
+    }
+    let s = p.stats();
+    assert_eq!(s.allocations, 1, "{s:?}");
+    assert_eq!(s.pooled_buffers, 1);
+
+    // Not from arbitrarily far up: a 64 B get does not take a 1 MiB buffer.
+    let p = BufferPool::new();
+    p.put(filled(1 << 20, 0));
+    let b = p.get_with_capacity(64);
+    assert_eq!(b.capacity(), 64);
+    assert_eq!(p.stats().pooled_buffers, 1);
+}
+
+#[test]
+fn grown_buffers_are_found_in_the_overflow() {
+    let p = pool(PoolConfig {
+        thread_cache_buffers: 1,
+        ..PoolConfig::default()
+    });
+    let big: Vec<ByteBuffer> = (0..4).map(|_| filled(16 << 10, 0)).collect();
+    for b in big {
+        p.put(b);
+    }
+    assert!(p.stats().pooled_buffers >= 3);
+    let before = p.stats().allocations;
+    let got: Vec<ByteBuffer> = (0..4).map(|_| p.get_with_capacity(4096)).collect();
+    assert!(got.iter().all(|b| b.capacity() == 16 << 10));
+    assert_eq!(p.stats().allocations, before);
+}

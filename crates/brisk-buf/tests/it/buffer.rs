@@ -6,6 +6,11 @@ use brisk_buf::{ByteBuffer, Span};
 use proptest::prelude::*;
 
 proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: if cfg!(miri) { 4 } else { 256 },
+        ..ProptestConfig::default()
+    })]
+
     #[test]
     fn integers_match_std_formatting(u in any::<u64>(), i in any::<i64>(), z in any::<usize>()) {
         let mut b = ByteBuffer::new();
