@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: criterion micro-benches (summarized from criterion's
 //! estimate files) and the end-to-end server bench.
 
+mod abuse;
 mod micro;
 mod procs;
 mod server;
@@ -24,6 +25,7 @@ pub(crate) fn run(bench: &Bench) -> Result<()> {
             BenchName::Parse => micro::run(&micro::PARSE),
             BenchName::Pool => micro::run(&micro::POOL),
             BenchName::Server => server::run(&bench.server),
+            BenchName::Abuse => abuse::run(&bench.abuse_args),
         };
         if let Err(e) = result {
             // With several benches, report and go on; the exit code still fails.
@@ -44,6 +46,7 @@ impl BenchName {
             BenchName::Parse => "parse",
             BenchName::Pool => "pool",
             BenchName::Server => "server",
+            BenchName::Abuse => "abuse",
         }
     }
 }

@@ -35,6 +35,8 @@ pub(crate) struct Bench {
     /// Benches to run, in order (all available ones when none was named).
     pub(crate) names: Vec<BenchName>,
     pub(crate) server: ServerOptions,
+    /// Arguments after `abuse`, parsed by the abuse bench itself.
+    pub(crate) abuse_args: Vec<String>,
 }
 
 /// A bench `cargo xtask bench` can run.
@@ -44,6 +46,7 @@ pub(crate) enum BenchName {
     Parse,
     Pool,
     Server,
+    Abuse,
 }
 
 /// Options of the end-to-end `server` bench.
@@ -118,6 +121,9 @@ names (none = all):
   pool     brisk-pool's worker pool vs thread spawn and a channel pool
   server   end to end: the brisk example server (1 loop) and the peers under
            brisk-load, plain keep-alive and pipelined; req/s, CPU/request, RSS
+  abuse    abusive clients (slowloris, non-reading pipeliners, descriptor
+           exhaustion, huge heads) against brisk and the peers; not part of
+           the default set; `cargo xtask bench abuse --help` for its options
 
 server options:
   --duration SECS     measured seconds per scenario (default 5)
@@ -153,7 +159,6 @@ options:
 pub(crate) const FUZZ_TARGETS: [&str; 3] = ["head", "chunked", "path"];
 
 /// Benches that will exist but are not written yet.
-const LATER_BENCHES: [&str; 1] = ["abuse"];
 
 /// Parses the arguments after `cargo xtask`.
 pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command> {
@@ -218,6 +223,7 @@ fn parse_bench(args: Vec<String>) -> Result<Command> {
         unthrottled: false,
         quota_us: 50_000,
     };
+    let mut abuse_args = Vec::new();
     let mut args = Args::new(args, "bench");
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -240,6 +246,12 @@ fn parse_bench(args: Vec<String>) -> Result<Command> {
                     .filter(|q| (1_000..=100_000).contains(q))
                     .with_context(|| format!("bad --quota `{value}`: microseconds per 100000 us period, 1000 to 100000"))?;
             }
+            "abuse" => {
+                // The abuse bench parses the rest of the line itself.
+                names.push(BenchName::Abuse);
+                abuse_args = args.rest();
+                break;
+            }
             _ if arg.starts_with('-') => return Err(args.unexpected(&arg)),
             name => names.push(bench_name(name)?),
         }
@@ -252,19 +264,21 @@ fn parse_bench(args: Vec<String>) -> Result<Command> {
             BenchName::Server,
         ];
     }
-    Ok(Command::Bench(Bench { names, server }))
+    Ok(Command::Bench(Bench {
+        names,
+        server,
+        abuse_args,
+    }))
 }
 
 fn bench_name(name: &str) -> Result<BenchName> {
-    let available = "available: buf, parse, pool, server";
+    let available = "available: buf, parse, pool, server, abuse";
     Ok(match name {
         "buf" => BenchName::Buf,
         "parse" => BenchName::Parse,
         "pool" => BenchName::Pool,
         "server" => BenchName::Server,
-        later if LATER_BENCHES.contains(&later) => {
-            bail!("bench `{later}` is not yet available ({available})")
-        }
+        "abuse" => BenchName::Abuse,
         other => bail!("unknown bench `{other}` ({available})"),
     })
 }
@@ -335,6 +349,11 @@ impl Args {
             pending_value: None,
             command,
         }
+    }
+
+    /// The arguments not read yet.
+    fn rest(&mut self) -> Vec<String> {
+        self.args.by_ref().collect()
     }
 
     fn next(&mut self) -> Option<String> {
@@ -476,14 +495,19 @@ mod tests {
     }
 
     #[test]
+    fn abuse_takes_the_rest_of_the_line() {
+        let Command::Bench(b) = parse_str("bench parse abuse --clients 10 x").unwrap() else {
+            panic!("not a bench");
+        };
+        assert_eq!(b.names, vec![BenchName::Parse, BenchName::Abuse]);
+        assert_eq!(b.abuse_args, ["--clients", "10", "x"]);
+    }
+
+    #[test]
     fn bench_errors_list_what_is_available() {
         assert_eq!(
-            err("bench abuse"),
-            "bench `abuse` is not yet available (available: buf, parse, pool, server)"
-        );
-        assert_eq!(
             err("bench nope"),
-            "unknown bench `nope` (available: buf, parse, pool, server)"
+            "unknown bench `nope` (available: buf, parse, pool, server, abuse)"
         );
         assert!(err("bench --peers nginx2").contains("unknown peer `nginx2`"));
         assert!(err("bench --duration 0").contains("at least 0.1 seconds"));
