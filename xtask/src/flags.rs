@@ -158,8 +158,6 @@ options:
 /// The fuzz targets of the `fuzz/` workspace.
 pub(crate) const FUZZ_TARGETS: [&str; 3] = ["head", "chunked", "path"];
 
-/// Benches that will exist but are not written yet.
-
 /// Parses the arguments after `cargo xtask`.
 pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command> {
     let mut args = args.into_iter();

@@ -76,7 +76,10 @@ pub(crate) const LOOKAHEAD: usize = 3;
 #[inline]
 pub(crate) fn lookahead_end(c: usize, max_size: usize) -> usize {
     let max_class = class_floor(max_size).unwrap_or(0);
-    (c + 1 + LOOKAHEAD).min(max_class + 1).min(CLASSES).max(c + 1)
+    (c + 1 + LOOKAHEAD)
+        .min(max_class + 1)
+        .min(CLASSES)
+        .max(c + 1)
 }
 
 /// Computes the calibrated classes from per-class put counts: the default
