@@ -7,9 +7,9 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -34,7 +34,11 @@ impl Srv {
         let addr = l[0].local_addr().unwrap();
         let stop = server.shutdown_handle();
         let t = std::thread::spawn(move || server.serve_listeners(l));
-        Srv { addr, stop, t: Some(t) }
+        Srv {
+            addr,
+            stop,
+            t: Some(t),
+        }
     }
 }
 
@@ -76,7 +80,9 @@ fn slowloris_flood_does_not_delay_a_normal_client() {
         .map(|_| {
             let (stop, got_408) = (stop.clone(), got_408.clone());
             std::thread::spawn(move || {
-                let mut conns: Vec<TcpStream> = (0..50).filter_map(|_| TcpStream::connect(addr).ok()).collect();
+                let mut conns: Vec<TcpStream> = (0..50)
+                    .filter_map(|_| TcpStream::connect(addr).ok())
+                    .collect();
                 let head = b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ";
                 let mut i = 0;
                 let started = Instant::now();
@@ -106,16 +112,27 @@ fn slowloris_flood_does_not_delay_a_normal_client() {
         let t = Instant::now();
         let r = get(addr).expect("normal client served");
         lat.push(t.elapsed());
-        assert!(r.starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&r));
+        assert!(
+            r.starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&r)
+        );
     }
     lat.sort();
-    eprintln!("normal client during 200 slowloris: p50 {:?} p99 {:?}", lat[50], lat[98]);
+    eprintln!(
+        "normal client during 200 slowloris: p50 {:?} p99 {:?}",
+        lat[50], lat[98]
+    );
     // Then every slow client gets its 408 (read timeout 3 s).
     stop.store(true, Ordering::Relaxed);
     for t in slow {
         t.join().unwrap();
     }
-    assert!(got_408.load(Ordering::Relaxed) >= 190, "408s: {}", got_408.load(Ordering::Relaxed));
+    assert!(
+        got_408.load(Ordering::Relaxed) >= 190,
+        "408s: {}",
+        got_408.load(Ordering::Relaxed)
+    );
 }
 
 #[test]
@@ -134,7 +151,8 @@ fn clients_that_pipeline_and_never_read_cost_bounded_memory() {
     let writers: Vec<_> = (0..10)
         .map(|_| {
             let c = TcpStream::connect(addr).unwrap();
-            c.set_write_timeout(Some(Duration::from_millis(500))).unwrap();
+            c.set_write_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
             conns.push(c.try_clone().unwrap());
             let (chunk, sent) = (chunk.clone(), sent.clone());
             std::thread::spawn(move || {
@@ -159,11 +177,16 @@ fn clients_that_pipeline_and_never_read_cost_bounded_memory() {
     assert!(get(addr).unwrap().starts_with(b"HTTP/1.1 200"));
     let grown = rss_kib().saturating_sub(before);
     let sent_mib = sent.load(Ordering::Relaxed) >> 20;
-    eprintln!("10 non-reading clients sent {sent_mib} MiB of requests; server RSS grew {grown} KiB");
+    eprintln!(
+        "10 non-reading clients sent {sent_mib} MiB of requests; server RSS grew {grown} KiB"
+    );
     // Peers grow by gigabytes here; brisk holds at most a read buffer and a
     // bounded write buffer per blocked connection (16 KiB target), plus the
     // test's own threads. 4 MiB leaves room for allocator noise.
-    assert!(grown < 4096, "RSS grew {grown} KiB for 10 blocked connections");
+    assert!(
+        grown < 4096,
+        "RSS grew {grown} KiB for 10 blocked connections"
+    );
     drop(conns);
 }
 
@@ -171,7 +194,13 @@ fn clients_that_pipeline_and_never_read_cost_bounded_memory() {
 /// descriptor limit; see `child_server_with_low_fd_limit`.
 fn spawn_child() -> (Child, SocketAddr) {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_server_with_low_fd_limit", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "child_server_with_low_fd_limit",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env("BRISK_ABUSE_CHILD", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -197,6 +226,7 @@ fn spawn_child() -> (Child, SocketAddr) {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("child server did not start");
 }
 
@@ -205,7 +235,10 @@ fn child_server_with_low_fd_limit() {
     if std::env::var_os("BRISK_ABUSE_CHILD").is_none() {
         return; // only meaningful as the child of descriptor_exhaustion_*
     }
-    let lim = libc::rlimit { rlim_cur: 256, rlim_max: 256 };
+    let lim = libc::rlimit {
+        rlim_cur: 256,
+        rlim_max: 256,
+    };
     // SAFETY: setrlimit reads the struct we pass; no memory is shared.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
     let server = brisk_server::Server::builder()
@@ -254,6 +287,9 @@ fn descriptor_exhaustion_keeps_serving_new_clients() {
         }
     }
     eprintln!("descriptor exhaustion: {ok}/{tries} fresh connections served");
-    assert!(ok * 100 >= tries * 99, "only {ok}/{tries} served at the descriptor limit");
+    assert!(
+        ok * 100 >= tries * 99,
+        "only {ok}/{tries} served at the descriptor limit"
+    );
     drop(idle);
 }
