@@ -2,9 +2,13 @@
 //! estimate files) and the end-to-end server bench.
 
 mod abuse;
+mod idle;
+mod load;
 mod micro;
 mod procs;
+mod report;
 mod server;
+mod svg;
 
 use std::time::SystemTime;
 

@@ -65,6 +65,61 @@ pub(crate) struct ServerOptions {
     pub(crate) unthrottled: bool,
     /// CFS quota per 100 ms period, in microseconds.
     pub(crate) quota_us: u32,
+    /// Scenarios to run, in matrix order.
+    pub(crate) scenarios: Vec<ScenarioName>,
+    /// Connections of the `many` scenario.
+    pub(crate) many_connections: usize,
+    /// Idle keep-alive connections of the `idle` scenario.
+    pub(crate) idle_conns: usize,
+    /// The load generator of the load scenarios.
+    pub(crate) client: Client,
+}
+
+/// A scenario of the end-to-end matrix (`--scenarios`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ScenarioName {
+    /// `--connections` keep-alive connections, one request per round trip.
+    Plain,
+    /// `--connections` connections, `--depth` requests written at once.
+    Pipelined,
+    /// `--many-connections` keep-alive connections.
+    Many,
+    /// A new connection for every request (`Connection: close`).
+    Close,
+    /// RSS growth per idle keep-alive connection, `--idle-conns` of them.
+    Idle,
+}
+
+impl ScenarioName {
+    /// Every scenario, in the order the matrix runs them.
+    pub(crate) const ALL: [ScenarioName; 5] = [
+        ScenarioName::Plain,
+        ScenarioName::Pipelined,
+        ScenarioName::Many,
+        ScenarioName::Close,
+        ScenarioName::Idle,
+    ];
+
+    /// The name `--scenarios` takes.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ScenarioName::Plain => "plain",
+            ScenarioName::Pipelined => "pipelined",
+            ScenarioName::Many => "many",
+            ScenarioName::Close => "close",
+            ScenarioName::Idle => "idle",
+        }
+    }
+}
+
+/// The load generator of the load scenarios (`--client`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Client {
+    /// This repo's `brisk-load` (the default).
+    BriskLoad,
+    /// wrk (with `shared/peers/pipeline.lua` for pipelining), to check that
+    /// brisk-load pushes as hard.
+    Wrk,
 }
 
 /// `cargo xtask fuzz`.
@@ -120,7 +175,8 @@ names (none = all):
   parse    brisk-http's request parser vs httparse, and response serializing
   pool     brisk-pool's worker pool vs thread spawn and a channel pool
   server   end to end: the brisk example server (1 loop) and the peers under
-           brisk-load, plain keep-alive and pipelined; req/s, CPU/request, RSS
+           brisk-load, the scenario matrix below; req/s, CPU/request, RSS,
+           RSS per idle connection; writes target/bench/report.md and .svg
   abuse    abusive clients (slowloris, non-reading pipeliners, descriptor
            exhaustion, huge heads) against brisk and the peers; not part of
            the default set; `cargo xtask bench abuse --help` for its options
@@ -130,8 +186,21 @@ server options:
   --warmup SECS       unmeasured plain load before measuring (default 1)
   --connections N     connections (default 100)
   --depth N           pipeline depth of the pipelined scenario (default 16)
-  --peers LIST|none   peers to include: fasthttp,floor,hyper,may,actix
-                      (default: every peer built by shared/peers/setup.sh)
+  --peers LIST|none   peers to include: fasthttp,floor,hyper,may,actix,nginx
+                      (default: every peer built by shared/peers/setup.sh,
+                      and nginx when installed)
+  --scenarios LIST    scenarios to run, comma-separated (default: all):
+                        plain      --connections keep-alive connections
+                        pipelined  the same, --depth requests per write
+                        many       --many-connections keep-alive connections
+                        close      a new connection per request
+                        idle       server RSS growth per idle keep-alive
+                                   connection (--idle-conns of them, each
+                                   after one request)
+  --many-connections N  connections of `many` (default 1000)
+  --idle-conns N      idle connections of `idle` (default 10000)
+  --client NAME       load generator: brisk-load (default) or wrk (plain,
+                      pipelined and many only; to compare the two)
   --unthrottled       no cgroup CPU quota (servers are still pinned to CPU 0)
   --quota US          CPU quota per 100000 us period (default 50000 = 0.5 CPU)
   -h, --help          this text
@@ -220,6 +289,10 @@ fn parse_bench(args: Vec<String>) -> Result<Command> {
         peers: None,
         unthrottled: false,
         quota_us: 50_000,
+        scenarios: ScenarioName::ALL.to_vec(),
+        many_connections: 1000,
+        idle_conns: 10_000,
+        client: Client::BriskLoad,
     };
     let mut abuse_args = Vec::new();
     let mut args = Args::new(args, "bench");
@@ -236,6 +309,25 @@ fn parse_bench(args: Vec<String>) -> Result<Command> {
             "--depth" => server.depth = count(&args.value("--depth")?, "--depth")?,
             "--peers" => server.peers = Some(peers(&args.value("--peers")?)?),
             "--unthrottled" => server.unthrottled = true,
+            "--scenarios" => server.scenarios = scenarios(&args.value("--scenarios")?)?,
+            "--many-connections" => {
+                server.many_connections =
+                    count(&args.value("--many-connections")?, "--many-connections")?
+            }
+            "--idle-conns" => {
+                let value = args.value("--idle-conns")?;
+                server.idle_conns = count(&value, "--idle-conns")?;
+                if server.idle_conns > 1_000_000 {
+                    bail!("bad --idle-conns `{value}`: at most 1000000");
+                }
+            }
+            "--client" => {
+                server.client = match args.value("--client")?.as_str() {
+                    "brisk-load" => Client::BriskLoad,
+                    "wrk" => Client::Wrk,
+                    other => bail!("unknown --client `{other}`: expected brisk-load or wrk"),
+                }
+            }
             "--quota" => {
                 let value = args.value("--quota")?;
                 server.quota_us = value
@@ -298,6 +390,22 @@ fn peers(list: &str) -> Result<Vec<String>> {
             }
         })
         .collect()
+}
+
+/// `--scenarios`: known names, each once, run in matrix order.
+fn scenarios(list: &str) -> Result<Vec<ScenarioName>> {
+    let mut chosen = Vec::new();
+    for name in list.split(',').map(str::trim) {
+        let Some(s) = ScenarioName::ALL.iter().find(|s| s.as_str() == name) else {
+            let all: Vec<&str> = ScenarioName::ALL.iter().map(|s| s.as_str()).collect();
+            bail!("unknown scenario `{name}`: expected {}", all.join(","));
+        };
+        chosen.push(*s);
+    }
+    Ok(ScenarioName::ALL
+        .into_iter()
+        .filter(|s| chosen.contains(s))
+        .collect())
 }
 
 fn parse_fuzz(args: Vec<String>) -> Result<Command> {
@@ -511,6 +619,38 @@ mod tests {
         assert!(err("bench --duration 0").contains("at least 0.1 seconds"));
         assert!(err("bench --connections x").contains("bad --connections `x`"));
         assert!(err("bench --quota 5").contains("bad --quota"));
+        assert!(err("bench --scenarios plain,fast").contains("unknown scenario `fast`"));
+        assert!(err("bench --idle-conns 0").contains("bad --idle-conns `0`"));
+        assert!(err("bench --idle-conns 2000000").contains("at most 1000000"));
+        assert!(err("bench --client ab").contains("unknown --client `ab`"));
+        assert!(err("bench --many-connections").contains("needs a value"));
+    }
+
+    #[test]
+    fn matrix_options() {
+        let Command::Bench(b) = parse_str("bench server").unwrap() else {
+            panic!("not bench")
+        };
+        assert_eq!(b.server.scenarios, ScenarioName::ALL.to_vec());
+        assert_eq!(
+            (b.server.many_connections, b.server.idle_conns),
+            (1000, 10_000)
+        );
+        assert_eq!(b.server.client, Client::BriskLoad);
+        let Command::Bench(b) = parse_str(
+            "bench server --scenarios idle,plain --idle-conns=500 --many-connections 300 --client wrk --peers nginx",
+        )
+        .unwrap() else {
+            panic!("not bench")
+        };
+        // Matrix order, whatever order they were given in.
+        assert_eq!(
+            b.server.scenarios,
+            vec![ScenarioName::Plain, ScenarioName::Idle]
+        );
+        assert_eq!((b.server.many_connections, b.server.idle_conns), (300, 500));
+        assert_eq!(b.server.client, Client::Wrk);
+        assert_eq!(b.server.peers, Some(vec!["nginx".to_owned()]));
     }
 
     #[test]

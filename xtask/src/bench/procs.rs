@@ -98,13 +98,55 @@ impl Server {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// User + system CPU time so far, all threads.
+    /// The process and its descendants (nginx's master forks a worker):
+    /// their pids, the server's own first.
+    pub(crate) fn tree(&self) -> Vec<u32> {
+        let mut pids = vec![self.pid()];
+        pids.extend(descendants(self.pid()));
+        pids
+    }
+
+    /// User + system CPU time so far, all threads of the process and of
+    /// its descendants (nginx's worker does the work of its master).
     pub(crate) fn cpu_time(&self) -> Result<Duration> {
-        let path = format!("/proc/{}/stat", self.pid());
-        let text = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-        let ticks = cpu_ticks(&text).with_context(|| format!("parsing {path}"))?;
         let per_sec = clock_ticks_per_sec()?;
+        let mut ticks = 0;
+        for pid in self.tree() {
+            let path = format!("/proc/{pid}/stat");
+            match fs::read_to_string(&path) {
+                Ok(text) => ticks += cpu_ticks(&text).with_context(|| format!("parsing {path}"))?,
+                // A descendant that exited since it was listed.
+                Err(_) if pid != self.pid() => {}
+                Err(e) => return Err(e).with_context(|| format!("reading {path}")),
+            }
+        }
         Ok(Duration::from_secs_f64(ticks as f64 / per_sec as f64))
+    }
+
+    /// Resident set size in KiB of the process and its descendants.
+    pub(crate) fn tree_rss_kib(&self) -> Result<u64> {
+        let mut kib = self.rss_kib()?;
+        for pid in descendants(self.pid()) {
+            let path = format!("/proc/{pid}/status");
+            if let Some(k) = fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| status_kib(&t, "VmRSS"))
+            {
+                kib += k;
+            }
+        }
+        Ok(kib)
+    }
+
+    /// Moves the process's descendants into `cgroup` too: a child forked
+    /// before the server itself was moved would otherwise run unthrottled.
+    pub(crate) fn confine_tree(&self, cgroup: &Cgroup) -> Result<()> {
+        for pid in descendants(self.pid()) {
+            cgroup
+                .add(pid)
+                .with_context(|| format!("moving {}'s child {pid} into the cgroup", self.name))?;
+        }
+        Ok(())
     }
 
     /// Resident set size in KiB.
@@ -132,17 +174,29 @@ impl Drop for Server {
         if !self.alive() {
             return;
         }
+        // Listed before the signal: an orphaned child is re-parented and
+        // could no longer be found once the server is gone.
+        let children: Vec<(u32, Option<u64>)> = descendants(self.pid())
+            .into_iter()
+            .map(|c| (c, start_time(c)))
+            .collect();
         let pid = Pid::from_raw(self.pid() as i32);
         let _ = kill(pid, Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if !self.alive() {
-                return;
-            }
+        while Instant::now() < deadline && self.alive() {
             thread::sleep(Duration::from_millis(20));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if self.alive() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        // Children the server did not take down with it, stopped by pid when
+        // the pid still names the same process (same start time), not a reused one.
+        for (child, started) in children {
+            if started.is_some() && start_time(child) == started {
+                let _ = kill(Pid::from_raw(child as i32), Signal::SIGKILL);
+            }
+        }
     }
 }
 
@@ -213,6 +267,77 @@ fn spawn_pinned(cmd: &mut Command, cpu: Option<usize>) -> io::Result<Child> {
     })
 }
 
+/// The descendants of `root`, from the parent pid (field 4) of every
+/// `/proc/<pid>/stat`.
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parents = Vec::new();
+    if let Ok(dir) = fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let Some(ppid) = fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| parent_pid(&s))
+            {
+                parents.push((pid, ppid));
+            }
+        }
+    }
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for &(pid, ppid) in &parents {
+            if ppid == parent && !found.contains(&pid) {
+                found.push(pid);
+                frontier.push(pid);
+            }
+        }
+    }
+    found
+}
+
+/// Field 22 (start time, in clock ticks after boot) of `/proc/<pid>/stat`.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    // `after` starts at field 3.
+    after.split_whitespace().nth(22 - 3)?.parse().ok()
+}
+
+/// Field 4 (ppid) of a `/proc/<pid>/stat` line.
+fn parent_pid(stat: &str) -> Option<u32> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Raises this process's open-file limit (inherited by the servers it
+/// starts) to at least `wanted` when it can: the soft limit up to the hard
+/// one, and the hard one too when privileged. Returns the soft limit now in
+/// force.
+pub(crate) fn raise_nofile_limit(wanted: u64) -> u64 {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return 0;
+    };
+    if soft >= wanted {
+        return soft;
+    }
+    if hard < wanted && setrlimit(Resource::RLIMIT_NOFILE, wanted, wanted).is_ok() {
+        return wanted;
+    }
+    let target = wanted.min(hard);
+    if setrlimit(Resource::RLIMIT_NOFILE, target, hard).is_ok() {
+        target
+    } else {
+        soft
+    }
+}
+
 /// A port that was free a moment ago on 127.0.0.1.
 pub(crate) fn free_port() -> Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port")?;
@@ -269,6 +394,53 @@ mod tests {
         assert_eq!(cpu_ticks(stat).unwrap(), 325);
         assert!(cpu_ticks("1234 (x) S 1").is_err());
         assert!(cpu_ticks("garbage").is_err());
+    }
+
+    #[test]
+    fn parent_pid_field() {
+        assert_eq!(parent_pid("1234 (a b) S 77 1234 0"), Some(77));
+        assert_eq!(parent_pid("garbage"), None);
+    }
+
+    #[test]
+    fn tree_includes_children() {
+        let log = std::env::temp_dir().join(format!("xtask-procs-tree-{}.log", std::process::id()));
+        let mut cmd = Command::new("sh");
+        // The inner sleep is a child of sh (the trailing `wait` stops sh from exec'ing it).
+        cmd.args(["-c", "sleep 30 & wait"]);
+        let server = Server::start("tree", cmd, &log, None, None).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while server.tree().len() < 2 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        let tree = server.tree();
+        assert!(tree.len() >= 2, "{tree:?}");
+        assert!(server.tree_rss_kib().unwrap() > server.rss_kib().unwrap());
+        assert!(server.cpu_time().is_ok());
+        let child = tree[1];
+        let started = start_time(child);
+        assert!(started.is_some());
+        drop(server);
+        // sh got TERM; its orphaned sleep was stopped by pid.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // Gone, reused, or a zombie waiting for its new parent to reap it.
+        let running = || {
+            start_time(child) == started
+                && fs::read_to_string(format!("/proc/{child}/stat"))
+                    .is_ok_and(|s| !s[s.rfind(')').unwrap() + 1..].trim_start().starts_with('Z'))
+        };
+        while running() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        let _ = fs::remove_file(&log);
+        assert!(!running(), "child {child} still runs");
+    }
+
+    #[test]
+    fn nofile_limit_is_at_least_the_soft_one() {
+        use nix::sys::resource::{Resource, getrlimit};
+        let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        assert!(raise_nofile_limit(soft) >= soft);
     }
 
     #[test]

@@ -1,46 +1,45 @@
-//! `cargo xtask bench server`: the brisk example server (one loop) and the
-//! peers of `shared/peers`, each pinned to CPU 0 (in a CPU-quota cgroup when
-//! possible), loaded by `brisk-load` pinned to CPU 1: plain keep-alive, then
-//! pipelined. Reports requests/s, server CPU time per request and RSS, and
-//! the ratios brisk/fasthttp and brisk/floor measured in the same run.
+//! `cargo xtask bench server`: the end-to-end matrix. The brisk example
+//! server (one loop) and the peers of `shared/peers` (fasthttp, the raw
+//! epoll floor, hyper, may_minihttp, actix-web, nginx), each pinned to CPU 0
+//! (in a CPU-quota cgroup when possible), loaded by `brisk-load` (or wrk)
+//! pinned to CPU 1, scenario after scenario: plain keep-alive, pipelined,
+//! many connections, a connection per request, then memory per idle
+//! connection. Reports requests/s, server CPU time per request and RSS with
+//! ratios to fasthttp and the floor in `target/bench/report.md` (also
+//! printed) and a bar chart in `target/bench/report.svg`; the last line is
+//! `bench: brisk/fasthttp plain R1, pipelined R2; brisk/floor plain F1, pipelined F2`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::thread;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use super::procs::{Cgroup, Server, cpu_count, free_port};
-use super::{fmt_latency, fmt_ns, fmt_ratio};
-use crate::flags::ServerOptions;
-use crate::{cargo, project_root, run_cmd, show, target_dir};
+use super::idle;
+use super::load::{Generator, Run};
+use super::procs::{Cgroup, Server, cpu_count, free_port, raise_nofile_limit};
+use super::report::{self, Load, ServerResult, fmt_bytes, label};
+use super::svg::{self, Panel, short_count};
+use crate::flags::{Client, ScenarioName, ServerOptions};
+use crate::{cargo, project_root, run_cmd, target_dir};
 
 /// Peers `--peers` accepts, in run order.
-pub(crate) const PEER_NAMES: [&str; 5] = ["fasthttp", "floor", "hyper", "may", "actix"];
+pub(crate) const PEER_NAMES: [&str; 6] = ["fasthttp", "floor", "hyper", "may", "actix", "nginx"];
 
-/// One scenario's numbers for one server.
-#[derive(Debug, Clone, Copy)]
-struct Scenario {
-    rps: f64,
-    /// Server CPU (user + system) per request.
-    cpu_ns: Option<f64>,
-    p99_ns: u64,
-    errors: u64,
-}
-
-/// One server's row.
-struct Row {
-    name: String,
-    plain: Option<Scenario>,
-    pipelined: Option<Scenario>,
-    rss_kib: Option<u64>,
-    note: String,
+/// How to start a peer on a port.
+enum Peer {
+    /// A binary of the peers kit taking the port as its argument (fasthttp: `-addr`).
+    Binary(PathBuf),
+    /// nginx with a config made from the kit's `nginx.conf`.
+    Nginx { nginx: PathBuf, template: PathBuf },
 }
 
 /// Where things run.
 struct Setup<'a> {
     opts: &'a ServerOptions,
-    load: PathBuf,
+    generator: Generator,
     logs: PathBuf,
     server_cpu: Option<usize>,
     load_cpu: Option<usize>,
@@ -66,21 +65,34 @@ pub(crate) fn run(opts: &ServerOptions) -> Result<()> {
         "--example",
         "hello",
     ])) {
-        Ok(()) => Some(target.join("release/examples/hello")),
+        Ok(()) => Ok(target.join("release/examples/hello")),
         Err(e) => {
             println!(
                 "server: the brisk example server is not available ({e:#}); going on with the peers"
             );
-            None
+            Err(format!("example not built: {e:#}"))
         }
     };
-    let peers = peer_binaries(opts)?;
+    let generator = match opts.client {
+        Client::BriskLoad => Generator::BriskLoad(target.join("release/brisk-load")),
+        Client::Wrk => {
+            if find_program("wrk").is_none() {
+                bail!("--client wrk: wrk is not installed (shared/peers/setup.sh installs it)");
+            }
+            let script = kit_dir().join("pipeline.lua");
+            if !script.is_file() {
+                bail!("--client wrk: {} is missing", script.display());
+            }
+            Generator::Wrk { script }
+        }
+    };
+    let peers = find_peers(opts)?;
 
     let (server_cpu, load_cpu, pinning) = if cpu_count() >= 2 {
         (
             Some(0),
             Some(1),
-            "servers on cpu 0, brisk-load on cpu 1".to_owned(),
+            format!("servers on cpu 0, {} on cpu 1", generator.name()),
         )
     } else {
         (None, None, "one CPU only: no pinning".to_owned())
@@ -96,62 +108,136 @@ pub(crate) fn run(opts: &ServerOptions) -> Result<()> {
             Err(why) => (None, format!("unthrottled, pinning only: {why}")),
         }
     };
+    let wanted_files = files_needed(opts);
+    let nofile = raise_nofile_limit(wanted_files);
     let logs = target.join("xtask-bench");
     fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    let out_dir = target.join("bench");
+    fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+
+    let scenarios: Vec<&str> = opts.scenarios.iter().map(|s| s.as_str()).collect();
+    let setup_lines = vec![
+        machine(),
+        format!("{pinning}; {throttle}"),
+        format!(
+            "load generator {}: {} s per load scenario after {} s of warm-up; scenarios {}",
+            generator.name(),
+            opts.duration,
+            opts.warmup,
+            scenarios.join(", ")
+        ),
+        format!("open-file limit {nofile} for the bench and the servers (wanted {wanted_files})"),
+    ];
+    for line in &setup_lines {
+        println!("server bench: {line}");
+    }
     let setup = Setup {
         opts,
-        load: target.join("release/brisk-load"),
+        generator,
         logs,
         server_cpu,
         load_cpu,
         cgroup,
     };
-    println!(
-        "server bench: {} connections, pipeline depth {}, {} s per scenario after {} s warm-up; {pinning}; {throttle}",
-        opts.connections, opts.depth, opts.duration, opts.warmup
-    );
 
-    let mut rows = Vec::new();
-    match &brisk {
-        Some(path) => {
-            let path = path.clone();
-            rows.push(measure(&setup, "brisk", move |port| {
-                let mut cmd = Command::new(&path);
-                cmd.args(["--port", &port.to_string(), "--loops", "1"]);
-                cmd
-            }));
-        }
-        None => rows.push(Row {
-            name: "brisk".to_owned(),
-            plain: None,
-            pipelined: None,
-            rss_kib: None,
-            note: "example not built".to_owned(),
-        }),
-    }
-    for (name, path) in &peers {
-        let path = path.clone();
-        let name = *name;
-        rows.push(measure(&setup, name, move |port| {
+    let mut results = Vec::new();
+    results.push(match brisk {
+        Ok(path) => measure(&setup, "brisk", |port| {
             let mut cmd = Command::new(&path);
-            if name == "fasthttp" {
-                cmd.args(["-addr", &format!("127.0.0.1:{port}")]);
-            } else {
-                cmd.arg(port.to_string());
-            }
-            cmd
-        }));
+            cmd.args(["--port", &port.to_string(), "--loops", "1"]);
+            Ok(cmd)
+        }),
+        Err(why) => ServerResult::missing("brisk", why),
+    });
+    for (name, peer) in &peers {
+        let result = match peer {
+            Ok(peer) => measure(&setup, name, |port| peer_command(&setup, name, peer, port)),
+            Err(why) => ServerResult::missing(name, why.clone()),
+        };
+        results.push(result);
     }
     drop(setup);
 
-    print_table(&rows);
-    println!("{}", cpu_line(&rows));
-    println!("{}", summary_line(&rows));
+    let md = report::markdown(opts, &setup_lines, &results);
+    let md_path = out_dir.join("report.md");
+    fs::write(&md_path, &md).with_context(|| format!("writing {}", md_path.display()))?;
+    let svg_path = out_dir.join("report.svg");
+    fs::write(&svg_path, chart(opts, &setup_lines, &results))
+        .with_context(|| format!("writing {}", svg_path.display()))?;
+    println!(
+        "server: wrote {} and {}\n",
+        md_path.display(),
+        svg_path.display()
+    );
+    // The report ends with the summary line, so it is the last line printed.
+    print!("{md}");
     Ok(())
 }
 
-/// Finds the peers kit's binaries; `--peers` names must all be found.
-fn peer_binaries(opts: &ServerOptions) -> Result<Vec<(&'static str, PathBuf)>> {
+/// Open files the bench needs: its idle connections, or brisk-load's.
+fn files_needed(opts: &ServerOptions) -> u64 {
+    let mut conns = opts.connections.max(opts.many_connections);
+    if opts.scenarios.contains(&ScenarioName::Idle) {
+        conns = conns.max(opts.idle_conns);
+    }
+    conns as u64 + 1024
+}
+
+/// CPUs, model, kernel and load: what the numbers were measured on.
+fn machine() -> String {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")?
+                .split_once(':')
+                .map(|(_, m)| m.trim())
+        })
+        .unwrap_or("unknown CPU");
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let load = fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    format!(
+        "machine: {} CPUs ({model}), Linux {}, load average {} at the start",
+        cpu_count(),
+        kernel.trim(),
+        load.join(" ")
+    )
+}
+
+/// The bar chart: requests/s per load scenario, bytes per idle connection.
+fn chart(opts: &ServerOptions, setup: &[String], results: &[ServerResult]) -> String {
+    let names: Vec<String> = results.iter().map(|r| r.name.clone()).collect();
+    let mut panels = Vec::new();
+    for &s in &opts.scenarios {
+        if s == ScenarioName::Idle {
+            panels.push(Panel {
+                title: label(opts, s),
+                unit: "RSS bytes per idle connection (lower is better)".to_owned(),
+                values: results.iter().map(ServerResult::idle_bytes).collect(),
+                format: fmt_bytes,
+            });
+        } else {
+            panels.push(Panel {
+                title: label(opts, s),
+                unit: "requests/s (higher is better)".to_owned(),
+                values: results.iter().map(|r| r.load(s).map(|l| l.rps)).collect(),
+                format: short_count,
+            });
+        }
+    }
+    let subtitle = setup.get(1).cloned().unwrap_or_default();
+    svg::chart(
+        "brisk (1 loop) vs peers: cargo xtask bench server",
+        &subtitle,
+        &names,
+        &panels,
+    )
+}
+
+/// Finds every wanted peer; with `--peers`, a missing one is an error,
+/// otherwise it becomes a row saying why it is missing.
+fn find_peers(opts: &ServerOptions) -> Result<Vec<(&'static str, Result<Peer, String>)>> {
     let wanted: Vec<&'static str> = match &opts.peers {
         Some(list) => PEER_NAMES
             .iter()
@@ -160,43 +246,52 @@ fn peer_binaries(opts: &ServerOptions) -> Result<Vec<(&'static str, PathBuf)>> {
             .collect(),
         None => PEER_NAMES.to_vec(),
     };
-    if wanted.is_empty() {
-        return Ok(Vec::new());
-    }
     let dirs = peer_dirs();
-    let Some(dir) = dirs
+    let dir = dirs
         .iter()
-        .find(|d| PEER_NAMES.iter().any(|p| binary(d, p).is_file()))
-    else {
-        let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-        let msg = format!(
-            "no peers built (looked in {}); build them with shared/peers/setup.sh",
-            looked.join(", ")
-        );
-        if opts.peers.is_some() {
-            bail!("{msg}");
-        }
-        println!("server: {msg}; measuring brisk alone");
-        return Ok(Vec::new());
-    };
+        .find(|d| PEER_NAMES.iter().any(|p| binary(d, p).is_file()));
     let mut found = Vec::new();
     for name in wanted {
-        let path = binary(dir, name);
-        if path.is_file() {
-            found.push((name, path));
-        } else if opts.peers.is_some() {
-            bail!(
-                "peer {name} is not built: {} is missing (run shared/peers/setup.sh)",
-                path.display()
-            );
+        let peer = if name == "nginx" {
+            let template = kit_dir().join("nginx.conf");
+            match find_program("nginx") {
+                Some(nginx) if template.is_file() => Ok(Peer::Nginx { nginx, template }),
+                Some(_) => Err(format!("{} is missing", template.display())),
+                None => {
+                    Err("nginx is not installed (shared/peers/setup.sh installs it)".to_owned())
+                }
+            }
         } else {
-            println!(
-                "server: peer {name} not built ({} missing), skipped",
-                path.display()
-            );
+            match dir {
+                Some(dir) if binary(dir, name).is_file() => Ok(Peer::Binary(binary(dir, name))),
+                Some(dir) => Err(format!(
+                    "not built: {} is missing (run shared/peers/setup.sh)",
+                    binary(dir, name).display()
+                )),
+                None => {
+                    let looked: Vec<String> =
+                        dirs.iter().map(|d| d.display().to_string()).collect();
+                    Err(format!(
+                        "no peers built (looked in {}); build them with shared/peers/setup.sh",
+                        looked.join(", ")
+                    ))
+                }
+            }
+        };
+        if let Err(why) = &peer {
+            if opts.peers.is_some() {
+                bail!("peer {name}: {why}");
+            }
+            println!("server: peer {name} skipped: {why}");
         }
+        found.push((name, peer));
     }
     Ok(found)
+}
+
+/// The peers kit (`shared/peers` next to this repository).
+fn kit_dir() -> PathBuf {
+    project_root().join("../shared/peers")
 }
 
 /// Candidate build folders of the peers kit, as `shared/peers/bench.sh` finds them.
@@ -205,7 +300,7 @@ fn peer_dirs() -> Vec<PathBuf> {
     if let Some(dir) = std::env::var_os("PEERS_BUILD") {
         dirs.push(PathBuf::from(dir));
     }
-    dirs.push(project_root().join("../shared/peers/build"));
+    dirs.push(kit_dir().join("build"));
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
@@ -219,236 +314,261 @@ fn binary(dir: &Path, peer: &str) -> PathBuf {
     dir.join(format!("{peer}_server"))
 }
 
-/// Starts one server, runs warm-up, plain and pipelined load, stops it.
-/// Failures become the row's note, so one broken server does not stop the run.
-fn measure(setup: &Setup, name: &str, command: impl Fn(u16) -> Command) -> Row {
-    let mut row = Row {
-        name: name.to_owned(),
-        plain: None,
-        pipelined: None,
-        rss_kib: None,
-        note: String::new(),
-    };
-    if let Err(e) = measure_into(setup, &mut row, command) {
-        eprintln!("server: {name}: {e:#}");
-        row.note = first_line(&format!("{e:#}"));
-    }
-    let shown =
-        |s: Option<Scenario>| s.map_or_else(|| "n/a".to_owned(), |s| format!("{:.0}", s.rps));
-    println!(
-        "# {name}: plain {} req/s, pipelined {} req/s",
-        shown(row.plain),
-        shown(row.pipelined)
-    );
-    row
+/// `name` in `PATH` or the usual sbin folders (nginx lives in /usr/sbin).
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
-fn measure_into(setup: &Setup, row: &mut Row, command: impl Fn(u16) -> Command) -> Result<()> {
+/// The command that starts `peer` on `port`.
+fn peer_command(setup: &Setup, name: &str, peer: &Peer, port: u16) -> Result<Command> {
+    match peer {
+        Peer::Binary(path) => {
+            let mut cmd = Command::new(path);
+            if name == "fasthttp" {
+                cmd.args(["-addr", &format!("127.0.0.1:{port}")]);
+            } else {
+                cmd.arg(port.to_string());
+            }
+            Ok(cmd)
+        }
+        Peer::Nginx { nginx, template } => {
+            let text = fs::read_to_string(template)
+                .with_context(|| format!("reading {}", template.display()))?;
+            let prefix = setup.logs.join("nginx");
+            fs::create_dir_all(&prefix)
+                .with_context(|| format!("creating {}", prefix.display()))?;
+            let conf = prefix.join("nginx.conf");
+            let connections = files_needed(setup.opts) as usize;
+            fs::write(&conf, nginx_config(&text, port, connections)?)
+                .with_context(|| format!("writing {}", conf.display()))?;
+            let mut cmd = Command::new(nginx);
+            cmd.arg("-p")
+                .arg(format!("{}/", prefix.display()))
+                .args(["-e", "stderr", "-c"])
+                .arg(&conf);
+            Ok(cmd)
+        }
+    }
+}
+
+/// The kit's nginx config listening on `port`, with room for `connections`
+/// connections (worker_connections and the worker's open-file limit).
+fn nginx_config(template: &str, port: u16, connections: usize) -> Result<String> {
+    let mut listens = 0;
+    let mut out = String::with_capacity(template.len() + 64);
+    for line in template.lines() {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        if let Some(rest) = trimmed.strip_prefix("listen ") {
+            // `listen 127.0.0.1:8085 backlog=4096;` -> the bench's port.
+            let (addr, options) = rest.split_once([' ', ';']).unwrap_or((rest, ""));
+            let host = addr.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+            let sep = if rest[addr.len()..].starts_with(';') {
+                ";"
+            } else {
+                " "
+            };
+            out.push_str(&format!("{indent}listen {host}:{port}{sep}{options}\n"));
+            listens += 1;
+        } else if trimmed.starts_with("worker_connections ") {
+            let n = connections.max(4096);
+            out.push_str(&format!("{indent}worker_connections {n};\n"));
+        } else if trimmed.starts_with("worker_processes ") {
+            out.push_str(line);
+            out.push('\n');
+            let n = connections.max(4096) + 64;
+            out.push_str(&format!("{indent}worker_rlimit_nofile {n};\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if listens != 1 {
+        bail!("nginx.conf: expected one `listen` line, found {listens}");
+    }
+    Ok(out)
+}
+
+/// Starts one server, runs the warm-up and every scenario, stops it.
+/// Failures become notes, so one broken server does not stop the run.
+fn measure(
+    setup: &Setup,
+    name: &str,
+    command: impl FnOnce(u16) -> Result<Command>,
+) -> ServerResult {
+    let mut result = ServerResult {
+        name: name.to_owned(),
+        loads: Vec::new(),
+        idle: None,
+        note: None,
+    };
+    if let Err(e) = measure_into(setup, &mut result, command) {
+        eprintln!("server: {name}: {e:#}");
+        result.note = Some(format!("{e:#}").lines().next().unwrap_or("").to_owned());
+    }
+    let mut shown = Vec::new();
+    for (s, r) in &result.loads {
+        shown.push(match r {
+            Ok(l) => format!("{} {:.0} req/s", s.as_str(), l.rps),
+            Err(_) => format!("{} failed", s.as_str()),
+        });
+    }
+    if let Some(idle) = &result.idle {
+        shown.push(match idle.as_ref().ok().and_then(|i| i.bytes_per_conn()) {
+            Some(b) => format!("idle {} per conn", fmt_bytes(b)),
+            None => "idle failed".to_owned(),
+        });
+    }
+    if let Some(note) = &result.note {
+        shown.push(note.clone());
+    }
+    println!("# {name}: {}", shown.join(", "));
+    result
+}
+
+fn measure_into(
+    setup: &Setup,
+    result: &mut ServerResult,
+    command: impl FnOnce(u16) -> Result<Command>,
+) -> Result<()> {
+    let opts = setup.opts;
     let port = free_port()?;
-    let log = setup.logs.join(format!("{}.log", row.name));
+    let log = setup.logs.join(format!("{}.log", result.name));
     let mut server = Server::start(
-        &row.name,
-        command(port),
+        &result.name,
+        command(port)?,
         &log,
         setup.server_cpu,
         setup.cgroup.as_ref(),
     )?;
-    server.wait_ready(port, std::time::Duration::from_secs(10))?;
-    let opts = setup.opts;
+    server.wait_ready(port, Duration::from_secs(10))?;
+    if let Some(cgroup) = &setup.cgroup {
+        server.confine_tree(cgroup)?;
+    }
+    let run = |connections: usize, depth: usize, close: bool, secs: f64| Run {
+        port,
+        secs,
+        connections,
+        depth,
+        close,
+    };
     if opts.warmup > 0.0 {
-        load(setup, port, opts.warmup, 1).context("warm-up")?;
+        setup
+            .generator
+            .run(
+                &run(opts.connections, 1, false, opts.warmup),
+                setup.load_cpu,
+            )
+            .context("warm-up")?;
     }
-    row.plain = Some(scenario(setup, &server, port, 1).context("plain scenario")?);
-    row.pipelined = Some(scenario(setup, &server, port, opts.depth).context("pipelined scenario")?);
-    row.rss_kib = server.rss_kib().ok();
+    for &scenario in &opts.scenarios {
+        let load = match scenario {
+            ScenarioName::Plain => run(opts.connections, 1, false, opts.duration),
+            ScenarioName::Pipelined => run(opts.connections, opts.depth, false, opts.duration),
+            ScenarioName::Many => run(opts.many_connections, 1, false, opts.duration),
+            ScenarioName::Close => run(opts.connections, 1, true, opts.duration),
+            ScenarioName::Idle => {
+                // Connections of the load scenarios are gone by now (brisk-load
+                // resets them); let the server notice before the baseline.
+                thread::sleep(Duration::from_millis(500));
+                let idle =
+                    idle::measure(&server, port, opts.idle_conns).map_err(|e| format!("{e:#}"));
+                result.idle = Some(idle);
+                continue;
+            }
+        };
+        if !server.alive() {
+            result
+                .loads
+                .push((scenario, Err("the server died earlier".to_owned())));
+            continue;
+        }
+        let measured = scenario_load(setup, &server, &load).map_err(|e| format!("{e:#}"));
+        if let Err(e) = &measured {
+            eprintln!("server: {} {}: {e}", result.name, scenario.as_str());
+        }
+        result.loads.push((scenario, measured));
+    }
     if !server.alive() {
-        bail!("{} died during the run", row.name);
-    }
-    let errors: u64 = [row.plain, row.pipelined]
-        .iter()
-        .flatten()
-        .map(|s| s.errors)
-        .sum();
-    if errors > 0 {
-        row.note = format!("{errors} errors");
+        bail!("{} died during the run", result.name);
     }
     Ok(())
 }
 
-fn scenario(setup: &Setup, server: &Server, port: u16, depth: usize) -> Result<Scenario> {
+/// One load scenario: the generator's numbers plus the server's CPU and RSS.
+fn scenario_load(setup: &Setup, server: &Server, load: &Run) -> Result<Load> {
     let before = server.cpu_time()?;
-    let report = load(setup, port, setup.opts.duration, depth)?;
+    let outcome = setup.generator.run(load, setup.load_cpu)?;
     let after = server.cpu_time()?;
-    let requests = report["requests"]
-        .as_u64()
-        .context("report has no requests")?;
     let cpu = after.saturating_sub(before).as_nanos() as f64;
-    Ok(Scenario {
-        rps: report["requests_per_sec"]
-            .as_f64()
-            .context("report has no requests_per_sec")?,
-        cpu_ns: (requests > 0).then(|| cpu / requests as f64),
-        p99_ns: report["latency_ns"]["p99"].as_u64().unwrap_or(0),
-        errors: report["errors"]["total"].as_u64().unwrap_or(0),
+    Ok(Load {
+        rps: outcome.rps,
+        cpu_ns: (outcome.requests > 0).then(|| cpu / outcome.requests as f64),
+        p99_ns: outcome.p99_ns,
+        errors: outcome.errors,
+        rss_kib: server.tree_rss_kib().ok(),
     })
-}
-
-/// Runs brisk-load against `port` and returns its JSON report.
-fn load(setup: &Setup, port: u16, secs: f64, depth: usize) -> Result<serde_json::Value> {
-    let mut cmd = Command::new(&setup.load);
-    cmd.args([
-        "--json",
-        "-c",
-        &setup.opts.connections.to_string(),
-        "-d",
-        &format!("{secs}"),
-    ]);
-    cmd.args(["-p", &depth.to_string()]);
-    if let Some(cpu) = setup.load_cpu {
-        cmd.args(["--cpus", &cpu.to_string()]);
-    }
-    cmd.arg(format!("http://127.0.0.1:{port}/"));
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot run `{}`", show(&cmd)))?;
-    if !out.status.success() {
-        bail!(
-            "`{}` failed: {}",
-            show(&cmd),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().unwrap_or("");
-    serde_json::from_str(last)
-        .with_context(|| format!("brisk-load printed no JSON report: {last:?}"))
-}
-
-fn print_table(rows: &[Row]) {
-    println!(
-        "{:<10} {:>12} {:>10} {:>10} {:>14} {:>10} {:>10} {:>9}  notes",
-        "server", "plain req/s", "cpu/req", "p99", "pipelined r/s", "cpu/req", "p99", "rss"
-    );
-    for row in rows {
-        let cells = |s: Option<Scenario>| match s {
-            Some(s) => (
-                format!("{:.0}", s.rps),
-                s.cpu_ns
-                    .map_or_else(|| "n/a".to_owned(), |ns| format!("{} ns", fmt_ns(ns))),
-                fmt_latency(s.p99_ns),
-            ),
-            None => ("n/a".to_owned(), "n/a".to_owned(), "n/a".to_owned()),
-        };
-        let (pr, pc, pl) = cells(row.plain);
-        let (qr, qc, ql) = cells(row.pipelined);
-        let rss = row.rss_kib.map_or_else(
-            || "n/a".to_owned(),
-            |k| format!("{:.1} MiB", k as f64 / 1024.0),
-        );
-        println!(
-            "{:<10} {pr:>12} {pc:>10} {pl:>10} {qr:>14} {qc:>10} {ql:>10} {rss:>9}  {}",
-            row.name, row.note
-        );
-    }
-}
-
-/// brisk's value over `peer`'s for one scenario.
-fn ratio(rows: &[Row], peer: &str, pick: impl Fn(&Row) -> Option<f64>) -> Option<f64> {
-    let find = |name: &str| rows.iter().find(|r| r.name == name).and_then(&pick);
-    match (find("brisk"), find(peer)) {
-        (Some(b), Some(p)) if p > 0.0 => Some(b / p),
-        _ => None,
-    }
-}
-
-fn rps(s: Option<Scenario>) -> Option<f64> {
-    s.map(|s| s.rps)
-}
-
-fn cpu(s: Option<Scenario>) -> Option<f64> {
-    s.and_then(|s| s.cpu_ns)
-}
-
-/// Server CPU per request, brisk over the peers (lower is better).
-fn cpu_line(rows: &[Row]) -> String {
-    let r = |peer: &str, pipelined: bool| {
-        fmt_ratio(ratio(rows, peer, |row| {
-            cpu(if pipelined { row.pipelined } else { row.plain })
-        }))
-    };
-    format!(
-        "server cpu/request: brisk/fasthttp plain {}, pipelined {}; brisk/floor plain {}, pipelined {}",
-        r("fasthttp", false),
-        r("fasthttp", true),
-        r("floor", false),
-        r("floor", true)
-    )
-}
-
-/// The last line: requests/s of brisk over fasthttp and over the floor.
-fn summary_line(rows: &[Row]) -> String {
-    let r = |peer: &str, pipelined: bool| {
-        fmt_ratio(ratio(rows, peer, |row| {
-            rps(if pipelined { row.pipelined } else { row.plain })
-        }))
-    };
-    format!(
-        "server: brisk/fasthttp plain {}, pipelined {}; brisk/floor plain {}, pipelined {}",
-        r("fasthttp", false),
-        r("fasthttp", true),
-        r("floor", false),
-        r("floor", true)
-    )
-}
-
-fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or("").to_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn row(name: &str, plain: Option<f64>, pipelined: Option<f64>) -> Row {
-        let s = |rps: f64| Scenario {
-            rps,
-            cpu_ns: Some(1e9 / rps),
-            p99_ns: 1000,
-            errors: 0,
-        };
-        Row {
-            name: name.to_owned(),
-            plain: plain.map(s),
-            pipelined: pipelined.map(s),
-            rss_kib: None,
-            note: String::new(),
-        }
-    }
-
-    #[test]
-    fn summary_ratios_and_missing_peers() {
-        let rows = vec![
-            row("brisk", Some(90.0), Some(300.0)),
-            row("fasthttp", Some(100.0), Some(200.0)),
-        ];
-        assert_eq!(
-            summary_line(&rows),
-            "server: brisk/fasthttp plain 0.90, pipelined 1.50; brisk/floor plain n/a, pipelined n/a"
-        );
-        assert_eq!(
-            cpu_line(&rows),
-            "server cpu/request: brisk/fasthttp plain 1.11, pipelined 0.67; brisk/floor plain n/a, pipelined n/a"
-        );
-        let rows = vec![row("brisk", None, None), row("floor", Some(1.0), Some(1.0))];
-        assert_eq!(
-            summary_line(&rows),
-            "server: brisk/fasthttp plain n/a, pipelined n/a; brisk/floor plain n/a, pipelined n/a"
-        );
-    }
-
     #[test]
     fn peer_dirs_follow_bench_sh() {
         let dirs = peer_dirs();
         assert!(dirs.iter().any(|d| d.ends_with("shared/peers/build")));
+    }
+
+    #[test]
+    fn nginx_config_listens_on_the_bench_port() {
+        let template = "\
+worker_processes 1;
+daemon off;
+events {
+    worker_connections 4096;
+}
+http {
+    server {
+        listen 127.0.0.1:8085 backlog=4096;
+    }
+}
+";
+        let conf = nginx_config(template, 40123, 11_024).unwrap();
+        assert!(
+            conf.contains("        listen 127.0.0.1:40123 backlog=4096;\n"),
+            "{conf}"
+        );
+        assert!(conf.contains("    worker_connections 11024;\n"));
+        assert!(conf.contains("worker_processes 1;\nworker_rlimit_nofile 11088;\n"));
+        assert!(!conf.contains("8085"));
+        let plain = nginx_config("listen 127.0.0.1:8085;\n", 9, 10).unwrap();
+        assert_eq!(plain, "listen 127.0.0.1:9;\n");
+        assert!(nginx_config("worker_processes 1;\n", 9, 10).is_err());
+    }
+
+    #[test]
+    fn the_kits_nginx_config_converts() {
+        let template = kit_dir().join("nginx.conf");
+        let Ok(text) = fs::read_to_string(&template) else {
+            return; // the peers kit is not next to this checkout
+        };
+        let conf = nginx_config(&text, 40123, 100).unwrap();
+        assert!(conf.contains("listen 127.0.0.1:40123"));
+    }
+
+    #[test]
+    fn open_files_cover_the_idle_connections() {
+        let crate::flags::Command::Bench(b) =
+            crate::flags::parse(["bench", "server", "--idle-conns", "20000"].map(String::from))
+                .unwrap()
+        else {
+            panic!("not bench")
+        };
+        assert_eq!(files_needed(&b.server), 21_024);
     }
 }
