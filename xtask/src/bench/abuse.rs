@@ -55,7 +55,7 @@ options:
   --rss-cap-mib N    kill a server whose RSS passes N MiB (default 4096)
   -h, --help         this text
 
-Default run: about 8 minutes for brisk and six peers.
+Default run: about 6 minutes for brisk and six peers (2 CPUs).
 Dev run: cargo xtask bench abuse --servers brisk --clients 200 --duration 3
 ";
 
