@@ -216,9 +216,12 @@ impl ServerBuilder {
         write_buffer_size: usize
     );
     setter!(
-        /// Unsent output above which a connection stops reading and answering
-        /// pipelined requests until the client drains it (backpressure).
-        /// Default: twice the write buffer size.
+        /// Unsent output at which a connection stops answering pipelined
+        /// requests (and so stops reading) until the client drains it
+        /// (backpressure). Default: three quarters of the write buffer size,
+        /// so that responses of up to a quarter of it never make the write
+        /// buffer grow: a connection blocked on a client that does not read
+        /// holds one read and one write buffer, nothing more.
         max_pending_output: usize
     );
     setter!(
@@ -372,7 +375,7 @@ impl ServerBuilder {
             "1..=65536",
         )?;
         if c.max_pending_output == 0 {
-            c.max_pending_output = 2 * c.write_buffer_size;
+            c.max_pending_output = (c.write_buffer_size / 4 * 3).max(1);
         }
         for (setting, d) in [
             ("read_timeout", c.read_timeout),

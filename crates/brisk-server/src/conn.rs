@@ -148,6 +148,11 @@ pub(crate) struct Conn {
     linger_until: u64,
     /// Edge-triggered: the socket may have unread input.
     pub(crate) readable: bool,
+    /// Edge-triggered: the socket may take more output. Cleared when a send
+    /// would block, set by the next EPOLLOUT; while it is clear, input events
+    /// do not retry the send (a client that never reads would otherwise cost
+    /// a failing `send` per segment it sends).
+    pub(crate) writable: bool,
     eof: bool,
     /// Close once the pending output is sent.
     close: bool,
@@ -177,6 +182,7 @@ impl Conn {
             last_active: now_ms,
             linger_until: 0,
             readable: true,
+            writable: true,
             eof: false,
             close: false,
             linger: false,
@@ -254,6 +260,9 @@ impl Conn {
         }
         for _ in 0..MAX_TURNS {
             if self.has_output() {
+                if !self.writable {
+                    return self.settle(core);
+                }
                 match self.flush(core, now_ms) {
                     Err(_) => return Next::Close,
                     Ok(false) => return self.settle(core),
@@ -460,13 +469,17 @@ impl Conn {
                     self.wpos += n;
                     self.last_active = now_ms;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.writable = false;
+                    return Ok(false);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
         w.reset();
         self.wpos = 0;
+        self.writable = true;
         if !self.close {
             // Keep the buffer only while more responses are coming.
             if let Some(b) = self.wbuf.take() {
@@ -485,7 +498,7 @@ impl Conn {
         let w = self
             .wbuf
             .get_or_insert_with(|| core.pool.get_with_capacity(core.cfg.write_buffer_size));
-        while w.len() - self.wpos <= core.cfg.max_pending_output {
+        while w.len() - self.wpos < core.cfg.max_pending_output {
             s.resp.body.reset();
             let mut bw = BodyWriter {
                 buf: &mut s.resp.body,
@@ -527,7 +540,7 @@ impl Conn {
     fn process(&mut self, s: &mut Scratch, core: &Core, now_ms: u64, now: Instant) {
         while !self.close
             && self.stream.is_none()
-            && self.pending_output() <= core.cfg.max_pending_output
+            && self.pending_output() < core.cfg.max_pending_output
         {
             if self.unprocessed() == 0 {
                 return;

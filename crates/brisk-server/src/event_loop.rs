@@ -57,6 +57,9 @@ pub(crate) struct LoopShared {
     /// Even: the owner is in loop code. Odd: the owner is away driving a
     /// connection (maybe in a handler). Only increases.
     pub(crate) ctl: AtomicU64,
+    /// Kernel thread id of the thread that owns the loop (0 = unknown), for
+    /// the monitor to tell a blocked owner from a preempted one.
+    pub(crate) owner_tid: std::sync::atomic::AtomicI32,
     state: Mutex<LoopState>,
     returns: Mutex<Vec<Returned>>,
 }
@@ -115,6 +118,7 @@ impl LoopShared {
             epoll,
             wake,
             ctl: AtomicU64::new(0),
+            owner_tid: std::sync::atomic::AtomicI32::new(0),
             state: Mutex::new(LoopState {
                 slots: Vec::new(),
                 free: Vec::new(),
@@ -171,6 +175,9 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
     let core = &*run.core;
     let mut scratch = Scratch::new();
     let mut st = lock(&shared.state);
+    shared
+        .owner_tid
+        .store(crate::sys::thread_id(), Ordering::Relaxed);
     loop {
         if st.ev_cursor >= st.ev_len {
             if st.finished(core) {
@@ -210,6 +217,10 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
                     | EpollFlags::EPOLLERR,
             ) {
                 conn.readable = true;
+            }
+            if flags.intersects(EpollFlags::EPOLLOUT | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR)
+            {
+                conn.writable = true;
             }
             let (now_ms, now) = (st.now_ms, st.now);
 
@@ -414,7 +425,9 @@ impl LoopState {
         slot.out = false;
         self.out -= 1;
         if std::mem::take(&mut slot.missed) && next == Next::Keep {
+            // The missed event's kind is unknown: assume both directions.
             conn.readable = true;
+            conn.writable = true;
             next = Next::Again;
         }
         self.put_back(idx, generation, conn, next, core, s);

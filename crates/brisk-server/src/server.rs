@@ -364,6 +364,9 @@ fn monitor(run: &Run, pool: &WorkerPool<Job>) {
     let n = run.loops.len();
     let mut last = vec![0u64; n];
     let mut asked = vec![u64::MAX; n];
+    // Per loop: the away value last found runnable, and the owner's CPU
+    // time then (see `owner_is_stuck`).
+    let mut runnable_at: Vec<Option<(u64, u64)>> = vec![None; n];
     let mut quiet = 0u32;
     let mut refused_logged = Instant::now() - Duration::from_secs(3600);
     while !run.all_done() {
@@ -373,7 +376,10 @@ fn monitor(run: &Run, pool: &WorkerPool<Job>) {
             let v = run.loops[i].ctl.load(Ordering::Acquire);
             if v & 1 == 1 {
                 busy = true;
-                if v == last[i] && asked[i] != v {
+                if v == last[i]
+                    && asked[i] != v
+                    && owner_is_stuck(&run.loops[i], v, period, &mut runnable_at[i])
+                {
                     asked[i] = v;
                     if pool.serve(Job::TakeOver(i, v)).is_err()
                         && refused_logged.elapsed() > Duration::from_secs(10)
@@ -404,6 +410,44 @@ fn monitor(run: &Run, pool: &WorkerPool<Job>) {
             }
             run.monitor_parked.store(false, Ordering::Release);
             quiet = 0;
+        }
+    }
+}
+
+/// Whether the owner of a loop seen away at the same `ctl` value `v` for a
+/// whole period is really stuck in a handler, rather than preempted: a
+/// thread that waits for a CPU (another process, a CPU quota) is not helped
+/// by a take-over, which would only add a thread competing for the same CPU.
+///
+/// Stuck means: sleeping in a system call (a blocking handler), or runnable
+/// and it used at least half a period of CPU since it was last seen
+/// runnable at this value (a CPU-bound handler; decided one period later).
+/// Where the scheduler state cannot be read, any long absence counts.
+fn owner_is_stuck(
+    l: &crate::event_loop::LoopShared,
+    v: u64,
+    period: Duration,
+    runnable_at: &mut Option<(u64, u64)>,
+) -> bool {
+    let tid = l.owner_tid.load(Ordering::Relaxed);
+    let Some((runnable, cpu_ns)) = crate::sys::thread_sched(tid) else {
+        return true;
+    };
+    if !runnable {
+        return true;
+    }
+    match *runnable_at {
+        Some((at, before)) if at == v => {
+            let ran = cpu_ns.saturating_sub(before);
+            if ran >= period.as_nanos() as u64 / 2 {
+                return true;
+            }
+            *runnable_at = Some((v, cpu_ns));
+            false
+        }
+        _ => {
+            *runnable_at = Some((v, cpu_ns));
+            false
         }
     }
 }

@@ -79,3 +79,28 @@ mod tests {
         assert_eq!(recv_into_spare(&s, &mut full, 100).unwrap(), 0);
     }
 }
+
+/// The calling thread's kernel thread id (0 where there is none to read).
+pub(crate) fn thread_id() -> i32 {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return nix::unistd::gettid().as_raw();
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    return 0;
+}
+
+/// What the scheduler says about a thread of this process: whether it is
+/// runnable (running or waiting for a CPU, as opposed to sleeping in a
+/// system call) and its CPU time so far in nanoseconds. `None` where
+/// `/proc` does not tell (other systems, or the thread is gone).
+pub(crate) fn thread_sched(tid: i32) -> Option<(bool, u64)> {
+    if tid <= 0 || !cfg!(any(target_os = "linux", target_os = "android")) {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    // The state follows the command name, which is in parentheses and may
+    // itself hold spaces or parentheses: look after the last ')'.
+    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+    let sched = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    let cpu_ns = sched.split_whitespace().next()?.parse().ok()?;
+    Some((state == "R", cpu_ns))
+}

@@ -33,6 +33,9 @@ pub(crate) struct TimerMeta {
 
 pub(crate) struct Wheel {
     buckets: Vec<Vec<Entry>>,
+    /// One bit per bucket, set while the bucket holds entries, so the next
+    /// due bucket is found a word (64 buckets) at a time.
+    occupied: Vec<u64>,
     /// Every bucket before this tick has been fired.
     cur: u64,
     len: usize,
@@ -42,6 +45,7 @@ impl Wheel {
     pub(crate) fn new(now_ms: u64) -> Wheel {
         Wheel {
             buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
+            occupied: vec![0; BUCKETS / 64],
             cur: now_ms / TICK_MS,
             len: 0,
         }
@@ -60,11 +64,13 @@ impl Wheel {
         }
         meta.seq = meta.seq.wrapping_add(1);
         meta.tick = Some(tick);
-        self.buckets[(tick as usize) & (BUCKETS - 1)].push(Entry {
+        let b = (tick as usize) & (BUCKETS - 1);
+        self.buckets[b].push(Entry {
             idx,
             generation,
             seq: meta.seq,
         });
+        self.occupied[b / 64] |= 1 << (b % 64);
         self.len += 1;
     }
 
@@ -73,9 +79,11 @@ impl Wheel {
         let target = now_ms / TICK_MS;
         let mut steps = 0;
         while self.cur <= target && steps < BUCKETS && self.len > 0 {
-            let b = &mut self.buckets[(self.cur as usize) & (BUCKETS - 1)];
+            let i = (self.cur as usize) & (BUCKETS - 1);
+            let b = &mut self.buckets[i];
             self.len -= b.len();
             out.append(b);
+            self.occupied[i / 64] &= !(1 << (i % 64));
             self.cur += 1;
             steps += 1;
         }
@@ -89,11 +97,21 @@ impl Wheel {
         if self.len == 0 {
             return None;
         }
-        for i in 0..BUCKETS as u64 {
-            let t = self.cur + i;
-            if !self.buckets[(t as usize) & (BUCKETS - 1)].is_empty() {
+        // Scan the occupancy bitmap from `cur`, wrapping once round the
+        // wheel: at most BUCKETS / 64 + 1 words.
+        let start = (self.cur as usize) & (BUCKETS - 1);
+        let words = BUCKETS / 64;
+        let mut word = start / 64;
+        let mut bits = self.occupied[word] & (!0u64 << (start % 64));
+        for _ in 0..=words {
+            if bits != 0 {
+                let b = word * 64 + bits.trailing_zeros() as usize;
+                let ahead = (b + BUCKETS - start) & (BUCKETS - 1);
+                let t = self.cur + ahead as u64;
                 return Some((t * TICK_MS).saturating_sub(now_ms));
             }
+            word = (word + 1) % words;
+            bits = self.occupied[word];
         }
         None
     }
@@ -187,5 +205,37 @@ mod tests {
         w.arm(&mut m[0], 0, 0, 80);
         let t = w.next_timeout(0).unwrap();
         assert!((80..80 + TICK_MS).contains(&t), "{t}");
+    }
+
+    /// The bitmap scan agrees with a bucket-by-bucket scan, across the wrap
+    /// of the wheel and as buckets are drained.
+    #[test]
+    fn next_timeout_matches_a_linear_scan() {
+        fn linear(w: &Wheel, now: u64) -> Option<u64> {
+            if w.len == 0 {
+                return None;
+            }
+            (0..BUCKETS as u64)
+                .map(|i| w.cur + i)
+                .find(|&t| !w.buckets[(t as usize) & (BUCKETS - 1)].is_empty())
+                .map(|t| (t * TICK_MS).saturating_sub(now))
+        }
+        let mut w = Wheel::new(1_000_000);
+        let mut metas = vec![TimerMeta::default(); 64];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut now = 1_000_000;
+        for round in 0..2000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let i = (x % 64) as usize;
+            let d = now + 1 + (x >> 8) % 60_000;
+            w.arm(&mut metas[i], i as u32, 0, d);
+            if round % 7 == 0 {
+                now += (x >> 20) % 5_000;
+                run(&mut w, &mut metas, now);
+            }
+            assert_eq!(w.next_timeout(now), linear(&w, now), "round {round}");
+        }
     }
 }

@@ -173,6 +173,16 @@ fn clients_that_pipeline_and_never_read_cost_bounded_memory() {
     for w in writers {
         w.join().unwrap();
     }
+    // Buffer bytes the server holds for the 10 blocked connections, from
+    // the pool's counters: a read and a write buffer each, well under the
+    // 16 KiB per blocked connection target (the write buffer must not grow
+    // past its size for small responses).
+    let held = brisk_buf::BufferPool::global().stats().outstanding_bytes;
+    eprintln!("10 blocked connections hold {held} bytes of pool buffers");
+    assert!(
+        held <= 10 * 16 * 1024,
+        "blocked connections hold {held} bytes of buffers"
+    );
     // The server is still serving others.
     assert!(get(addr).unwrap().starts_with(b"HTTP/1.1 200"));
     let grown = rss_kib().saturating_sub(before);

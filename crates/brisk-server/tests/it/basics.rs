@@ -253,7 +253,10 @@ fn read_to_close(c: &mut Client) -> (String, Vec<u8>) {
     let mut all = Vec::new();
     let _ = c.stream.read_to_end(&mut all);
     let end = crate::support::find(&all, b"\r\n\r\n").expect("a head");
-    (String::from_utf8_lossy(&all[..end]).into_owned(), all[end + 4..].to_vec())
+    (
+        String::from_utf8_lossy(&all[..end]).into_owned(),
+        all[end + 4..].to_vec(),
+    )
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
@@ -291,7 +294,11 @@ fn streamed_response_is_chunked_and_complete() {
     let mut c = srv.connect();
     c.send(b"GET /big HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     let (head, body) = read_to_close(&mut c);
-    assert!(head.to_ascii_lowercase().contains("transfer-encoding: chunked"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{head}"
+    );
     let body = dechunk(&body);
     assert_eq!(body.len(), 300 * 100 * 12);
     assert!(body.starts_with(b"line 000000\n"));
@@ -350,7 +357,11 @@ fn reuse_port_gives_each_loop_its_own_listener() {
     let listeners = server.bind("127.0.0.1:0").unwrap();
     assert_eq!(listeners.len(), 2);
     let addr = listeners[0].local_addr().unwrap();
-    assert_eq!(listeners[1].local_addr().unwrap(), addr, "one port for all loops");
+    assert_eq!(
+        listeners[1].local_addr().unwrap(),
+        addr,
+        "one port for all loops"
+    );
     let stop = server.shutdown_handle();
     let t = std::thread::spawn(move || server.serve_listeners(listeners));
     for _ in 0..20 {

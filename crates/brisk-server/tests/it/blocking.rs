@@ -8,13 +8,30 @@ use crate::support::TestServer;
 
 #[test]
 fn blocking_handler_does_not_stall_a_fast_one_on_the_same_loop() {
+    slow_handler_does_not_stall_a_fast_one(|| std::thread::sleep(Duration::from_millis(400)));
+}
+
+/// A handler that computes for a long time (runnable, never sleeping) is
+/// taken over like one that sleeps.
+#[test]
+fn cpu_bound_handler_does_not_stall_a_fast_one_on_the_same_loop() {
+    slow_handler_does_not_stall_a_fast_one(|| {
+        let t = Instant::now();
+        let mut x = 0u64;
+        while t.elapsed() < Duration::from_millis(400) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+    });
+}
+
+fn slow_handler_does_not_stall_a_fast_one(work: fn()) {
     let slow_inside = Arc::new(AtomicBool::new(false));
     let flag = slow_inside.clone();
     let srv = TestServer::start(
         move |ctx| {
             if ctx.path() == b"/slow" {
                 flag.store(true, Ordering::SeqCst);
-                std::thread::sleep(Duration::from_millis(400));
+                work();
                 flag.store(false, Ordering::SeqCst);
                 ctx.set_body(b"slow");
             } else {
