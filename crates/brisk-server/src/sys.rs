@@ -51,6 +51,31 @@ pub(crate) fn accept(listener: &Socket) -> io::Result<(Socket, socket2::SockAddr
     }
 }
 
+/// The calling thread's kernel thread id (0 where there is none to read).
+pub(crate) fn thread_id() -> i32 {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return nix::unistd::gettid().as_raw();
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    return 0;
+}
+
+/// What the scheduler says about a thread of this process: whether it is
+/// runnable (running or waiting for a CPU, as opposed to sleeping in a
+/// system call) and its CPU time so far in nanoseconds. `None` where
+/// `/proc` does not tell (other systems, or the thread is gone).
+pub(crate) fn thread_sched(tid: i32) -> Option<(bool, u64)> {
+    if tid <= 0 || !cfg!(any(target_os = "linux", target_os = "android")) {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    // The state follows the command name, which is in parentheses and may
+    // itself hold spaces or parentheses: look after the last ')'.
+    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+    let sched = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    let cpu_ns = sched.split_whitespace().next()?.parse().ok()?;
+    Some((state == "R", cpu_ns))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,29 +103,33 @@ mod tests {
         let mut full = Vec::with_capacity(0);
         assert_eq!(recv_into_spare(&s, &mut full, 100).unwrap(), 0);
     }
-}
 
-/// The calling thread's kernel thread id (0 where there is none to read).
-pub(crate) fn thread_id() -> i32 {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    return nix::unistd::gettid().as_raw();
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    return 0;
-}
-
-/// What the scheduler says about a thread of this process: whether it is
-/// runnable (running or waiting for a CPU, as opposed to sleeping in a
-/// system call) and its CPU time so far in nanoseconds. `None` where
-/// `/proc` does not tell (other systems, or the thread is gone).
-pub(crate) fn thread_sched(tid: i32) -> Option<(bool, u64)> {
-    if tid <= 0 || !cfg!(any(target_os = "linux", target_os = "android")) {
-        return None;
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn thread_sched_tells_running_from_sleeping() {
+        let me = thread_id();
+        assert!(me > 0);
+        let (runnable, cpu) = thread_sched(me).unwrap();
+        assert!(runnable, "the calling thread is running");
+        assert!(cpu > 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            tx.send(thread_id()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        });
+        let tid = rx.recv().unwrap();
+        // Sleeping within a few ms of sending its id.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(250);
+        let mut seen_sleeping = false;
+        while std::time::Instant::now() < deadline {
+            if thread_sched(tid).is_some_and(|(r, _)| !r) {
+                seen_sleeping = true;
+                break;
+            }
+            std::thread::yield_now();
+        }
+        assert!(seen_sleeping);
+        t.join().unwrap();
+        assert_eq!(thread_sched(-1), None);
     }
-    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
-    // The state follows the command name, which is in parentheses and may
-    // itself hold spaces or parentheses: look after the last ')'.
-    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
-    let sched = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
-    let cpu_ns = sched.split_whitespace().next()?.parse().ok()?;
-    Some((state == "R", cpu_ns))
 }
