@@ -73,6 +73,8 @@ pub(crate) struct ServerOptions {
     pub(crate) idle_conns: usize,
     /// The load generator of the load scenarios.
     pub(crate) client: Client,
+    /// Times the whole server sequence runs; each cell is the median.
+    pub(crate) rounds: usize,
 }
 
 /// A scenario of the end-to-end matrix (`--scenarios`).
@@ -199,6 +201,8 @@ server options:
                                    after one request)
   --many-connections N  connections of `many` (default 1000)
   --idle-conns N      idle connections of `idle` (default 10000)
+  --rounds N          run every server N times, alternating, and report
+                      the median of each number (default 1)
   --client NAME       load generator: brisk-load (default) or wrk (plain,
                       pipelined and many only; to compare the two)
   --unthrottled       no cgroup CPU quota (servers are still pinned to CPU 0)
@@ -293,6 +297,7 @@ fn parse_bench(args: Vec<String>) -> Result<Command> {
         many_connections: 1000,
         idle_conns: 10_000,
         client: Client::BriskLoad,
+        rounds: 1,
     };
     let mut abuse_args = Vec::new();
     let mut args = Args::new(args, "bench");
@@ -319,6 +324,13 @@ fn parse_bench(args: Vec<String>) -> Result<Command> {
                 server.idle_conns = count(&value, "--idle-conns")?;
                 if server.idle_conns > 1_000_000 {
                     bail!("bad --idle-conns `{value}`: at most 1000000");
+                }
+            }
+            "--rounds" => {
+                let value = args.value("--rounds")?;
+                server.rounds = count(&value, "--rounds")?;
+                if server.rounds > 99 {
+                    bail!("bad --rounds `{value}`: at most 99");
                 }
             }
             "--client" => {
@@ -624,6 +636,8 @@ mod tests {
         assert!(err("bench --idle-conns 2000000").contains("at most 1000000"));
         assert!(err("bench --client ab").contains("unknown --client `ab`"));
         assert!(err("bench --many-connections").contains("needs a value"));
+        assert!(err("bench --rounds 0").contains("bad --rounds `0`"));
+        assert!(err("bench --rounds 100").contains("at most 99"));
     }
 
     #[test]
@@ -637,8 +651,9 @@ mod tests {
             (1000, 10_000)
         );
         assert_eq!(b.server.client, Client::BriskLoad);
+        assert_eq!(b.server.rounds, 1);
         let Command::Bench(b) = parse_str(
-            "bench server --scenarios idle,plain --idle-conns=500 --many-connections 300 --client wrk --peers nginx",
+            "bench server --scenarios idle,plain --idle-conns=500 --many-connections 300 --client wrk --peers nginx --rounds 3",
         )
         .unwrap() else {
             panic!("not bench")
@@ -650,6 +665,7 @@ mod tests {
         );
         assert_eq!((b.server.many_connections, b.server.idle_conns), (300, 500));
         assert_eq!(b.server.client, Client::Wrk);
+        assert_eq!(b.server.rounds, 3);
         assert_eq!(b.server.peers, Some(vec!["nginx".to_owned()]));
     }
 

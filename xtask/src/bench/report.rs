@@ -56,6 +56,63 @@ impl ServerResult {
     }
 }
 
+/// Merges the results of several rounds (each a list of servers in the
+/// same order) into one: per server and scenario, the round with the median
+/// requests/s (the median RSS growth for `idle`), kept whole so the numbers
+/// of a cell come from one run. A cell that failed in every round keeps the
+/// first failure; a server's note is kept when no round measured anything.
+pub(crate) fn median_of(rounds: Vec<Vec<ServerResult>>) -> Vec<ServerResult> {
+    let mut rounds = rounds.into_iter();
+    let Some(first) = rounds.next() else {
+        return Vec::new();
+    };
+    let rest: Vec<Vec<ServerResult>> = rounds.collect();
+    first
+        .into_iter()
+        .map(|base| {
+            let all: Vec<&ServerResult> = std::iter::once(&base)
+                .chain(
+                    rest.iter()
+                        .filter_map(|r| r.iter().find(|x| x.name == base.name)),
+                )
+                .collect();
+            let loads = base
+                .loads
+                .iter()
+                .map(|(s, first_result)| {
+                    let mut ok: Vec<Load> =
+                        all.iter().filter_map(|r| r.load(*s)).copied().collect();
+                    ok.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+                    match ok.get(ok.len() / 2) {
+                        Some(l) if !ok.is_empty() => (*s, Ok(*l)),
+                        _ => (*s, first_result.clone()),
+                    }
+                })
+                .collect();
+            let mut idles: Vec<&Idle> = all
+                .iter()
+                .filter_map(|r| r.idle.as_ref()?.as_ref().ok())
+                .filter(|i| i.bytes_per_conn().is_some())
+                .collect();
+            idles.sort_by(|a, b| {
+                let key = |i: &Idle| i.bytes_per_conn().unwrap_or(f64::INFINITY);
+                key(a).total_cmp(&key(b))
+            });
+            let idle = match idles.get(idles.len() / 2) {
+                Some(i) => Some(Ok((*i).clone())),
+                None => base.idle.clone(),
+            };
+            let measured = all.iter().any(|r| r.note.is_none());
+            ServerResult {
+                name: base.name.clone(),
+                loads,
+                idle,
+                note: if measured { None } else { base.note.clone() },
+            }
+        })
+        .collect()
+}
+
 /// The label of a scenario in tables and the chart.
 pub(crate) fn label(opts: &ServerOptions, s: ScenarioName) -> String {
     match s {
@@ -365,6 +422,28 @@ mod tests {
                 assert_eq!(cells(line), header, "{line}");
             }
         }
+    }
+
+    #[test]
+    fn median_round_per_cell() {
+        let rounds = vec![
+            vec![result("brisk", 10.0, 300.0), result("floor", 5.0, 5.0)],
+            vec![result("brisk", 30.0, 100.0), result("floor", 6.0, 6.0)],
+            vec![result("brisk", 20.0, 200.0), result("floor", 7.0, 7.0)],
+        ];
+        let merged = median_of(rounds);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].load(ScenarioName::Plain).unwrap().rps, 20.0);
+        assert_eq!(merged[0].load(ScenarioName::Pipelined).unwrap().rps, 200.0);
+        assert_eq!(merged[1].load(ScenarioName::Plain).unwrap().rps, 6.0);
+        assert!(merged[0].load(ScenarioName::Many).is_none());
+        assert_eq!(merged[0].idle_bytes(), Some(1024.0));
+        let missing = median_of(vec![
+            vec![ServerResult::missing("nginx", "gone".to_owned())],
+            vec![ServerResult::missing("nginx", "gone".to_owned())],
+        ]);
+        assert_eq!(missing[0].note.as_deref(), Some("gone"));
+        assert!(median_of(Vec::new()).is_empty());
     }
 
     #[test]

@@ -120,11 +120,19 @@ pub(crate) fn run(opts: &ServerOptions) -> Result<()> {
         machine(),
         format!("{pinning}; {throttle}"),
         format!(
-            "load generator {}: {} s per load scenario after {} s of warm-up; scenarios {}",
+            "load generator {}: {} s per load scenario after {} s of warm-up; scenarios {}; {}",
             generator.name(),
             opts.duration,
             opts.warmup,
-            scenarios.join(", ")
+            scenarios.join(", "),
+            if opts.rounds > 1 {
+                format!(
+                    "{} rounds (servers alternate), each cell the median round",
+                    opts.rounds
+                )
+            } else {
+                "one round".to_owned()
+            }
         ),
         format!("open-file limit {nofile} for the bench and the servers (wanted {wanted_files})"),
     ];
@@ -140,22 +148,30 @@ pub(crate) fn run(opts: &ServerOptions) -> Result<()> {
         cgroup,
     };
 
-    let mut results = Vec::new();
-    results.push(match brisk {
-        Ok(path) => measure(&setup, "brisk", |port| {
-            let mut cmd = Command::new(&path);
-            cmd.args(["--port", &port.to_string(), "--loops", "1"]);
-            Ok(cmd)
-        }),
-        Err(why) => ServerResult::missing("brisk", why),
-    });
-    for (name, peer) in &peers {
-        let result = match peer {
-            Ok(peer) => measure(&setup, name, |port| peer_command(&setup, name, peer, port)),
-            Err(why) => ServerResult::missing(name, why.clone()),
-        };
-        results.push(result);
+    let mut rounds = Vec::new();
+    for round in 1..=opts.rounds {
+        if opts.rounds > 1 {
+            println!("server: round {round} of {}", opts.rounds);
+        }
+        let mut results = Vec::new();
+        results.push(match &brisk {
+            Ok(path) => measure(&setup, "brisk", |port| {
+                let mut cmd = Command::new(path);
+                cmd.args(["--port", &port.to_string(), "--loops", "1"]);
+                Ok(cmd)
+            }),
+            Err(why) => ServerResult::missing("brisk", why.clone()),
+        });
+        for (name, peer) in &peers {
+            let result = match peer {
+                Ok(peer) => measure(&setup, name, |port| peer_command(&setup, name, peer, port)),
+                Err(why) => ServerResult::missing(name, why.clone()),
+            };
+            results.push(result);
+        }
+        rounds.push(results);
     }
+    let results = report::median_of(rounds);
     drop(setup);
 
     let md = report::markdown(opts, &setup_lines, &results);
