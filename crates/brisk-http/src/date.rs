@@ -24,10 +24,14 @@ thread_local! {
 /// assert!(d.ends_with(b" GMT"));
 /// ```
 pub fn http_date() -> [u8; HTTP_DATE_LEN] {
-    let secs = SystemTime::now()
+    http_date_at(unix_secs())
+}
+
+/// Seconds since the Unix epoch now (0 if the clock is before it).
+pub(crate) fn unix_secs() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    http_date_at(secs)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The IMF-fixdate for `unix_secs`, through the same per-thread cache as

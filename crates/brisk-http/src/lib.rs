@@ -99,8 +99,8 @@ pub use request::{
     BodyKind, HeaderField, Method, RequestHeader, TargetForm, Version, normalize_header_names,
 };
 pub use response::{
-    DEFAULT_CONTENT_TYPE, ResponseBody, ResponseHeader, WriteOptions, is_valid_header_name,
-    is_valid_header_value, write_response, write_response_head,
+    DEFAULT_CONTENT_TYPE, HeadCache, ResponseBody, ResponseHeader, WriteOptions,
+    is_valid_header_name, is_valid_header_value, write_response, write_response_head,
 };
 pub use status::{status_has_no_body, status_text};
 pub use uri::{Args, decode_arg, normalize_path, parse_args};

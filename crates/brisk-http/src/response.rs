@@ -5,7 +5,7 @@ use brisk_buf::{ByteBuffer, Span, eq_ignore_ascii_case};
 use smallvec::SmallVec;
 
 use crate::chars::{is_token_str, is_value_str};
-use crate::date::http_date;
+use crate::date::{HTTP_DATE_LEN, http_date};
 use crate::error::HeaderError;
 use crate::status::{status_has_no_body, status_text};
 
@@ -396,8 +396,20 @@ pub fn write_response_head(
     opts: &WriteOptions<'_>,
     out: &mut ByteBuffer,
 ) -> bool {
-    let status = h.status;
     out.reserve(128 + h.data.len() + h.fields.len() * 4 + h.reason.len());
+    write_prefix(h, opts, &http_date(), out);
+    write_rest(h, body, opts, out)
+}
+
+/// The part of a head before the framing headers: status line, `Server`,
+/// `Date` and the default `Content-Type`.
+fn write_prefix(
+    h: &ResponseHeader,
+    opts: &WriteOptions<'_>,
+    date: &[u8; HTTP_DATE_LEN],
+    out: &mut ByteBuffer,
+) {
+    let status = h.status;
     out.extend_from_slice(b"HTTP/1.1 ");
     let mut code = [
         b'0' + (status / 100 % 10) as u8,
@@ -425,15 +437,24 @@ pub fn write_response_head(
     }
     if opts.date && h.user & USER_DATE == 0 {
         out.extend_from_slice(b"Date: ");
-        out.extend_from_slice(&http_date());
+        out.extend_from_slice(date);
         out.extend_from_slice(b"\r\n");
     }
-    let no_body = status_has_no_body(status);
-    if opts.default_content_type && h.user & USER_CONTENT_TYPE == 0 && !no_body {
+    if opts.default_content_type && h.user & USER_CONTENT_TYPE == 0 && !status_has_no_body(status) {
         out.extend_from_slice(b"Content-Type: ");
         out.extend_from_slice(DEFAULT_CONTENT_TYPE);
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// The framing headers, `Connection`, the user's fields and the blank line.
+fn write_rest(
+    h: &ResponseHeader,
+    body: ResponseBody,
+    opts: &WriteOptions<'_>,
+    out: &mut ByteBuffer,
+) -> bool {
+    let status = h.status;
     let mut close = !opts.keep_alive || h.connection_close;
     let informational_or_204 = status < 200 || status == 204;
     match body {
@@ -442,7 +463,7 @@ pub fn write_response_head(
             out.write_u64(n);
             out.extend_from_slice(b"\r\n");
         }
-        ResponseBody::Chunked if !no_body => {
+        ResponseBody::Chunked if !status_has_no_body(status) => {
             if opts.http10 {
                 close = true;
             } else {
@@ -466,6 +487,124 @@ pub fn write_response_head(
     }
     out.extend_from_slice(b"\r\n");
     !close
+}
+
+/// [`write_response_head`] for a server that writes many responses on one
+/// thread: it keeps the start of the last `200 OK` head it wrote (status
+/// line, `Server`, `Date`, default `Content-Type`) and copies it in one
+/// piece while the second, the options and the header's overrides are the
+/// same. The output is byte for byte what [`write_response_head`] writes.
+///
+/// Keep one per thread (it is not shared); it allocates only when the
+/// cached start first grows.
+///
+/// ```
+/// use brisk_buf::ByteBuffer;
+/// use brisk_http::{HeadCache, ResponseBody, ResponseHeader, WriteOptions, write_response_head};
+///
+/// let mut cache = HeadCache::new();
+/// let opts = WriteOptions { server_name: Some(b"brisk"), ..WriteOptions::default() };
+/// let h = ResponseHeader::new();
+/// let (mut a, mut b) = (ByteBuffer::new(), ByteBuffer::new());
+/// cache.write(&h, ResponseBody::Length(2), &opts, &mut a);
+/// write_response_head(&h, ResponseBody::Length(2), &opts, &mut b);
+/// # if a != b { // the second may have turned between the two calls
+/// #     a.reset(); b.reset();
+/// #     cache.write(&h, ResponseBody::Length(2), &opts, &mut a);
+/// #     write_response_head(&h, ResponseBody::Length(2), &opts, &mut b);
+/// # }
+/// assert_eq!(a, b);
+/// ```
+#[derive(Debug, Default)]
+pub struct HeadCache {
+    /// The cached start; empty when nothing is cached.
+    prefix: Vec<u8>,
+    /// What it was made from: the second (when it holds a Date), the
+    /// server name written (empty for none), and the `include` bits.
+    secs: u64,
+    server: Vec<u8>,
+    include: u8,
+}
+
+impl HeadCache {
+    /// An empty cache.
+    pub const fn new() -> HeadCache {
+        HeadCache {
+            prefix: Vec::new(),
+            secs: 0,
+            server: Vec::new(),
+            include: 0,
+        }
+    }
+
+    /// Appends the head of a response to `out`, exactly as
+    /// [`write_response_head`] does, and returns whether the connection may
+    /// stay open.
+    pub fn write(
+        &mut self,
+        h: &ResponseHeader,
+        body: ResponseBody,
+        opts: &WriteOptions<'_>,
+        out: &mut ByteBuffer,
+    ) -> bool {
+        if h.status != 200 || h.has_reason {
+            return write_response_head(h, body, opts, out);
+        }
+        // Which defaults the start holds, as `USER_*` bits.
+        let server = match opts.server_name {
+            Some(n) if h.user & USER_SERVER == 0 => n,
+            _ => &[],
+        };
+        let mut include = 0;
+        if !server.is_empty() {
+            include |= USER_SERVER;
+        }
+        if opts.date && h.user & USER_DATE == 0 {
+            include |= USER_DATE;
+        }
+        if opts.default_content_type && h.user & USER_CONTENT_TYPE == 0 {
+            include |= USER_CONTENT_TYPE;
+        }
+        let secs = if include & USER_DATE != 0 {
+            crate::date::unix_secs()
+        } else {
+            0
+        };
+        if self.prefix.is_empty()
+            || self.include != include
+            || self.secs != secs
+            || self.server.as_slice() != server
+        {
+            self.refill(h, opts, include, secs, server);
+        }
+        out.reserve(self.prefix.len() + 64 + h.data.len() + h.fields.len() * 4);
+        out.extend_from_slice(&self.prefix);
+        write_rest(h, body, opts, out)
+    }
+
+    #[cold]
+    fn refill(
+        &mut self,
+        h: &ResponseHeader,
+        opts: &WriteOptions<'_>,
+        include: u8,
+        secs: u64,
+        server: &[u8],
+    ) {
+        let mut buf = ByteBuffer::from_vec(core::mem::take(&mut self.prefix));
+        buf.reset();
+        let date = if include & USER_DATE != 0 {
+            crate::date::http_date_at(secs)
+        } else {
+            [0; HTTP_DATE_LEN]
+        };
+        write_prefix(h, opts, &date, &mut buf);
+        self.prefix = buf.into_vec();
+        self.include = include;
+        self.secs = secs;
+        self.server.clear();
+        self.server.extend_from_slice(server);
+    }
 }
 
 /// Appends a whole response with a fixed body: the head (with
@@ -746,5 +885,72 @@ mod tests {
         out.reset();
         write_response(&h, b"ignored", &o, &mut out);
         assert_eq!(out.as_slice(), b"HTTP/1.1 204 No Content\r\n\r\n");
+    }
+
+    /// `HeadCache::write` writes exactly what `write_response_head` writes,
+    /// for every status, override and option, in any order of calls (the
+    /// cache is shared across the whole sequence).
+    #[test]
+    fn head_cache_matches_the_plain_serializer() {
+        let mut headers = Vec::new();
+        for status in [200u16, 201, 204, 304, 101, 404] {
+            for variant in 0..6 {
+                let mut h = ResponseHeader::new();
+                h.set_status(status).unwrap();
+                match variant {
+                    1 => h.set_reason(b"Fine").unwrap(),
+                    2 => h.set_content_type(b"application/json").unwrap(),
+                    3 => h.add(b"Server", b"mine").unwrap(),
+                    4 => h.add(b"Date", b"yesterday").unwrap(),
+                    5 => {
+                        h.add(b"X-A", b"1").unwrap();
+                        h.set_connection_close(true);
+                    }
+                    _ => {}
+                }
+                headers.push(h);
+            }
+        }
+        let names: [Option<&[u8]>; 4] =
+            [None, Some(b"brisk"), Some(b"other/1.0"), Some(b"bad\r\n")];
+        let bodies = [
+            ResponseBody::Length(13),
+            ResponseBody::Chunked,
+            ResponseBody::None,
+        ];
+        let mut cache = HeadCache::new();
+        let mut n = 0;
+        for round in 0..2 {
+            for h in &headers {
+                for (k, &server_name) in names.iter().enumerate() {
+                    for bits in 0..32u8 {
+                        let opts = WriteOptions {
+                            server_name,
+                            date: bits & 1 != 0,
+                            default_content_type: bits & 2 != 0,
+                            keep_alive: bits & 4 != 0,
+                            head_request: bits & 8 != 0,
+                            http10: bits & 16 != 0,
+                        };
+                        let body = bodies[(k + bits as usize + round) % bodies.len()];
+                        // Retry once if the second turned between the calls.
+                        let mut same = false;
+                        for _ in 0..2 {
+                            let (mut a, mut b) = (ByteBuffer::new(), ByteBuffer::new());
+                            let ka = cache.write(h, body, &opts, &mut a);
+                            let kb = write_response_head(h, body, &opts, &mut b);
+                            if a.as_slice() == b.as_slice() {
+                                assert_eq!(ka, kb);
+                                same = true;
+                                break;
+                            }
+                        }
+                        assert!(same, "status {} opts {opts:?} body {body:?}", h.status);
+                        n += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(n, 2 * 36 * 4 * 32);
     }
 }

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use brisk_buf::ByteBuffer;
 use brisk_http::{
-    BodyKind, ChunkedDecoder, ChunkedEncoder, Method, RequestHeader, RequestParser, ResponseBody,
-    Version, WriteOptions, write_response_head,
+    BodyKind, ChunkedDecoder, ChunkedEncoder, HeadCache, Method, RequestHeader, RequestParser,
+    ResponseBody, Version, WriteOptions,
 };
 use log::{debug, error, warn};
 use socket2::Socket;
@@ -66,6 +66,8 @@ pub(crate) struct Scratch {
     values: UserValues,
     path_buf: Vec<u8>,
     empty_head: RequestHeader,
+    /// The start of the last `200 OK` head, reused within its second.
+    head_cache: HeadCache,
 }
 
 impl Scratch {
@@ -76,6 +78,7 @@ impl Scratch {
             values: UserValues::default(),
             path_buf: Vec::new(),
             empty_head: RequestHeader::new(),
+            head_cache: HeadCache::new(),
         }
     }
 
@@ -811,7 +814,16 @@ impl Conn {
             (Some(_), false) => Some(ResponseBody::Chunked),
             (Some(_), true) => Some(ResponseBody::None),
         };
-        write_response(w, &s.resp, core, keep_alive, is_head, http10, framing);
+        write_response(
+            w,
+            &s.resp,
+            &mut s.head_cache,
+            core,
+            keep_alive,
+            is_head,
+            http10,
+            framing,
+        );
         if stream.is_some() {
             self.stream = stream;
             self.stream_raw = http10;
@@ -867,7 +879,16 @@ impl Conn {
         let w = self
             .wbuf
             .get_or_insert_with(|| core.pool.get_with_capacity(core.cfg.write_buffer_size));
-        write_response(w, &s.resp, core, false, false, false, None);
+        write_response(
+            w,
+            &s.resp,
+            &mut s.head_cache,
+            core,
+            false,
+            false,
+            false,
+            None,
+        );
         self.close = true;
         self.linger = true;
         self.req_started = 0;
@@ -897,9 +918,11 @@ impl Conn {
 
 /// Serializes `resp` (head and, unless HEAD, body) into `w`. `framing`
 /// overrides the body framing (a streamed body: its pieces follow later).
+#[allow(clippy::too_many_arguments)]
 fn write_response(
     w: &mut ByteBuffer,
     resp: &Response,
+    cache: &mut HeadCache,
     core: &Core,
     keep_alive: bool,
     is_head: bool,
@@ -927,7 +950,7 @@ fn write_response(
         head_request: is_head,
         http10,
     };
-    write_response_head(&resp.header, framing, &opts, w);
+    cache.write(&resp.header, framing, &opts, w);
     if !is_head && !no_body && !streamed {
         w.extend_from_slice(body);
     }
