@@ -54,7 +54,7 @@ fn no_buffer_is_handed_out_twice() {
     let pool = BufferPool::with_config(PoolConfig {
         // Calibrate many times during the run, and keep the thread caches
         // small so that the overflow is exercised.
-        calibrate_after: 5_000,
+        calibrate_after: if cfg!(miri) { 500 } else { 5_000 },
         thread_cache_buffers: 8,
         thread_cache_bytes: 128 * 1024,
         shared_max_bytes: 4 << 20,
