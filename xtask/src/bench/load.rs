@@ -155,7 +155,9 @@ fn parse_wrk(stdout: &str) -> Result<Outcome> {
         } else if let Some((n, _)) = line.split_once(" requests in ") {
             requests = n.trim().parse::<u64>().ok();
         } else if let Some(rest) = line.strip_prefix("99%") {
-            p99_ns = wrk_duration_ns(rest.trim());
+            // wrk prints 0.00us when it recorded no latencies (pipelined
+            // through a script): no number rather than a false one.
+            p99_ns = wrk_duration_ns(rest.trim()).filter(|&ns| ns > 0);
         } else if let Some(rest) = line.strip_prefix("Socket errors:") {
             // "connect 0, read 0, write 0, timeout 0"
             errors += rest
@@ -223,6 +225,8 @@ Transfer/sec:      4.71MB
         assert_eq!(wrk_duration_ns("850.00us"), Some(850_000));
         assert_eq!(wrk_duration_ns("2.00s"), Some(2_000_000_000));
         assert_eq!(wrk_duration_ns("fast"), None);
+        let zero = WRK.replace("2.53ms", "0.00us");
+        assert_eq!(parse_wrk(&zero).unwrap().p99_ns, None);
     }
 
     #[test]
