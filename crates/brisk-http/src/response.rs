@@ -547,8 +547,25 @@ impl HeadCache {
         opts: &WriteOptions<'_>,
         out: &mut ByteBuffer,
     ) -> bool {
+        self.write_at(crate::date::unix_secs(), h, body, opts, out)
+    }
+
+    /// [`write`](HeadCache::write) with the current time given by the
+    /// caller, in seconds since the Unix epoch, for a server that reads the
+    /// clock once per batch of responses rather than once per response.
+    /// The `Date` header is formatted from `unix_secs`.
+    pub fn write_at(
+        &mut self,
+        unix_secs: u64,
+        h: &ResponseHeader,
+        body: ResponseBody,
+        opts: &WriteOptions<'_>,
+        out: &mut ByteBuffer,
+    ) -> bool {
         if h.status != 200 || h.has_reason {
-            return write_response_head(h, body, opts, out);
+            out.reserve(128 + h.data.len() + h.fields.len() * 4 + h.reason.len());
+            write_prefix(h, opts, &crate::date::http_date_at(unix_secs), out);
+            return write_rest(h, body, opts, out);
         }
         // Which defaults the start holds, as `USER_*` bits.
         let server = match opts.server_name {
@@ -566,7 +583,7 @@ impl HeadCache {
             include |= USER_CONTENT_TYPE;
         }
         let secs = if include & USER_DATE != 0 {
-            crate::date::unix_secs()
+            unix_secs
         } else {
             0
         };

@@ -68,6 +68,8 @@ pub(crate) struct Scratch {
     empty_head: RequestHeader,
     /// The start of the last `200 OK` head, reused within its second.
     head_cache: HeadCache,
+    /// Wall-clock seconds for the `Date` header, read once per poll.
+    pub(crate) unix_secs: u64,
 }
 
 impl Scratch {
@@ -79,6 +81,7 @@ impl Scratch {
             path_buf: Vec::new(),
             empty_head: RequestHeader::new(),
             head_cache: HeadCache::new(),
+            unix_secs: unix_now(),
         }
     }
 
@@ -817,7 +820,7 @@ impl Conn {
         write_response(
             w,
             &s.resp,
-            &mut s.head_cache,
+            (&mut s.head_cache, s.unix_secs),
             core,
             keep_alive,
             is_head,
@@ -882,7 +885,7 @@ impl Conn {
         write_response(
             w,
             &s.resp,
-            &mut s.head_cache,
+            (&mut s.head_cache, s.unix_secs),
             core,
             false,
             false,
@@ -922,7 +925,7 @@ impl Conn {
 fn write_response(
     w: &mut ByteBuffer,
     resp: &Response,
-    cache: &mut HeadCache,
+    (cache, unix_secs): (&mut HeadCache, u64),
     core: &Core,
     keep_alive: bool,
     is_head: bool,
@@ -950,10 +953,17 @@ fn write_response(
         head_request: is_head,
         http10,
     };
-    cache.write(&resp.header, framing, &opts, w);
+    cache.write_at(unix_secs, &resp.header, framing, &opts, w);
     if !is_head && !no_body && !streamed {
         w.extend_from_slice(body);
     }
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Whether a raw path may change under normalization (percent escapes,
