@@ -126,16 +126,30 @@ pub(crate) fn label(opts: &ServerOptions, s: ScenarioName) -> String {
     }
 }
 
-/// `value(server) / value(peer)` for the named peer.
+/// `value(name) / value(peer)`: with several rounds, the median of the
+/// ratios measured within each round (both numbers from the same moment of
+/// the machine's load), not a ratio of medians from different rounds.
 fn ratio_to(
-    results: &[ServerResult],
-    row: &ServerResult,
+    rounds: &[Vec<ServerResult>],
+    name: &str,
     peer: &str,
     value: impl Fn(&ServerResult) -> Option<f64>,
 ) -> Option<f64> {
-    let mine = value(row)?;
-    let theirs = value(results.iter().find(|r| r.name == peer)?)?;
-    (theirs > 0.0).then(|| mine / theirs)
+    let mut ratios: Vec<f64> = rounds
+        .iter()
+        .filter_map(|round| {
+            let mine = value(round.iter().find(|r| r.name == name)?)?;
+            let theirs = value(round.iter().find(|r| r.name == peer)?)?;
+            (theirs > 0.0).then(|| mine / theirs)
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let n = ratios.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(ratios[n / 2]),
+        _ => Some((ratios[n / 2 - 1] + ratios[n / 2]) / 2.0),
+    }
 }
 
 /// Bytes with a unit: `812 B`, `3.4 KiB`, `12.0 MiB`.
@@ -149,8 +163,16 @@ pub(crate) fn fmt_bytes(bytes: f64) -> String {
     }
 }
 
-/// The whole Markdown report: `setup` lines first, then the tables.
-pub(crate) fn markdown(opts: &ServerOptions, setup: &[String], results: &[ServerResult]) -> String {
+/// The whole Markdown report of one or more rounds: `setup` lines first,
+/// then the tables (numbers from [`median_of`] the rounds, ratios as
+/// [`ratio_to`] computes them).
+pub(crate) fn markdown(
+    opts: &ServerOptions,
+    setup: &[String],
+    rounds: &[Vec<ServerResult>],
+) -> String {
+    let merged = median_of(rounds.to_vec());
+    let results = &merged[..];
     let mut md = String::from("# brisk end-to-end bench\n\n");
     for line in setup {
         let _ = writeln!(md, "- {line}");
@@ -182,7 +204,8 @@ pub(crate) fn markdown(opts: &ServerOptions, setup: &[String], results: &[Server
 
         md.push_str(
             "\n## Per scenario\n\nRatios are this server's value over fasthttp's and over \
-             the floor's: above 1 is more requests/s, but more CPU per request.\n\n\
+             the floor's (with several rounds: the median of the ratios within each round): \
+             above 1 is more requests/s, but more CPU per request.\n\n\
              | scenario | server | req/s | /fasthttp | /floor | CPU/req | /fasthttp | /floor \
              | p99 | RSS after | errors |\n\
              |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
@@ -198,14 +221,14 @@ pub(crate) fn markdown(opts: &ServerOptions, setup: &[String], results: &[Server
                             md,
                             " {:.0} | {} | {} | {} | {} | {} | {} | {} | {} |",
                             l.rps,
-                            fmt_ratio(ratio_to(results, row, "fasthttp", rps)),
-                            fmt_ratio(ratio_to(results, row, "floor", rps)),
+                            fmt_ratio(ratio_to(rounds, &row.name, "fasthttp", rps)),
+                            fmt_ratio(ratio_to(rounds, &row.name, "floor", rps)),
                             l.cpu_ns.map_or_else(
                                 || "n/a".to_owned(),
                                 |ns| format!("{} ns", fmt_ns(ns))
                             ),
-                            fmt_ratio(ratio_to(results, row, "fasthttp", cpu)),
-                            fmt_ratio(ratio_to(results, row, "floor", cpu)),
+                            fmt_ratio(ratio_to(rounds, &row.name, "fasthttp", cpu)),
+                            fmt_ratio(ratio_to(rounds, &row.name, "floor", cpu)),
                             l.p99_ns.map_or_else(|| "n/a".to_owned(), fmt_latency),
                             l.rss_kib
                                 .map_or_else(|| "n/a".to_owned(), |k| fmt_bytes(k as f64 * 1024.0)),
@@ -251,8 +274,8 @@ pub(crate) fn markdown(opts: &ServerOptions, setup: &[String], results: &[Server
                         fmt_bytes(idle.rss_after_kib as f64 * 1024.0),
                         idle.bytes_per_conn()
                             .map_or_else(|| "n/a".to_owned(), fmt_bytes),
-                        fmt_ratio(ratio_to(results, row, "fasthttp", per)),
-                        fmt_ratio(ratio_to(results, row, "floor", per)),
+                        fmt_ratio(ratio_to(rounds, &row.name, "fasthttp", per)),
+                        fmt_ratio(ratio_to(rounds, &row.name, "floor", per)),
                         idle.stopped.as_deref().map(cell_text).unwrap_or_default()
                     );
                 }
@@ -268,9 +291,9 @@ pub(crate) fn markdown(opts: &ServerOptions, setup: &[String], results: &[Server
     }
 
     md.push('\n');
-    md.push_str(&cpu_line(results));
+    md.push_str(&cpu_line(rounds));
     md.push('\n');
-    md.push_str(&summary_line(results));
+    md.push_str(&summary_line(rounds));
     md.push('\n');
     md
 }
@@ -286,19 +309,9 @@ fn cell_text(text: &str) -> String {
         .collect()
 }
 
-/// brisk's value over `peer`'s.
-fn brisk_over(
-    results: &[ServerResult],
-    peer: &str,
-    value: impl Fn(&ServerResult) -> Option<f64>,
-) -> Option<f64> {
-    let brisk = results.iter().find(|r| r.name == "brisk")?;
-    ratio_to(results, brisk, peer, value)
-}
-
-fn four_ratios(results: &[ServerResult], value: impl Fn(&Load) -> Option<f64>) -> [String; 4] {
+fn four_ratios(rounds: &[Vec<ServerResult>], value: impl Fn(&Load) -> Option<f64>) -> [String; 4] {
     let r = |peer: &str, s: ScenarioName| {
-        fmt_ratio(brisk_over(results, peer, |row| {
+        fmt_ratio(ratio_to(rounds, "brisk", peer, |row| {
             row.load(s).and_then(&value)
         }))
     };
@@ -311,16 +324,16 @@ fn four_ratios(results: &[ServerResult], value: impl Fn(&Load) -> Option<f64>) -
 }
 
 /// Server CPU per request, brisk over the peers (lower is better).
-pub(crate) fn cpu_line(results: &[ServerResult]) -> String {
-    let [a, b, c, d] = four_ratios(results, |l| l.cpu_ns);
+pub(crate) fn cpu_line(rounds: &[Vec<ServerResult>]) -> String {
+    let [a, b, c, d] = four_ratios(rounds, |l| l.cpu_ns);
     format!(
         "server cpu/request: brisk/fasthttp plain {a}, pipelined {b}; brisk/floor plain {c}, pipelined {d}"
     )
 }
 
 /// The very last line: requests/s of brisk over fasthttp and over the floor.
-pub(crate) fn summary_line(results: &[ServerResult]) -> String {
-    let [a, b, c, d] = four_ratios(results, |l| Some(l.rps));
+pub(crate) fn summary_line(rounds: &[Vec<ServerResult>]) -> String {
+    let [a, b, c, d] = four_ratios(rounds, |l| Some(l.rps));
     format!("bench: brisk/fasthttp plain {a}, pipelined {b}; brisk/floor plain {c}, pipelined {d}")
 }
 
@@ -373,11 +386,11 @@ mod tests {
             result("fasthttp", 100.0, 200.0),
         ];
         assert_eq!(
-            summary_line(&rows),
+            summary_line(std::slice::from_ref(&rows)),
             "bench: brisk/fasthttp plain 0.90, pipelined 1.50; brisk/floor plain n/a, pipelined n/a"
         );
         assert_eq!(
-            cpu_line(&rows),
+            cpu_line(std::slice::from_ref(&rows)),
             "server cpu/request: brisk/fasthttp plain 1.11, pipelined 0.67; brisk/floor plain n/a, pipelined n/a"
         );
         let rows = vec![
@@ -385,7 +398,7 @@ mod tests {
             result("floor", 1.0, 1.0),
         ];
         assert_eq!(
-            summary_line(&rows),
+            summary_line(std::slice::from_ref(&rows)),
             "bench: brisk/fasthttp plain n/a, pipelined n/a; brisk/floor plain n/a, pipelined n/a"
         );
     }
@@ -398,7 +411,7 @@ mod tests {
             result("floor", 120.0, 400.0),
             ServerResult::missing("nginx", "not installed".to_owned()),
         ];
-        let md = markdown(&opts(), &["setup line".to_owned()], &rows);
+        let md = markdown(&opts(), &["setup line".to_owned()], &[rows]);
         assert!(md.contains("- setup line"));
         assert!(md.contains("| brisk | 90 | 300 | n/a | n/a |"), "{md}");
         // plain, brisk: 90 req/s = 0.90 of fasthttp, 0.75 of the floor.
@@ -444,6 +457,29 @@ mod tests {
         ]);
         assert_eq!(missing[0].note.as_deref(), Some("gone"));
         assert!(median_of(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn ratios_are_medians_of_per_round_ratios() {
+        // Round 2 is slow for everybody: brisk/floor is 0.5 in every round,
+        // though brisk's median (20) over the floor's median (60) is 0.33.
+        let rounds = vec![
+            vec![result("brisk", 30.0, 1.0), result("floor", 60.0, 1.0)],
+            vec![result("brisk", 10.0, 1.0), result("floor", 20.0, 3.0)],
+            vec![result("brisk", 20.0, 1.0), result("floor", 40.0, 4.0)],
+            vec![result("brisk", 50.0, 1.0), result("floor", 100.0, 2.0)],
+        ];
+        let line = summary_line(&rounds);
+        // Pipelined: ratios 1, 1/3, 1/4, 1/2 -> median (1/3 + 1/2) / 2.
+        assert_eq!(
+            line,
+            "bench: brisk/fasthttp plain n/a, pipelined n/a; brisk/floor plain 0.50, pipelined 0.42"
+        );
+        let md = markdown(&opts(), &[], &rounds);
+        assert!(
+            md.contains("| plain, 100 conns | brisk | 30 | n/a | 0.50 |"),
+            "{md}"
+        );
     }
 
     #[test]

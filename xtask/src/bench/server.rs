@@ -171,10 +171,10 @@ pub(crate) fn run(opts: &ServerOptions) -> Result<()> {
         }
         rounds.push(results);
     }
-    let results = report::median_of(rounds);
+    let results = report::median_of(rounds.clone());
     drop(setup);
 
-    let md = report::markdown(opts, &setup_lines, &results);
+    let md = report::markdown(opts, &setup_lines, &rounds);
     let md_path = out_dir.join("report.md");
     fs::write(&md_path, &md).with_context(|| format!("writing {}", md_path.display()))?;
     let svg_path = out_dir.join("report.svg");
