@@ -16,6 +16,8 @@ pub(crate) struct Panel {
 
 const PANEL_W: f64 = 250.0;
 const PLOT_H: f64 = 220.0;
+/// Room above the top of the scale for the tallest bar's value.
+const HEADROOM: f64 = 16.0;
 const TOP: f64 = 80.0;
 const LEFT: f64 = 20.0;
 const BOTTOM: f64 = 90.0;
@@ -85,7 +87,7 @@ fn draw_panel(svg: &mut String, x0: f64, servers: &[String], panel: &Panel) {
     if step > 0.0 {
         let mut v = step;
         while v <= top + step / 2.0 {
-            let y = base - v / top * PLOT_H;
+            let y = base - v / top * (PLOT_H - HEADROOM);
             let _ = writeln!(
                 svg,
                 r##"<line x1="{plot_x:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e9ecef"/>"##,
@@ -107,7 +109,7 @@ fn draw_panel(svg: &mut String, x0: f64, servers: &[String], panel: &Panel) {
         let colour = COLOURS[i % COLOURS.len()];
         match panel.values.get(i).copied().flatten() {
             Some(v) if v.is_finite() && top > 0.0 => {
-                let h = (v.max(0.0) / top * PLOT_H).max(0.5);
+                let h = (v.max(0.0) / top * (PLOT_H - HEADROOM)).max(0.5);
                 let _ = writeln!(
                     svg,
                     r#"<rect x="{:.1}" y="{:.1}" width="{bar:.1}" height="{h:.1}" fill="{colour}"><title>{}: {}</title></rect>"#,
