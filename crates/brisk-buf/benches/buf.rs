@@ -1,9 +1,13 @@
 //! `BufferPool` get + put against `Vec::with_capacity` + drop (the system
 //! allocator), over the same cycling mix of sizes, on one and on two threads.
 //!
-//! Each iteration is one operation, so criterion's mean is ns per operation
-//! (per thread, for the two-thread runs). `cargo xtask bench buf` prints the
-//! "1t" ratio.
+//! Each iteration is one operation: take a buffer of the next size, write a
+//! few bytes into it, and give back (put / drop) the buffer taken
+//! `IN_FLIGHT` operations earlier, as a server does with the buffers of its
+//! busy connections. The `1t-immediate` variant gives each buffer back at
+//! once, the allocator's best case (the same chunk is handed out again).
+//! Criterion's mean is ns per operation (per thread, for the two-thread
+//! runs). `cargo xtask bench buf` prints the "1t" ratio last.
 
 // `criterion_group!` defines an undocumented `pub fn`.
 #![allow(missing_docs)]
@@ -25,6 +29,10 @@ const SIZES: [usize; 16] = [
 /// What each operation writes into its buffer.
 const PAYLOAD: &[u8] = b"HTTP/1.1 200 OK\r\nServer: brisk\r\n";
 
+/// Buffers held at once by the in-flight variants (the buffers of a few
+/// hundred busy connections).
+const IN_FLIGHT: usize = 256;
+
 fn pool_op(pool: &BufferPool, i: usize) {
     let mut b = pool.get_with_capacity(SIZES[i % SIZES.len()]);
     b.extend_from_slice(PAYLOAD);
@@ -37,6 +45,45 @@ fn vec_op(i: usize) {
     v.extend_from_slice(PAYLOAD);
     black_box(v.as_slice());
     drop(black_box(v));
+}
+
+/// Buffers in flight: a ring of `IN_FLIGHT` slots; each operation fills
+/// the next slot and releases what the slot held.
+struct Ring<T> {
+    slots: Vec<Option<T>>,
+    next: usize,
+}
+
+impl<T> Ring<T> {
+    fn new() -> Ring<T> {
+        Ring {
+            slots: (0..IN_FLIGHT).map(|_| None).collect(),
+            next: 0,
+        }
+    }
+
+    /// Stores `v`, returns the value stored `IN_FLIGHT` calls ago.
+    fn swap(&mut self, v: T) -> Option<T> {
+        let old = self.slots[self.next].replace(v);
+        self.next = (self.next + 1) % IN_FLIGHT;
+        old
+    }
+}
+
+fn pool_op_held(pool: &BufferPool, ring: &mut Ring<brisk_buf::ByteBuffer>, i: usize) {
+    let mut b = pool.get_with_capacity(SIZES[i % SIZES.len()]);
+    b.extend_from_slice(PAYLOAD);
+    black_box(b.as_slice());
+    if let Some(old) = ring.swap(b) {
+        pool.put(old);
+    }
+}
+
+fn vec_op_held(ring: &mut Ring<Vec<u8>>, i: usize) {
+    let mut v: Vec<u8> = Vec::with_capacity(black_box(SIZES[i % SIZES.len()]));
+    v.extend_from_slice(PAYLOAD);
+    black_box(v.as_slice());
+    drop(black_box(ring.swap(v)));
 }
 
 /// Two worker threads that run `iters` operations each when told to, and
@@ -112,14 +159,31 @@ fn bench(c: &mut Criterion) {
     g.warm_up_time(Duration::from_secs(1));
 
     let pool = BufferPool::new();
+    let mut ring = Ring::new();
     g.bench_function(BenchmarkId::new("pool", "1t"), |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            pool_op_held(&pool, &mut ring, i);
+            i = i.wrapping_add(1);
+        });
+    });
+    let mut ring = Ring::new();
+    g.bench_function(BenchmarkId::new("vec", "1t"), |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            vec_op_held(&mut ring, i);
+            i = i.wrapping_add(1);
+        });
+    });
+    drop(ring);
+    g.bench_function(BenchmarkId::new("pool", "1t-immediate"), |b| {
         let mut i = 0usize;
         b.iter(|| {
             pool_op(&pool, i);
             i = i.wrapping_add(1);
         });
     });
-    g.bench_function(BenchmarkId::new("vec", "1t"), |b| {
+    g.bench_function(BenchmarkId::new("vec", "1t-immediate"), |b| {
         let mut i = 0usize;
         b.iter(|| {
             vec_op(i);

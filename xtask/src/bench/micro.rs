@@ -122,8 +122,18 @@ fn mean_point_estimate(json: &str) -> Result<f64> {
 
 fn buf(e: &Estimates) -> Result<Vec<String>> {
     let (pool1, vec1) = (e.mean("pool", "1t")?, e.mean("vec", "1t")?);
+    let (pool0, vec0) = (
+        e.mean("pool", "1t-immediate")?,
+        e.mean("vec", "1t-immediate")?,
+    );
     let (pool2, vec2) = (e.mean("pool", "2t")?, e.mean("vec", "2t")?);
     Ok(vec![
+        format!(
+            "buf immediate reuse: pool {} ns/op, vec {} ns/op, ratio {}",
+            fmt_ns(pool0),
+            fmt_ns(vec0),
+            fmt_ratio(Some(vec0 / pool0))
+        ),
         format!(
             "buf 2 threads: pool {} ns/op, vec {} ns/op, ratio {}",
             fmt_ns(pool2),
@@ -235,11 +245,14 @@ mod tests {
         let fake = FakeCriterion::new("buf");
         fake.put("buf", "pool", "1t", 12.34);
         fake.put("buf", "vec", "1t", 45.6);
+        fake.put("buf", "pool", "1t-immediate", 30.0);
+        fake.put("buf", "vec", "1t-immediate", 15.0);
         fake.put("buf", "pool", "2t", 20.0);
         fake.put("buf", "vec", "2t", 90.0);
         assert_eq!(
             buf(&estimates(&BUF, &fake.0)).unwrap(),
             vec![
+                "buf immediate reuse: pool 30.0 ns/op, vec 15.0 ns/op, ratio 0.50",
                 "buf 2 threads: pool 20.0 ns/op, vec 90.0 ns/op, ratio 4.50",
                 "buf: pool 12.3 ns/op, vec 45.6 ns/op, ratio 3.70",
             ]
