@@ -201,10 +201,12 @@ server options:
                                    after one request)
   --many-connections N  connections of `many` (default 1000)
   --idle-conns N      idle connections of `idle` (default 10000)
-  --rounds N          run every server N times, alternating, and report
-                      the median of each number (default 1)
-  --client NAME       load generator: brisk-load (default) or wrk (plain,
-                      pipelined and many only; to compare the two)
+  --rounds N          run every server N times, alternating; each cell is
+                      from the median round, each ratio the median of the
+                      ratios within a round (default 1)
+  --client NAME       load generator of the load scenarios: brisk-load
+                      (default) or wrk, to compare the two (idle uses the
+                      bench's own connections either way)
   --unthrottled       no cgroup CPU quota (servers are still pinned to CPU 0)
   --quota US          CPU quota per 100000 us period (default 50000 = 0.5 CPU)
   -h, --help          this text
