@@ -231,7 +231,14 @@ options:
 ";
 
 /// The fuzz targets of the `fuzz/` workspace.
-pub(crate) const FUZZ_TARGETS: [&str; 3] = ["head", "chunked", "path"];
+pub(crate) const FUZZ_TARGETS: [&str; 6] = [
+    "head",
+    "chunked",
+    "path",
+    "args",
+    "cookies",
+    "chunked_roundtrip",
+];
 
 /// Parses the arguments after `cargo xtask`.
 pub(crate) fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command> {
@@ -691,9 +698,20 @@ mod tests {
         );
         assert_eq!(
             err("fuzz body"),
-            "unknown fuzz target `body`: expected one of head, chunked, path"
+            "unknown fuzz target `body`: expected one of head, chunked, path, args, cookies, \
+             chunked_roundtrip"
         );
         assert!(err("fuzz head path").contains("at most one fuzz target"));
+        for t in ["args", "cookies", "chunked_roundtrip"] {
+            assert_eq!(
+                parse_str(&format!("fuzz {t}")).unwrap(),
+                Command::Fuzz(Fuzz {
+                    target: Some(t.to_owned()),
+                    time: 30,
+                    replay: false
+                })
+            );
+        }
         assert!(err("fuzz --time 0").contains("bad --time `0`"));
     }
 

@@ -392,3 +392,396 @@ fn reference_normalize(raw: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// Checks the query/form-argument splitter and decoder on `data` (taken as
+/// a query string without its `?`, or a form body): [`parse_args`] yields
+/// exactly the pairs of a reference splitter, in input order, as spans
+/// inside the input that never overlap; it is deterministic and a clone
+/// taken mid-way continues identically; [`Args::get`](crate::Args::get)
+/// agrees with the first match of the iteration; [`decode_arg`] matches a
+/// reference decoder, never lengthens its input, and percent-encoding the
+/// decoded pairs and parsing again gives the same decoded pairs back.
+pub fn args(data: &[u8]) {
+    let pairs: Vec<(Span, Span)> = parse_args(data).collect();
+    assert_eq!(
+        pairs,
+        parse_args(data).collect::<Vec<_>>(),
+        "not deterministic"
+    );
+    assert_eq!(
+        pairs,
+        crate::Args::new(data).collect::<Vec<_>>(),
+        "Args::new differs from parse_args"
+    );
+    let raw: Vec<(&[u8], &[u8])> = pairs
+        .iter()
+        .map(|(k, v)| (k.get(data), v.get(data)))
+        .collect();
+    assert_eq!(
+        raw,
+        reference_args(data),
+        "differs from the reference splitter"
+    );
+
+    // Spans: inside the input, key before value, pairs in input order and
+    // disjoint (separated by at least one `&`).
+    let mut prev_end = None;
+    for &(k, v) in &pairs {
+        assert!(
+            k.end() <= data.len() && v.end() <= data.len(),
+            "{k:?} {v:?} beyond input"
+        );
+        if let Some(p) = prev_end {
+            assert!(k.start as usize > p, "pairs out of order or overlapping");
+            assert!(data[p..k.start as usize].iter().all(|&b| b == b'&'));
+        }
+        let (kb, vb) = (k.get(data), v.get(data));
+        assert!(!kb.contains(&b'&') && !kb.contains(&b'=') && !vb.contains(&b'&'));
+        if v.start as usize == k.end() {
+            // No `=`: an empty value at the end of the key.
+            assert!(v.is_empty() && !k.is_empty());
+        } else {
+            assert_eq!(v.start as usize, k.end() + 1);
+            assert_eq!(data[k.end()], b'=');
+        }
+        prev_end = Some(v.end());
+    }
+
+    // A clone taken after each step yields the same remainder.
+    let mut it = parse_args(data);
+    for i in 0..=pairs.len() {
+        if sampled(i, pairs.len()) {
+            let rest: Vec<_> = it.clone().collect();
+            assert_eq!(rest, pairs[i..], "clone at {i} differs");
+        }
+        it.next();
+    }
+    assert_eq!(it.next(), None, "iterator resumed after the end");
+
+    // `get` == first match of the iteration; a key holding `&` is absent.
+    let args = parse_args(data);
+    for (i, (k, _)) in raw.iter().enumerate() {
+        if !sampled(i, raw.len()) {
+            continue;
+        }
+        let first = raw.iter().find(|(k2, _)| k2 == k).map(|&(_, v)| v);
+        assert_eq!(args.get(k), first, "get disagrees with iteration");
+    }
+    assert_eq!(args.get(b"&"), None);
+    if raw.is_empty() {
+        assert_eq!(args.get(b""), None);
+    }
+
+    // Decoding: reference equality, never longer, `out` cleared first.
+    let mut out = b"stale".to_vec();
+    let mut decoded = Vec::new();
+    for (k, v) in &raw {
+        let mut pair = [Vec::new(), Vec::new()];
+        for (part, slot) in [*k, *v].into_iter().zip(&mut pair) {
+            decode_arg(part, &mut out);
+            assert!(out.len() <= part.len(), "decoded longer than raw");
+            assert_eq!(
+                out,
+                reference_decode_arg(part),
+                "decode differs from the reference"
+            );
+            if !part.contains(&b'%') && !part.contains(&b'+') {
+                assert_eq!(out, part);
+            }
+            slot.clone_from(&out);
+        }
+        decoded.push(pair);
+    }
+    // Also the whole input as one value (any bytes, `&` and `=` included).
+    decode_arg(data, &mut out);
+    assert_eq!(out, reference_decode_arg(data));
+
+    // Round trip: encode the decoded pairs, parse and decode again.
+    let mut enc = Vec::new();
+    for (i, [k, v]) in decoded.iter().enumerate() {
+        if i > 0 {
+            enc.push(b'&');
+        }
+        percent_encode(k, &mut enc);
+        enc.push(b'=');
+        percent_encode(v, &mut enc);
+    }
+    let again: Vec<[Vec<u8>; 2]> = parse_args(&enc)
+        .map(|(k, v)| {
+            let mut dk = Vec::new();
+            let mut dv = Vec::new();
+            decode_arg(k.get(&enc), &mut dk);
+            decode_arg(v.get(&enc), &mut dv);
+            [dk, dv]
+        })
+        .collect();
+    assert_eq!(again, decoded, "encode/parse/decode round trip differs");
+}
+
+/// Whether to run a check that costs O(n) at position `i` of `n`: the
+/// first 32 positions, the middle and the last two, so that the checks
+/// stay O(n) overall and long inputs do not slow the fuzzer down.
+fn sampled(i: usize, n: usize) -> bool {
+    i < 32 || i + 2 >= n || i == n / 2
+}
+
+/// `&`-separated, empty pairs skipped, split at the first `=`.
+fn reference_args(data: &[u8]) -> Vec<(&[u8], &[u8])> {
+    data.split(|&b| b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.iter().position(|&b| b == b'=') {
+            Some(i) => (&p[..i], &p[i + 1..]),
+            None => (p, &p[p.len()..]),
+        })
+        .collect()
+}
+
+/// `+` is a space, `%XX` (two hex digits) a byte, anything else itself.
+fn reference_decode_arg(raw: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < raw.len() {
+        let escape = match raw[i..] {
+            [b'%', h, l, ..] => hex(h).zip(hex(l)).map(|(h, l)| h * 16 + l),
+            _ => None,
+        };
+        match (raw[i], escape) {
+            (_, Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b'+', None) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, None) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Percent-encodes every byte but ASCII alphanumerics and `-._~`; spaces
+/// become `+` half the time so both encodings of a space are exercised.
+fn percent_encode(s: &[u8], out: &mut Vec<u8>) {
+    for (i, &b) in s.iter().enumerate() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b);
+        } else if b == b' ' && i % 2 == 0 {
+            out.push(b'+');
+        } else {
+            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+        }
+    }
+}
+
+/// Checks the Cookie header splitter on `data` (a header value):
+/// [`parse_cookies`] yields exactly the pairs of a reference splitter, in
+/// input order, as spans inside the input that never overlap; names carry
+/// no `;`, `=` or surrounding whitespace; values carry no `;`; it is
+/// deterministic and a clone taken mid-way continues identically;
+/// [`Cookies::get`](crate::Cookies::get) agrees with the first match of the
+/// iteration; and when `data` can be sent as a Cookie header, the head
+/// parser's view of that header yields the same cookies.
+pub fn cookies(data: &[u8]) {
+    let pairs: Vec<(Span, Span)> = parse_cookies(data).collect();
+    assert_eq!(
+        pairs,
+        parse_cookies(data).collect::<Vec<_>>(),
+        "not deterministic"
+    );
+    let raw: Vec<(&[u8], &[u8])> = pairs
+        .iter()
+        .map(|(n, v)| (n.get(data), v.get(data)))
+        .collect();
+    assert_eq!(
+        raw,
+        reference_cookies(data),
+        "differs from the reference splitter"
+    );
+
+    let ws = |b: &u8| matches!(b, b' ' | b'\t');
+    let mut prev_end: Option<usize> = None;
+    for &(n, v) in &pairs {
+        assert!(
+            n.end() <= data.len() && v.end() <= data.len(),
+            "{n:?} {v:?} beyond input"
+        );
+        if let Some(p) = prev_end {
+            assert!(n.start as usize >= p, "pairs out of order or overlapping");
+            assert!(
+                data[p..n.start as usize].contains(&b';'),
+                "pairs not separated by `;`"
+            );
+        }
+        assert!(n.end() <= v.start as usize, "name after value");
+        let (nb, vb) = (n.get(data), v.get(data));
+        assert!(!nb.contains(&b';') && !nb.contains(&b'=') && !vb.contains(&b';'));
+        assert!(!nb.first().is_some_and(ws) && !nb.last().is_some_and(ws));
+        // Between name and value: whitespace, `=`, whitespace, maybe `"`.
+        let gap = &data[n.end()..v.start as usize];
+        assert!(gap.iter().filter(|&&b| b == b'=').count() <= 1);
+        assert!(gap.iter().all(|b| ws(b) || matches!(b, b'=' | b'"')));
+        prev_end = Some(v.end());
+    }
+
+    let mut it = parse_cookies(data);
+    for i in 0..=pairs.len() {
+        if sampled(i, pairs.len()) {
+            let rest: Vec<_> = it.clone().collect();
+            assert_eq!(rest, pairs[i..], "clone at {i} differs");
+        }
+        it.next();
+    }
+    assert_eq!(it.next(), None, "iterator resumed after the end");
+
+    let cookies = parse_cookies(data);
+    for (i, (n, _)) in raw.iter().enumerate() {
+        if !sampled(i, raw.len()) {
+            continue;
+        }
+        let first = raw.iter().find(|(n2, _)| n2 == n).map(|&(_, v)| v);
+        assert_eq!(cookies.get(n), first, "get disagrees with iteration");
+    }
+    assert_eq!(cookies.get(b";"), None);
+
+    // Through the head parser: the Cookie value it captures (OWS trimmed)
+    // splits into the same cookies.
+    let sendable = data
+        .iter()
+        .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80);
+    if sendable {
+        let mut req = b"GET / HTTP/1.1\r\nHost: x\r\nCookie: ".to_vec();
+        req.extend_from_slice(data);
+        req.extend_from_slice(b"\r\n\r\n");
+        let limits = Limits::default();
+        let fits = req.len() <= limits.max_head_size;
+        let mut p = RequestParser::new(limits);
+        let mut h = RequestHeader::new();
+        if let Ok(Status::Complete(_)) = p.parse(&req, &mut h) {
+            let v = h.cookie().expect("Cookie header captured").get(&req);
+            let via_head: Vec<(&[u8], &[u8])> = parse_cookies(v)
+                .map(|(n, val)| (n.get(v), val.get(v)))
+                .collect();
+            assert_eq!(via_head, raw, "cookies differ through the head parser");
+        } else {
+            // Only size limits may refuse a sendable value.
+            assert!(!fits, "head with a sendable Cookie value refused");
+        }
+    }
+}
+
+/// `;`-separated; SP/HTAB trimmed around the pair, the name and the value;
+/// empty pairs skipped; split at the first `=`; one pair of double quotes
+/// around the value dropped.
+fn reference_cookies(data: &[u8]) -> Vec<(&[u8], &[u8])> {
+    fn trim(s: &[u8]) -> &[u8] {
+        let ws = |b: &u8| matches!(b, b' ' | b'\t');
+        let start = s.iter().position(|b| !ws(b)).unwrap_or(s.len());
+        let end = s.iter().rposition(|b| !ws(b)).map_or(start, |e| e + 1);
+        &s[start..end]
+    }
+    data.split(|&b| b == b';')
+        .map(trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (n, v) = match p.iter().position(|&b| b == b'=') {
+                Some(i) => (trim(&p[..i]), trim(&p[i + 1..])),
+                None => (p, &p[p.len()..]),
+            };
+            let v = match v {
+                [b'"', inner @ .., b'"'] => inner,
+                v => v,
+            };
+            (n, v)
+        })
+        .collect()
+}
+
+/// Checks that [`ChunkedEncoder`] then [`ChunkedDecoder`] give back the
+/// input whatever the piece sizes: the first byte says how many of the
+/// following bytes are piece sizes (0 = an empty `write_chunk`, which must
+/// write nothing), bit 3 of it whether to finish with trailers, and the
+/// rest is the body. The encoding has the expected length, writes after
+/// `finish` add nothing, and decoding it one-shot, in pieces, with caller
+/// compaction and with a pipelined request behind it yields the body, the
+/// trailers and exactly the encoded length.
+pub fn chunked_roundtrip(data: &[u8]) {
+    let Some((&ctl, rest)) = data.split_first() else {
+        return;
+    };
+    let (sizes, body) = rest.split_at(usize::from(ctl & 7).min(rest.len()));
+    let with_trailers = ctl & 8 != 0;
+
+    let mut enc = ChunkedEncoder::new();
+    let mut out = ByteBuffer::new();
+    let mut expected_len = 0;
+    let mut left = body;
+    let mut k = 0;
+    while !left.is_empty() {
+        let want = sizes
+            .get(k % sizes.len().max(1))
+            .copied()
+            .map_or(left.len(), usize::from);
+        k += 1;
+        let n = want.min(left.len());
+        let before = out.len();
+        enc.write_chunk(&left[..n], &mut out);
+        if n == 0 {
+            assert_eq!(out.len(), before, "empty write_chunk wrote something");
+            if sizes.iter().all(|&s| s == 0) {
+                // Only empty pieces: send the rest in one.
+                enc.write_chunk(left, &mut out);
+                expected_len += format!("{:x}", left.len()).len() + 4 + left.len();
+                break;
+            }
+            continue;
+        }
+        expected_len += format!("{n:x}").len() + 4 + n;
+        left = &left[n..];
+    }
+    assert!(!enc.is_finished());
+    let trailer_name = b"x-len";
+    let trailer_value = format!("{}", body.len()).into_bytes();
+    if with_trailers {
+        enc.finish_with_trailers(&[(trailer_name, &trailer_value)], &mut out)
+            .expect("valid trailer");
+        expected_len += 3 + trailer_name.len() + 2 + trailer_value.len() + 2 + 2;
+    } else {
+        enc.finish(&mut out);
+        expected_len += 5;
+    }
+    assert!(enc.is_finished());
+    assert_eq!(out.len(), expected_len, "unexpected encoded length");
+    let len = out.len();
+    enc.write_chunk(b"late", &mut out);
+    enc.finish(&mut out);
+    assert_eq!(out.len(), len, "writes after finish");
+    assert!(enc.finish_with_trailers(&[], &mut out).is_ok());
+    assert_eq!(out.len(), len, "writes after finish");
+
+    let limits = Limits::default();
+    let encoded = out.as_slice();
+    let expected_trailers = if with_trailers {
+        vec![(trailer_name.to_vec(), trailer_value)]
+    } else {
+        Vec::new()
+    };
+    let mut pipelined = encoded.to_vec();
+    pipelined.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+    for (input, first, compact) in [
+        (encoded, usize::MAX, false),
+        (encoded, 0, false),
+        (encoded, 0, true),
+        (&pipelined[..], usize::MAX, false),
+    ] {
+        let d = decode_pieces(input, &limits, first, compact).expect("encoded body decodes");
+        assert!(d.done, "encoded body not done");
+        assert_eq!(d.body, body, "round trip changed the body");
+        assert_eq!(d.consumed, len, "consumed != encoded length");
+        assert_eq!(d.trailers, expected_trailers);
+    }
+}

@@ -51,6 +51,21 @@ fn path() {
 }
 
 #[test]
+fn args() {
+    replay("args", brisk_http::_fuzz::args);
+}
+
+#[test]
+fn cookies() {
+    replay("cookies", brisk_http::_fuzz::cookies);
+}
+
+#[test]
+fn chunked_roundtrip() {
+    replay("chunked_roundtrip", brisk_http::_fuzz::chunked_roundtrip);
+}
+
+#[test]
 fn table_rows_pass_the_head_check() {
     for input in crate::table::all_inputs() {
         brisk_http::_fuzz::head(input);
