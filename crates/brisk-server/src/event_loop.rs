@@ -42,6 +42,8 @@ use crate::sys;
 use crate::timer::{Entry, TimerMeta, Wheel};
 
 const MAX_EVENTS: usize = 1024;
+/// Connections that used up their turn budget resumed per `epoll_wait`.
+const READY_PER_POLL: usize = 16;
 const MAX_ACCEPTS_PER_EVENT: usize = 64;
 const TOKEN_WAKE: u64 = u64::MAX;
 const TOKEN_LISTENER_BASE: u64 = u64::MAX - 1024;
@@ -276,7 +278,10 @@ impl LoopState {
         if !self.accepting && !core.shutting_down() && now_ms >= self.accept_resume_at {
             self.resume_accept(shared);
         }
-        let reserve = self.ready.len().min(MAX_EVENTS / 2);
+        // Connections that used up their turns wait behind new events: at
+        // most READY_PER_POLL of them per batch, so a new connection or a
+        // newly readable one is looked at within a few quanta.
+        let reserve = self.ready.len().min(READY_PER_POLL);
         let mut timeout: Option<u64> = if reserve > 0 {
             Some(0)
         } else {
