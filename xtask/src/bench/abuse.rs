@@ -29,12 +29,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use nix::sys::signal::{Signal, kill};
-use nix::unistd::{Pid, SysconfVar, sysconf};
+use nix::unistd::Pid;
 use serde_json::{Value, json};
 
 use super::fmt_latency;
-use super::procs::{Server, cpu_count, free_port};
-use crate::{cargo, project_root, run_cmd, show, target_dir};
+use super::procs::{Server, cpu_count, free_port, status_kib};
+use super::server::{find_program, kit_dir, peer_dirs};
+use crate::{cargo, run_cmd, show, target_dir};
 
 const HELP: &str = "\
 usage: cargo xtask bench abuse [options]
@@ -345,7 +346,7 @@ impl ServerSpec {
             "nginx" => {
                 let dir = logs.join("abuse-nginx");
                 fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-                let conf_in = project_root().join("../shared/peers/nginx.conf");
+                let conf_in = kit_dir().join("nginx.conf");
                 let text = fs::read_to_string(&conf_in)
                     .with_context(|| format!("reading {}", conf_in.display()))?;
                 let conf = dir.join("nginx.conf");
@@ -427,7 +428,7 @@ fn find_servers(opts: &Options, target: &Path) -> Result<Vec<ServerSpec>> {
                     }
                 }
             }
-            "nginx" => find_in_path("nginx"),
+            "nginx" => find_program("nginx"),
             peer => peer_dir
                 .as_ref()
                 .map(|d| d.join(format!("{peer}_server")))
@@ -443,30 +444,6 @@ fn find_servers(opts: &Options, target: &Path) -> Result<Vec<ServerSpec>> {
         }
     }
     Ok(found)
-}
-
-/// Candidate build folders of the peers kit, as `shared/peers/bench.sh` finds them.
-fn peer_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(dir) = std::env::var_os("PEERS_BUILD") {
-        dirs.push(PathBuf::from(dir));
-    }
-    dirs.push(project_root().join("../shared/peers/build"));
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
-    if let Some(cache) = cache {
-        dirs.push(cache.join("brisk-peers"));
-    }
-    dirs
-}
-
-fn find_in_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
 }
 
 // ---------------------------------------------------------------- results
@@ -821,9 +798,9 @@ fn run_scenario(
             // Idle CPU: nobody talks to the server for 1 s, then 2 s are measured.
             let idle_cpu = if server.alive() {
                 thread::sleep(Duration::from_secs(1));
-                let before = tree_cpu(&server);
+                let before = server.cpu_time().ok();
                 thread::sleep(Duration::from_secs(2));
-                let after = tree_cpu(&server);
+                let after = server.cpu_time().ok();
                 match (before, after) {
                     (Some(b), Some(a)) => Some(a.saturating_sub(b).as_secs_f64() / 2.0 * 100.0),
                     _ => None,
@@ -903,14 +880,14 @@ fn run_client(
     args: &[String],
     expected_secs: f64,
 ) -> Result<(Value, Mem)> {
-    let pids = process_tree(server.pid());
+    let pids = server.tree();
     for &pid in &pids {
         // Resets VmHWM to the current RSS (Linux 4.0+); without it the peak
         // is the sampled one.
         let _ = fs::write(format!("/proc/{pid}/clear_refs"), "5");
     }
     let before = tree_kib(&pids, "VmRSS").context("reading the server's RSS")?;
-    let cpu_before = tree_cpu(server);
+    let cpu_before = server.cpu_time().ok();
     let mut mem = Mem {
         before,
         after: None,
@@ -938,7 +915,7 @@ fn run_client(
             break status;
         }
         if !mem.killed && server.alive() {
-            let pids = process_tree(server.pid());
+            let pids = server.tree();
             if let Some(rss) = tree_kib(&pids, "VmRSS") {
                 mem.peak = mem.peak.max(rss);
                 if rss > cap_kib {
@@ -966,7 +943,7 @@ fn run_client(
         bail!("`{}` failed ({status}): {}", show(&cmd), err.trim());
     }
     if server.alive() && !mem.killed {
-        let pids = process_tree(server.pid());
+        let pids = server.tree();
         mem.after = tree_kib(&pids, "VmRSS");
         if let Some(hwm) = tree_kib(&pids, "VmHWM") {
             mem.peak = mem.peak.max(hwm);
@@ -974,7 +951,7 @@ fn run_client(
         if let Some(after) = mem.after {
             mem.peak = mem.peak.max(after);
         }
-        if let (Some(b), Some(a)) = (cpu_before, tree_cpu(server)) {
+        if let (Some(b), Some(a)) = (cpu_before, server.cpu_time().ok()) {
             mem.cpu_secs = Some(a.saturating_sub(b).as_secs_f64());
         }
     }
@@ -982,47 +959,6 @@ fn run_client(
     let report: Value = serde_json::from_str(last)
         .with_context(|| format!("brisk-abuse printed no JSON report: {last:?}"))?;
     Ok((report, mem))
-}
-
-/// `pid` and its descendants (nginx: master and worker).
-fn process_tree(pid: u32) -> Vec<u32> {
-    let mut parents: Vec<(u32, u32)> = Vec::new();
-    if let Ok(dir) = fs::read_dir("/proc") {
-        for entry in dir.flatten() {
-            let Some(p) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if let Some(ppid) = fs::read_to_string(format!("/proc/{p}/stat"))
-                .ok()
-                .and_then(|s| parent_pid(&s))
-            {
-                parents.push((p, ppid));
-            }
-        }
-    }
-    let mut tree = vec![pid];
-    let mut i = 0;
-    while i < tree.len() {
-        let parent = tree[i];
-        tree.extend(
-            parents
-                .iter()
-                .filter(|(_, pp)| *pp == parent)
-                .map(|(p, _)| *p),
-        );
-        i += 1;
-    }
-    tree
-}
-
-/// Field 4 (ppid) of a `/proc/<pid>/stat` line.
-fn parent_pid(stat: &str) -> Option<u32> {
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Sum of a `/proc/<pid>/status` KiB value over `pids`; `None` when the
@@ -1040,36 +976,6 @@ fn tree_kib(pids: &[u32], key: &str) -> Option<u64> {
         }
     }
     Some(total)
-}
-
-/// A `Name:   123 kB` value of `/proc/<pid>/status`.
-fn status_kib(status: &str, key: &str) -> Option<u64> {
-    status.lines().find_map(|line| {
-        let rest = line.strip_prefix(key)?.strip_prefix(':')?;
-        rest.split_whitespace().next()?.parse().ok()
-    })
-}
-
-/// CPU time (user + system) of the server and its children (nginx's worker).
-fn tree_cpu(server: &Server) -> Option<Duration> {
-    let per_sec = match sysconf(SysconfVar::CLK_TCK) {
-        Ok(Some(t)) if t > 0 => t as f64,
-        _ => return None,
-    };
-    let mut ticks = 0;
-    for pid in process_tree(server.pid()) {
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        ticks += cpu_ticks(&stat)?;
-    }
-    Some(Duration::from_secs_f64(ticks as f64 / per_sec))
-}
-
-/// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line.
-fn cpu_ticks(stat: &str) -> Option<u64> {
-    let after = &stat[stat.rfind(')')? + 1..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    // `after` starts at field 3: field n is at index n - 3.
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
 fn kill_tree(pids: &[u32]) {
@@ -1496,27 +1402,10 @@ mod tests {
     }
 
     #[test]
-    fn proc_parsing() {
-        let stat = "42 (a (b) c) S 7 42 42 0 -1 0 0 0 0 0 250 75 0 0 20 0 1 0 1 2 3";
-        assert_eq!(parent_pid(stat), Some(7));
-        assert_eq!(cpu_ticks(stat), Some(325));
-        assert_eq!(cpu_ticks("42 (x) S 7"), None);
-        let status = "Name:\tx\nVmHWM:\t 2048 kB\nVmRSS:\t 1536 kB\n";
-        assert_eq!(status_kib(status, "VmRSS"), Some(1536));
-        assert_eq!(status_kib(status, "VmHWM"), Some(2048));
-        assert_eq!(status_kib(status, "VmSwap"), None);
-    }
-
-    #[test]
-    fn process_tree_finds_children() {
+    fn tree_memory() {
         let me = std::process::id();
-        let mut child = Command::new("sleep").arg("5").spawn().unwrap();
-        let tree = process_tree(me);
-        let _ = child.kill();
-        let _ = child.wait();
-        assert_eq!(tree[0], me);
-        assert!(tree.contains(&child.id()), "{tree:?}");
         assert!(tree_kib(&[me], "VmRSS").unwrap() > 0);
+        assert!(tree_kib(&[me], "VmHWM").unwrap() > 0);
         assert_eq!(tree_kib(&[u32::MAX], "VmRSS"), None);
     }
 

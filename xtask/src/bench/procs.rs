@@ -369,7 +369,7 @@ fn cpu_ticks(stat: &str) -> Result<u64> {
 }
 
 /// A `Name:   123 kB` value of `/proc/<pid>/status`.
-fn status_kib(status: &str, key: &str) -> Option<u64> {
+pub(crate) fn status_kib(status: &str, key: &str) -> Option<u64> {
     status.lines().find_map(|line| {
         let rest = line.strip_prefix(key)?.strip_prefix(':')?;
         rest.split_whitespace().next()?.parse().ok()

@@ -306,12 +306,12 @@ fn find_peers(opts: &ServerOptions) -> Result<Vec<(&'static str, Result<Peer, St
 }
 
 /// The peers kit (`shared/peers` next to this repository).
-fn kit_dir() -> PathBuf {
+pub(crate) fn kit_dir() -> PathBuf {
     project_root().join("../shared/peers")
 }
 
 /// Candidate build folders of the peers kit, as `shared/peers/bench.sh` finds them.
-fn peer_dirs() -> Vec<PathBuf> {
+pub(crate) fn peer_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(dir) = std::env::var_os("PEERS_BUILD") {
         dirs.push(PathBuf::from(dir));
@@ -331,7 +331,7 @@ fn binary(dir: &Path, peer: &str) -> PathBuf {
 }
 
 /// `name` in `PATH` or the usual sbin folders (nginx lives in /usr/sbin).
-fn find_program(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
