@@ -217,7 +217,7 @@ cargo xtask fuzz: fuzz brisk-http's parsers
 
 usage: cargo xtask fuzz [TARGET] [--time SECS] [--replay]
 
-targets (none = each in turn): head, chunked, path
+targets (none = each in turn): head, chunked, path, args, cookies, chunked_roundtrip
 
 With a nightly toolchain: installs cargo-fuzz if missing, then runs
 `cargo +nightly fuzz run TARGET -- -max_total_time=SECS` from the repo root.
@@ -619,6 +619,13 @@ mod tests {
             panic!("not bench")
         };
         assert_eq!(b.server.peers, Some(vec![]));
+    }
+
+    #[test]
+    fn fuzz_help_lists_every_target() {
+        for t in FUZZ_TARGETS {
+            assert!(FUZZ_HELP.contains(t), "FUZZ_HELP does not list {t}");
+        }
     }
 
     #[test]
