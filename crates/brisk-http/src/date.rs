@@ -27,8 +27,15 @@ pub fn http_date() -> [u8; HTTP_DATE_LEN] {
     http_date_at(unix_secs())
 }
 
-/// Seconds since the Unix epoch now (0 if the clock is before it).
-pub(crate) fn unix_secs() -> u64 {
+/// Seconds since the Unix epoch now (0 if the clock is before it): the
+/// time [`http_date`] formats, for callers of
+/// [`HeadCache::write_at`](crate::HeadCache::write_at) that read the clock
+/// once per batch.
+///
+/// ```
+/// assert!(brisk_http::date::unix_secs() > 1_700_000_000);
+/// ```
+pub fn unix_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

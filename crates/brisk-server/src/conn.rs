@@ -85,7 +85,7 @@ impl Scratch {
             path_buf: Vec::new(),
             empty_head: RequestHeader::new(),
             head_cache: HeadCache::new(),
-            unix_secs: unix_now(),
+            unix_secs: brisk_http::date::unix_secs(),
         }
     }
 
@@ -824,7 +824,8 @@ impl Conn {
         write_response(
             w,
             &s.resp,
-            (&mut s.head_cache, s.unix_secs),
+            &mut s.head_cache,
+            s.unix_secs,
             core,
             keep_alive,
             is_head,
@@ -889,7 +890,8 @@ impl Conn {
         write_response(
             w,
             &s.resp,
-            (&mut s.head_cache, s.unix_secs),
+            &mut s.head_cache,
+            s.unix_secs,
             core,
             false,
             false,
@@ -929,7 +931,8 @@ impl Conn {
 fn write_response(
     w: &mut ByteBuffer,
     resp: &Response,
-    (cache, unix_secs): (&mut HeadCache, u64),
+    cache: &mut HeadCache,
+    unix_secs: u64,
     core: &Core,
     keep_alive: bool,
     is_head: bool,
@@ -961,13 +964,6 @@ fn write_response(
     if !is_head && !no_body && !streamed {
         w.extend_from_slice(body);
     }
-}
-
-/// Seconds since the Unix epoch (0 if the clock is before it).
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Whether a raw path may change under normalization (percent escapes,

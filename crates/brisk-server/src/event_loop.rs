@@ -188,7 +188,7 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
                 return;
             }
             st.poll(shared, core);
-            scratch.unix_secs = crate::conn::unix_now();
+            scratch.unix_secs = brisk_http::date::unix_secs();
             st.handle_timers(&mut scratch, core);
         }
         while st.ev_cursor < st.ev_len {
