@@ -252,6 +252,9 @@ impl LocalCache {
                 .find_map(|k| self.take_local(k))
                 .or_else(|| self.refill(shared, c))
                 .or_else(|| {
+                    if shared.overflow_is_empty() {
+                        return None;
+                    }
                     (c + 1..last).find_map(|k| {
                         shared
                             .overflow_pop(k, &mut Vec::new(), 0, 0)
