@@ -448,25 +448,11 @@ pub fn args(data: &[u8]) {
     }
 
     // A clone taken after each step yields the same remainder.
-    let mut it = parse_args(data);
-    for i in 0..=pairs.len() {
-        if sampled(i, pairs.len()) {
-            let rest: Vec<_> = it.clone().collect();
-            assert_eq!(rest, pairs[i..], "clone at {i} differs");
-        }
-        it.next();
-    }
-    assert_eq!(it.next(), None, "iterator resumed after the end");
+    check_resumable(parse_args(data), &pairs);
 
     // `get` == first match of the iteration; a key holding `&` is absent.
     let args = parse_args(data);
-    for (i, (k, _)) in raw.iter().enumerate() {
-        if !sampled(i, raw.len()) {
-            continue;
-        }
-        let first = raw.iter().find(|(k2, _)| k2 == k).map(|&(_, v)| v);
-        assert_eq!(args.get(k), first, "get disagrees with iteration");
-    }
+    check_get(&raw, |k| args.get(k));
     assert_eq!(args.get(b"&"), None);
     if raw.is_empty() {
         assert_eq!(args.get(b""), None);
@@ -523,6 +509,34 @@ pub fn args(data: &[u8]) {
 /// stay O(n) overall and long inputs do not slow the fuzzer down.
 fn sampled(i: usize, n: usize) -> bool {
     i < 32 || i + 2 >= n || i == n / 2
+}
+
+/// A clone of `it` taken after each (sampled) step yields exactly the
+/// remaining `pairs`, and the iterator stays ended once it has ended.
+fn check_resumable<I>(mut it: I, pairs: &[(Span, Span)])
+where
+    I: Iterator<Item = (Span, Span)> + Clone,
+{
+    for i in 0..=pairs.len() {
+        if sampled(i, pairs.len()) {
+            let rest: Vec<_> = it.clone().collect();
+            assert_eq!(rest, pairs[i..], "clone at {i} differs");
+        }
+        it.next();
+    }
+    assert_eq!(it.next(), None, "iterator resumed after the end");
+}
+
+/// `get(key)` is the value of the first pair with that key, for (sampled)
+/// keys of `raw`.
+fn check_get<'a>(raw: &[(&'a [u8], &'a [u8])], get: impl Fn(&[u8]) -> Option<&'a [u8]>) {
+    for (i, (k, _)) in raw.iter().enumerate() {
+        if !sampled(i, raw.len()) {
+            continue;
+        }
+        let first = raw.iter().find(|(k2, _)| k2 == k).map(|&(_, v)| v);
+        assert_eq!(get(k), first, "get disagrees with iteration");
+    }
 }
 
 /// `&`-separated, empty pairs skipped, split at the first `=`.
@@ -628,24 +642,10 @@ pub fn cookies(data: &[u8]) {
         prev_end = Some(v.end());
     }
 
-    let mut it = parse_cookies(data);
-    for i in 0..=pairs.len() {
-        if sampled(i, pairs.len()) {
-            let rest: Vec<_> = it.clone().collect();
-            assert_eq!(rest, pairs[i..], "clone at {i} differs");
-        }
-        it.next();
-    }
-    assert_eq!(it.next(), None, "iterator resumed after the end");
+    check_resumable(parse_cookies(data), &pairs);
 
     let cookies = parse_cookies(data);
-    for (i, (n, _)) in raw.iter().enumerate() {
-        if !sampled(i, raw.len()) {
-            continue;
-        }
-        let first = raw.iter().find(|(n2, _)| n2 == n).map(|&(_, v)| v);
-        assert_eq!(cookies.get(n), first, "get disagrees with iteration");
-    }
+    check_get(&raw, |n| cookies.get(n));
     assert_eq!(cookies.get(b";"), None);
 
     // Through the head parser: the Cookie value it captures (OWS trimmed)
