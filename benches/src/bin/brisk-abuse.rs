@@ -488,15 +488,8 @@ fn open_many(
     }
     let mut events = vec![EpollEvent::empty(); 1024];
     while waiting > 0 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let Some(got) = wait_until(&epoll, &mut events, deadline)? else {
             break;
-        }
-        let ms = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
-        let got = match epoll.wait(&mut events, EpollTimeout::from(ms)) {
-            Ok(k) => k,
-            Err(Errno::EINTR) => 0,
-            Err(e) => return Err(e.into()),
         };
         for event in &events[..got] {
             let i = event.data() as usize;
@@ -696,17 +689,7 @@ fn pipeliners(opts: &Options) -> io::Result<Value> {
     let (addr, mode) = (opts.addr, opts.normal);
     let normal = thread::spawn(move || normal_client(addr, mode, until));
     let mut events = vec![EpollEvent::empty(); 1024];
-    loop {
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        let ms = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
-        let got = match epoll.wait(&mut events, EpollTimeout::from(ms)) {
-            Ok(k) => k,
-            Err(Errno::EINTR) => 0,
-            Err(e) => return Err(e.into()),
-        };
+    while let Some(got) = wait_until(&epoll, &mut events, until)? {
         for event in &events[..got] {
             let i = event.data() as usize;
             if dead[i] {
@@ -887,6 +870,25 @@ fn head(opts: &Options) -> io::Result<Value> {
         "answer": answer,
         "answered_secs": answered_secs,
     }))
+}
+
+/// One `epoll_wait` that returns no later than `deadline`: the number of
+/// events, or `None` once the deadline has passed.
+fn wait_until(
+    epoll: &Epoll,
+    events: &mut [EpollEvent],
+    deadline: Instant,
+) -> Result<Option<usize>, Errno> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Ok(None);
+    }
+    let ms = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
+    match epoll.wait(events, EpollTimeout::from(ms)) {
+        Ok(k) => Ok(Some(k)),
+        Err(Errno::EINTR) => Ok(Some(0)),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
