@@ -58,6 +58,14 @@ pub(crate) fn name_block(c: &[u8; 16]) -> (u32, u32) {
     imp::name_block(c)
 }
 
+/// `(simple, colon, digit)` for a `Host` value: `simple` flags bytes in
+/// `[A-Za-z0-9.-]` (the reg-name and IPv4 bytes of nearly every host),
+/// `colon` flags `:`, `digit` flags `[0-9]`. All three are exact per byte.
+#[inline(always)]
+pub(crate) fn host_block(c: &[u8; 16]) -> (u32, u32, u32) {
+    imp::host_block(c)
+}
+
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "sse2",
@@ -130,6 +138,40 @@ mod sse2 {
     pub(super) fn line_block(c: &[u8; 16]) -> (u32, u32, u32) {
         let (stops, fast) = name_block(c);
         (value_stops(c), stops, fast)
+    }
+
+    #[inline(always)]
+    pub(super) fn host_block(c: &[u8; 16]) -> (u32, u32, u32) {
+        // SAFETY: as in `value_stops`: SSE2 is enabled, and the load reads
+        // the 16 borrowed bytes of `c` without alignment requirement.
+        unsafe {
+            let v = _mm_loadu_si128(c.as_ptr().cast::<__m128i>());
+            // Signed compares: bytes >= 0x80 are negative and in no class.
+            let y = _mm_or_si128(v, _mm_set1_epi8(0x20)); // ASCII lower case
+            let alpha = _mm_and_si128(
+                _mm_cmpgt_epi8(y, _mm_set1_epi8(b'a' as i8 - 1)),
+                _mm_cmplt_epi8(y, _mm_set1_epi8(b'z' as i8 + 1)),
+            );
+            // '-' (0x2d), '.' (0x2e) and the digits (0x30..=0x39), but not
+            // '/' (0x2f).
+            let dash_to_nine = _mm_and_si128(
+                _mm_cmpgt_epi8(v, _mm_set1_epi8(b'-' as i8 - 1)),
+                _mm_cmplt_epi8(v, _mm_set1_epi8(b'9' as i8 + 1)),
+            );
+            let slash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'/' as i8));
+            let digit = _mm_and_si128(
+                _mm_cmpgt_epi8(v, _mm_set1_epi8(b'0' as i8 - 1)),
+                _mm_cmplt_epi8(v, _mm_set1_epi8(b'9' as i8 + 1)),
+            );
+            let colon = _mm_cmpeq_epi8(v, _mm_set1_epi8(b':' as i8));
+            let simple = _mm_movemask_epi8(_mm_or_si128(alpha, dash_to_nine)) as u32
+                & !(_mm_movemask_epi8(slash) as u32);
+            (
+                simple,
+                _mm_movemask_epi8(colon) as u32,
+                _mm_movemask_epi8(digit) as u32,
+            )
+        }
     }
 }
 
@@ -213,6 +255,48 @@ mod swar {
         let (stops, fast) = name_block(c);
         (value_stops(c), stops, fast)
     }
+
+    /// Lanes equal to `b` (exact per lane).
+    #[inline(always)]
+    fn eq_mask(w: u64, b: u8) -> u64 {
+        let d = w ^ (LO * b as u64);
+        // A lane is zero iff adding 0x7f to its low 7 bits leaves the high
+        // bit clear and its own high bit is clear.
+        !((d & (LO * 0x7f)).wrapping_add(LO * 0x7f) | d) & HI
+    }
+
+    /// Lanes holding `[0-9]` (exact per lane).
+    #[inline(always)]
+    fn digit_mask(w: u64) -> u64 {
+        let t = w & (LO * 0x7f);
+        let ge = t.wrapping_add(LO * (0x80 - b'0' as u64));
+        let gt = t.wrapping_add(LO * (0x7f - b'9' as u64));
+        ge & !gt & !w & HI
+    }
+
+    /// Lanes holding `[A-Za-z0-9.-]` (exact per lane; `fast_mask` is
+    /// not, for bytes below 0x20).
+    #[inline(always)]
+    fn simple_mask(w: u64) -> u64 {
+        let y = w | (LO * 0x20);
+        let t = y & (LO * 0x7f);
+        let ge = |lo: u64| t.wrapping_add(LO * (0x80 - lo));
+        let gt = |hi: u64| t.wrapping_add(LO * (0x7f - hi));
+        let alpha = ge(b'a' as u64) & !gt(b'z' as u64) & !y;
+        let digit = digit_mask(w);
+        (alpha & HI) | digit | eq_mask(w, b'-') | eq_mask(w, b'.')
+    }
+
+    #[inline(always)]
+    pub(super) fn host_block(c: &[u8; 16]) -> (u32, u32, u32) {
+        let (a, b) = words(c);
+        let simple = simple_mask;
+        (
+            bits(simple(a), simple(b)),
+            bits(eq_mask(a, b':'), eq_mask(b, b':')),
+            bits(digit_mask(a), digit_mask(b)),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -291,6 +375,21 @@ mod tests {
         }
     }
 
+    fn check_host(c: [u8; 16]) {
+        let want = |f: fn(u8) -> bool| {
+            c.iter()
+                .enumerate()
+                .fold(0u32, |m, (k, &b)| m | (u32::from(f(b)) << k))
+        };
+        let expect = (
+            want(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'),
+            want(|b| b == b':'),
+            want(|b| b.is_ascii_digit()),
+        );
+        assert_eq!(swar::host_block(&c), expect, "swar host {c:x?}");
+        assert_eq!(host_block(&c), expect, "host {c:x?}");
+    }
+
     #[test]
     fn every_byte_in_every_lane() {
         for lane in 0..16 {
@@ -299,6 +398,7 @@ mod tests {
                     let mut c = [fill; 16];
                     c[lane] = b;
                     check(c);
+                    check_host(c);
                 }
             }
         }
@@ -319,11 +419,13 @@ mod tests {
             c[..8].copy_from_slice(&a.to_le_bytes());
             c[8..].copy_from_slice(&b.to_le_bytes());
             check(c);
+            check_host(c);
             // Mostly printable, sometimes not.
             for v in &mut c {
                 *v = 0x20 + (*v % 0x60);
             }
             check(c);
+            check_host(c);
         }
     }
 }

@@ -102,10 +102,7 @@ impl Scratch {
     }
 
     fn put_inflight(&mut self, mut r: Box<InFlight>) {
-        r.parser.reset();
-        r.head.clear();
-        r.body = None;
-        r.continue_sent = false;
+        r.recycle();
         if self.inflight.len() < 64 {
             self.inflight.push(r);
         }
@@ -122,6 +119,17 @@ struct InFlight {
     /// Set once the head is complete.
     body: Option<BodyWait>,
     continue_sent: bool,
+}
+
+impl InFlight {
+    /// Ready for the next request. The head needs no clearing: the parser
+    /// starts a new head on its first call after `reset`.
+    #[inline]
+    fn recycle(&mut self) {
+        self.parser.reset();
+        self.body = None;
+        self.continue_sent = false;
+    }
 }
 
 /// The body still to arrive for a head that is complete. Offsets are from
@@ -548,17 +556,18 @@ impl Conn {
     /// Answers every complete request in the read buffer, in order, until
     /// the output passes the backpressure bound.
     fn process(&mut self, s: &mut Scratch, core: &Core, now_ms: u64, now: Instant) {
+        // A recycled `InFlight` carried from one pipelined request to the
+        // next, back to the scratch list when the batch ends.
+        let mut spare: Option<Box<InFlight>> = None;
         while !self.close
             && self.stream.is_none()
             && self.pending_output() < core.cfg.max_pending_output
+            && self.unprocessed() > 0
         {
-            if self.unprocessed() == 0 {
-                return;
-            }
             if self.req_started == 0 {
                 self.req_started = now_ms;
             }
-            let mut req = match self.req.take() {
+            let mut req = match self.req.take().or_else(|| spare.take()) {
                 Some(r) => r,
                 None => s.take_inflight(core),
             };
@@ -571,9 +580,14 @@ impl Conn {
                     self.maybe_continue(&mut req, core);
                     self.req = Some(req);
                 }
-                return;
+                break;
             }
-            self.serve(req, s, core, now_ms, now);
+            self.serve(&req, s, core, now_ms, now);
+            req.recycle();
+            spare = Some(req);
+        }
+        if let Some(r) = spare {
+            s.put_inflight(r);
         }
     }
 
@@ -739,16 +753,8 @@ impl Conn {
 
     /// Runs the handler for the complete request at `rpos`, serializes its
     /// response and recycles `req`.
-    fn serve(
-        &mut self,
-        req: Box<InFlight>,
-        s: &mut Scratch,
-        core: &Core,
-        now_ms: u64,
-        now: Instant,
-    ) {
+    fn serve(&mut self, req: &InFlight, s: &mut Scratch, core: &Core, now_ms: u64, now: Instant) {
         let (Some(body), Some(rb)) = (req.body.as_ref(), self.rbuf.as_ref()) else {
-            s.put_inflight(req);
             return;
         };
         let (body_range, consumed) = match *body {
@@ -838,7 +844,6 @@ impl Conn {
         }
 
         // On to the next request.
-        s.put_inflight(req);
         self.rpos += consumed;
         self.last_active = now_ms;
         self.req_started = if self.unprocessed() > 0 { now_ms } else { 0 };
