@@ -435,7 +435,10 @@ impl RequestParser {
                         break;
                     }
                 }
-                if let Some((name_end, vstart, vend, cr)) = fast_line(buf, p) {
+                if let Some((name_end, vstart, vend, cr, miscased)) = fast_line(buf, p) {
+                    if miscased {
+                        req.flags |= flag::MISCASED;
+                    }
                     add_field(req, buf, p, name_end, vstart, vend, max_headers)?;
                     p = cr + 2;
                     continue;
@@ -486,6 +489,9 @@ impl RequestParser {
             let mut vend = cr;
             while vend > vstart && matches!(buf.get(vend - 1), Some(b' ' | b'\t')) {
                 vend -= 1;
+            }
+            if !is_canonical(buf.get(p..name_end).unwrap_or_default()) {
+                req.flags |= flag::MISCASED;
             }
             add_field(req, buf, p, name_end, vstart, vend, max_headers)?;
             p = cr + 2;
@@ -549,24 +555,35 @@ fn add_field(
 /// The common case of a field line at `p`, all of it in `buf`: a name of
 /// at most 31 bytes in `[A-Za-z0-9-]` (other token bytes are checked one
 /// by one), `:`, spaces, a value without tabs or controls, CRLF. Returns
-/// `(name_end, value_start, value_end, cr)`, or `None` for anything else
-/// (including every error), which the phased parser then handles byte by
-/// byte, so this function decides nothing on its own.
+/// `(name_end, value_start, value_end, cr, miscased)`, `miscased` telling
+/// whether a letter of the name is not in canonical case (`Content-Type`),
+/// or `None` for anything else (including every error), which the phased
+/// parser then handles byte by byte, so this function decides nothing on
+/// its own.
 ///
 /// The line end is searched from `p` in parallel with the name: every
 /// control byte also ends a name, so the first control byte after the
 /// colon is the first one of the line.
 #[inline(always)]
-fn fast_line(buf: &[u8], p: usize) -> Option<(usize, usize, usize, usize)> {
+fn fast_line(buf: &[u8], p: usize) -> Option<(usize, usize, usize, usize, bool)> {
     let c0 = buf.get(p..)?.first_chunk::<16>()?;
     let (v0, n0, f0) = simd::line_block(c0);
-    // Name stops, fast name bytes and value stops over 16 or 32 bytes.
-    let (names, fast, values, seen) = if n0 != 0 {
-        (n0, f0, v0, 16)
+    let (a0, l0, d0) = simd::case_block(c0);
+    // Name stops, fast name bytes and value stops over 16 or 32 bytes, and
+    // the letter, case-bit and dash masks.
+    let (names, fast, values, seen, (alpha, lower, dash)) = if n0 != 0 {
+        (n0, f0, v0, 16, (a0, l0, d0))
     } else {
         let c1 = buf.get(p + 16..)?.first_chunk::<16>()?;
         let (v1, n1, f1) = simd::line_block(c1);
-        (n1 << 16, f0 | f1 << 16, v0 | v1 << 16, 32)
+        let (a1, l1, d1) = simd::case_block(c1);
+        (
+            n1 << 16,
+            f0 | f1 << 16,
+            v0 | v1 << 16,
+            32,
+            (a0 | a1 << 16, l0 | l1 << 16, d0 | d1 << 16),
+        )
     };
     if names == 0 {
         return None;
@@ -599,7 +616,24 @@ fn fast_line(buf: &[u8], p: usize) -> Option<(usize, usize, usize, usize)> {
     while vend > vstart && buf.get(vend - 1) == Some(&b' ') {
         vend -= 1;
     }
-    Some((p + c, vstart, vend, cr))
+    // Canonical case: upper at the start and after a dash, lower elsewhere.
+    let up = dash << 1 | 1;
+    let miscased = alpha & ((1u32 << c) - 1) & ((up & lower) | (!up & !lower)) != 0;
+    Some((p + c, vstart, vend, cr, miscased))
+}
+
+/// Whether a field name is in canonical case (`Content-Type`): letters
+/// upper case at the start and after `-`, lower case elsewhere. For the
+/// lines the 16-byte path does not take.
+fn is_canonical(name: &[u8]) -> bool {
+    let mut upper = true;
+    for &b in name {
+        if (upper && b.is_ascii_lowercase()) || (!upper && b.is_ascii_uppercase()) {
+            return false;
+        }
+        upper = b == b'-';
+    }
+    true
 }
 
 /// Index of the byte that ends the field name starting before `i` (`:`,

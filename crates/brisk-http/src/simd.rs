@@ -66,6 +66,14 @@ pub(crate) fn host_block(c: &[u8; 16]) -> (u32, u32, u32) {
     imp::host_block(c)
 }
 
+/// `(alpha, lower, dash)` for a field name: `alpha` flags ASCII letters,
+/// `lower` flags bytes with the 0x20 bit set (lower case, for letters),
+/// `dash` flags `-`. All three are exact per byte.
+#[inline(always)]
+pub(crate) fn case_block(c: &[u8; 16]) -> (u32, u32, u32) {
+    imp::case_block(c)
+}
+
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "sse2",
@@ -138,6 +146,29 @@ mod sse2 {
     pub(super) fn line_block(c: &[u8; 16]) -> (u32, u32, u32) {
         let (stops, fast) = name_block(c);
         (value_stops(c), stops, fast)
+    }
+
+    #[inline(always)]
+    pub(super) fn case_block(c: &[u8; 16]) -> (u32, u32, u32) {
+        // SAFETY: as in `value_stops`: SSE2 is enabled, and the load reads
+        // the 16 borrowed bytes of `c` without alignment requirement.
+        unsafe {
+            let v = _mm_loadu_si128(c.as_ptr().cast::<__m128i>());
+            let case_bit = _mm_set1_epi8(0x20);
+            let y = _mm_or_si128(v, case_bit);
+            // Signed compares: bytes >= 0x80 are negative, never letters.
+            let alpha = _mm_and_si128(
+                _mm_cmpgt_epi8(y, _mm_set1_epi8(b'a' as i8 - 1)),
+                _mm_cmplt_epi8(y, _mm_set1_epi8(b'z' as i8 + 1)),
+            );
+            let lower = _mm_cmpeq_epi8(_mm_and_si128(v, case_bit), case_bit);
+            let dash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'-' as i8));
+            (
+                _mm_movemask_epi8(alpha) as u32,
+                _mm_movemask_epi8(lower) as u32,
+                _mm_movemask_epi8(dash) as u32,
+            )
+        }
     }
 
     #[inline(always)]
@@ -288,6 +319,24 @@ mod swar {
     }
 
     #[inline(always)]
+    pub(super) fn case_block(c: &[u8; 16]) -> (u32, u32, u32) {
+        let (a, b) = words(c);
+        let alpha = |w: u64| {
+            let y = w | (LO * 0x20);
+            let t = y & (LO * 0x7f);
+            let ge = t.wrapping_add(LO * (0x80 - b'a' as u64));
+            let gt = t.wrapping_add(LO * (0x7f - b'z' as u64));
+            ge & !gt & !y & HI
+        };
+        let lower = |w: u64| (w << 2) & HI;
+        (
+            bits(alpha(a), alpha(b)),
+            bits(lower(a), lower(b)),
+            bits(eq_mask(a, b'-'), eq_mask(b, b'-')),
+        )
+    }
+
+    #[inline(always)]
     pub(super) fn host_block(c: &[u8; 16]) -> (u32, u32, u32) {
         let (a, b) = words(c);
         let simple = simple_mask;
@@ -388,6 +437,13 @@ mod tests {
         );
         assert_eq!(swar::host_block(&c), expect, "swar host {c:x?}");
         assert_eq!(host_block(&c), expect, "host {c:x?}");
+        let expect = (
+            want(|b| b.is_ascii_alphabetic()),
+            want(|b| b & 0x20 != 0),
+            want(|b| b == b'-'),
+        );
+        assert_eq!(swar::case_block(&c), expect, "swar case {c:x?}");
+        assert_eq!(case_block(&c), expect, "case {c:x?}");
     }
 
     #[test]

@@ -74,7 +74,17 @@ pub(crate) struct Scratch {
     head_cache: HeadCache,
     /// Wall-clock seconds for the `Date` header, read once per poll.
     pub(crate) unix_secs: u64,
+    /// One empty read buffer and one write buffer of the configured sizes,
+    /// kept by this thread in front of the pool: a busy connection drains
+    /// and refills its buffers every batch, and these make that a move
+    /// instead of a pool round trip. They belong to the thread, not to a
+    /// connection, so an idle connection still holds no buffer.
+    spare: [Option<ByteBuffer>; 2],
 }
+
+/// Index in `Scratch::spare` of a connection's read or write buffer.
+const READ: usize = 0;
+const WRITE: usize = 1;
 
 impl Scratch {
     pub(crate) fn new() -> Scratch {
@@ -86,6 +96,37 @@ impl Scratch {
             empty_head: RequestHeader::new(),
             head_cache: HeadCache::new(),
             unix_secs: brisk_http::date::unix_secs(),
+            spare: [None, None],
+        }
+    }
+
+    /// An empty buffer for a connection's reads (`READ`) or writes
+    /// (`WRITE`), of at least the configured size.
+    #[inline]
+    fn get_buf(&mut self, core: &Core, which: usize) -> ByteBuffer {
+        match self.spare[which].take() {
+            Some(b) => b,
+            None => core.pool.get_with_capacity(buf_size(core, which)),
+        }
+    }
+
+    /// Takes back a connection's buffer: kept as the spare if there is none
+    /// and it has its configured size class, else given to the pool.
+    #[inline]
+    fn put_buf(&mut self, core: &Core, which: usize, mut b: ByteBuffer) {
+        let size = buf_size(core, which);
+        if self.spare[which].is_none() && (size..size.saturating_mul(2)).contains(&b.capacity()) {
+            b.reset();
+            self.spare[which] = Some(b);
+        } else {
+            core.pool.put(b);
+        }
+    }
+
+    /// Gives the spare buffers back to the pool (the thread leaves its loop).
+    pub(crate) fn release(&mut self, core: &Core) {
+        for b in self.spare.iter_mut().filter_map(Option::take) {
+            core.pool.put(b);
         }
     }
 
@@ -279,11 +320,11 @@ impl Conn {
         for _ in 0..MAX_TURNS {
             if self.has_output() {
                 if !self.writable {
-                    return self.settle(core);
+                    return self.settle(s, core);
                 }
-                match self.flush(core, now_ms) {
+                match self.flush(s, core, now_ms) {
                     Err(_) => return Next::Close,
-                    Ok(false) => return self.settle(core),
+                    Ok(false) => return self.settle(s, core),
                     Ok(true) => {}
                 }
             }
@@ -292,14 +333,14 @@ impl Conn {
                 continue;
             }
             if self.close {
-                return self.finish_close(core, now_ms);
+                return self.finish_close(s, core, now_ms);
             }
             let served = self.info.request_num;
             self.process(s, core, now_ms, now);
             if self.has_output() {
-                match self.flush(core, now_ms) {
+                match self.flush(s, core, now_ms) {
                     Err(_) => return Next::Close,
-                    Ok(false) => return self.settle(core),
+                    Ok(false) => return self.settle(s, core),
                     Ok(true) => {}
                 }
             }
@@ -307,7 +348,7 @@ impl Conn {
                 continue;
             }
             if self.close {
-                return self.finish_close(core, now_ms);
+                return self.finish_close(s, core, now_ms);
             }
             if self.info.request_num != served && self.unprocessed() > 0 {
                 // Backpressure paused a pipelined batch and the output has
@@ -320,9 +361,9 @@ impl Conn {
                 return Next::Close;
             }
             if !self.readable {
-                return self.settle(core);
+                return self.settle(s, core);
             }
-            match self.read(core, now_ms) {
+            match self.read(s, core, now_ms) {
                 Ok(0) => {
                     self.eof = true;
                     self.readable = false;
@@ -330,7 +371,7 @@ impl Conn {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.readable = false;
-                    return self.settle(core);
+                    return self.settle(s, core);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -339,7 +380,7 @@ impl Conn {
                 }
             }
         }
-        self.settle(core);
+        self.settle(s, core);
         Next::Again
     }
 
@@ -348,10 +389,10 @@ impl Conn {
         match self.phase() {
             Phase::Reading => {
                 self.respond_error(s, core, ServerError::ReadTimeout);
-                match self.flush(core, now_ms) {
-                    Ok(true) => self.finish_close(core, now_ms),
+                match self.flush(s, core, now_ms) {
+                    Ok(true) => self.finish_close(s, core, now_ms),
                     Ok(false) => {
-                        self.settle(core);
+                        self.settle(s, core);
                         Next::Keep
                     }
                     Err(_) => Next::Close,
@@ -371,16 +412,16 @@ impl Conn {
     }
 
     /// Gives the buffers back to the pool when they hold nothing.
-    fn settle(&mut self, core: &Core) -> Next {
+    fn settle(&mut self, s: &mut Scratch, core: &Core) -> Next {
         if self.unprocessed() == 0 && self.req.is_none() {
             if let Some(b) = self.rbuf.take() {
-                core.pool.put(b);
+                s.put_buf(core, READ, b);
             }
             self.rpos = 0;
         }
         if !self.has_output() {
             if let Some(b) = self.wbuf.take() {
-                core.pool.put(b);
+                s.put_buf(core, WRITE, b);
             }
             self.wpos = 0;
         }
@@ -390,10 +431,10 @@ impl Conn {
     /// All buffers back to the pool (the connection is closing).
     pub(crate) fn release(&mut self, core: &Core, s: &mut Scratch) {
         if let Some(b) = self.rbuf.take() {
-            core.pool.put(b);
+            s.put_buf(core, READ, b);
         }
         if let Some(b) = self.wbuf.take() {
-            core.pool.put(b);
+            s.put_buf(core, WRITE, b);
         }
         if let Some(r) = self.req.take() {
             s.put_inflight(r);
@@ -401,7 +442,7 @@ impl Conn {
     }
 
     /// The response is out; close now, or linger if input may be unread.
-    fn finish_close(&mut self, core: &Core, now_ms: u64) -> Next {
+    fn finish_close(&mut self, s: &mut Scratch, core: &Core, now_ms: u64) -> Next {
         if !self.linger && !self.readable && self.unprocessed() == 0 {
             return Next::Close;
         }
@@ -409,9 +450,9 @@ impl Conn {
             return Next::Close;
         }
         let _ = self.sock.shutdown(std::net::Shutdown::Write);
-        self.settle(core);
+        self.settle(s, core);
         if let Some(b) = self.rbuf.take() {
-            core.pool.put(b);
+            s.put_buf(core, READ, b);
         }
         self.rpos = 0;
         self.linger_until = now_ms + LINGER_MS;
@@ -437,11 +478,8 @@ impl Conn {
         Next::Again
     }
 
-    fn read(&mut self, core: &Core, now_ms: u64) -> io::Result<usize> {
-        let rbs = core.cfg.read_buffer_size;
-        let rb = self
-            .rbuf
-            .get_or_insert_with(|| core.pool.get_with_capacity(rbs));
+    fn read(&mut self, s: &mut Scratch, core: &Core, now_ms: u64) -> io::Result<usize> {
+        let rb = self.rbuf.get_or_insert_with(|| s.get_buf(core, READ));
         if self.rpos > 0 {
             if self.rpos == rb.len() {
                 rb.reset();
@@ -476,7 +514,7 @@ impl Conn {
     }
 
     /// Sends pending output. `Ok(true)` when all of it is out.
-    fn flush(&mut self, core: &Core, now_ms: u64) -> io::Result<bool> {
+    fn flush(&mut self, s: &mut Scratch, core: &Core, now_ms: u64) -> io::Result<bool> {
         let Some(w) = self.wbuf.as_mut() else {
             return Ok(true);
         };
@@ -501,7 +539,7 @@ impl Conn {
         if !self.close {
             // Keep the buffer only while more responses are coming.
             if let Some(b) = self.wbuf.take() {
-                core.pool.put(b);
+                s.put_buf(core, WRITE, b);
             }
         }
         Ok(true)
@@ -513,9 +551,7 @@ impl Conn {
         let Some(mut f) = self.stream.take() else {
             return;
         };
-        let w = self
-            .wbuf
-            .get_or_insert_with(|| core.pool.get_with_capacity(core.cfg.write_buffer_size));
+        let w = self.wbuf.get_or_insert_with(|| s.get_buf(core, WRITE));
         while w.len() - self.wpos < core.cfg.max_pending_output {
             s.resp.body.reset();
             let mut bw = BodyWriter {
@@ -577,7 +613,7 @@ impl Conn {
                 if self.close {
                     s.put_inflight(req);
                 } else {
-                    self.maybe_continue(&mut req, core);
+                    self.maybe_continue(&mut req, s, core);
                     self.req = Some(req);
                 }
                 break;
@@ -736,7 +772,7 @@ impl Conn {
 
     /// Sends `100 Continue` once when the client asked for it and the body
     /// has not arrived yet.
-    fn maybe_continue(&mut self, req: &mut InFlight, core: &Core) {
+    fn maybe_continue(&mut self, req: &mut InFlight, s: &mut Scratch, core: &Core) {
         if req.continue_sent
             || req.body.is_none()
             || !req.head.expect_continue()
@@ -745,9 +781,7 @@ impl Conn {
             return;
         }
         req.continue_sent = true;
-        let w = self
-            .wbuf
-            .get_or_insert_with(|| core.pool.get_with_capacity(core.cfg.write_buffer_size));
+        let w = self.wbuf.get_or_insert_with(|| s.get_buf(core, WRITE));
         w.extend_from_slice(CONTINUE);
     }
 
@@ -819,9 +853,7 @@ impl Conn {
         let stream = s.resp.stream.take().filter(|_| !is_head);
         // A streamed body to an HTTP/1.0 client ends with the connection.
         let keep_alive = keep_alive && !(stream.is_some() && http10);
-        let w = self
-            .wbuf
-            .get_or_insert_with(|| core.pool.get_with_capacity(core.cfg.write_buffer_size));
+        let w = self.wbuf.get_or_insert_with(|| s.get_buf(core, WRITE));
         let framing = match (&stream, http10) {
             (None, _) => None,
             (Some(_), false) => Some(ResponseBody::Chunked),
@@ -889,9 +921,7 @@ impl Conn {
                 self.info.id, self.info.remote
             );
         }
-        let w = self
-            .wbuf
-            .get_or_insert_with(|| core.pool.get_with_capacity(core.cfg.write_buffer_size));
+        let w = self.wbuf.get_or_insert_with(|| s.get_buf(core, WRITE));
         write_response(
             w,
             &s.resp,
@@ -927,6 +957,16 @@ impl Conn {
                 bytes.escape_ascii().to_string()
             );
         }
+    }
+}
+
+/// The configured size of a connection's read or write buffer.
+#[inline]
+fn buf_size(core: &Core, which: usize) -> usize {
+    if which == READ {
+        core.cfg.read_buffer_size
+    } else {
+        core.cfg.write_buffer_size
     }
 }
 

@@ -184,6 +184,7 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
         if st.ev_cursor >= st.ev_len {
             if st.finished(core) {
                 drop(st);
+                scratch.release(core);
                 run.loop_done(li);
                 return;
             }
@@ -250,6 +251,7 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
                     conn,
                 });
                 shared.wake();
+                scratch.release(core);
                 return;
             }
             seq += 1;
