@@ -59,6 +59,9 @@ pub(crate) struct LoopShared {
     /// Even: the owner is in loop code. Odd: the owner is away driving a
     /// connection (maybe in a handler). Only increases.
     pub(crate) ctl: AtomicU64,
+    /// When the owner last went away (µs, `Core::micros_at`), written just
+    /// before the odd `ctl` value is published.
+    pub(crate) away_since_us: AtomicU64,
     /// Kernel thread id of the thread that owns the loop (0 = unknown), for
     /// the monitor to tell a blocked owner from a preempted one.
     pub(crate) owner_tid: std::sync::atomic::AtomicI32,
@@ -120,6 +123,7 @@ impl LoopShared {
             epoll,
             wake,
             ctl: AtomicU64::new(0),
+            away_since_us: AtomicU64::new(0),
             owner_tid: std::sync::atomic::AtomicI32::new(0),
             state: Mutex::new(LoopState {
                 slots: Vec::new(),
@@ -230,6 +234,9 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
 
             // Away: the loop may be taken over while we drive this one.
             seq += 1;
+            shared
+                .away_since_us
+                .store(core.micros_at(Instant::now()), Ordering::Relaxed);
             shared.ctl.store(seq, Ordering::SeqCst);
             run.note_away();
             drop(st);

@@ -306,6 +306,12 @@ impl Core {
         self.epoch.elapsed().as_millis() as u64 + 1
     }
 
+    /// Microseconds from the server's epoch to `t` (the monitor's clock).
+    #[inline]
+    pub(crate) fn micros_at(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.epoch).as_micros() as u64
+    }
+
     #[inline]
     pub(crate) fn next_conn_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
@@ -356,45 +362,72 @@ impl Run {
     }
 }
 
-/// Watches every loop; when one has been away on the same connection for a
-/// whole period (a blocking handler), asks the pool for a thread to take the
-/// loop over. Parks while no loop is busy.
+/// Watches every loop; when one has been away on the same connection for
+/// `blocking_threshold` (a blocking handler), asks the pool for a thread to
+/// take the loop over. Parks while no loop is busy.
+///
+/// A loop records when it went away (`away_since_us`), so the monitor
+/// needs no second look to know how long: it wakes at the earliest moment
+/// a loop could reach the threshold (that loop's start plus the threshold,
+/// or one threshold from now for a loop in its own code), which under load
+/// is about once per threshold.
 fn monitor(run: &Run, pool: &WorkerPool<Job>) {
-    let period = (run.core.cfg.blocking_threshold / 2).max(Duration::from_micros(100));
+    let threshold = run
+        .core
+        .cfg
+        .blocking_threshold
+        .max(Duration::from_micros(100));
+    let t_us = threshold.as_micros() as u64;
     let n = run.loops.len();
-    let mut last = vec![0u64; n];
     let mut asked = vec![u64::MAX; n];
     // Per loop: the away value last found runnable, and the owner's CPU
     // time then (see `owner_is_stuck`).
     let mut runnable_at: Vec<Option<(u64, u64)>> = vec![None; n];
     let mut quiet = 0u32;
     let mut refused_logged = Instant::now() - Duration::from_secs(3600);
+    let mut sleep = threshold;
     while !run.all_done() {
-        thread::park_timeout(period);
+        thread::park_timeout(sleep);
+        let now = run.core.micros_at(Instant::now());
+        // A loop in its own code may go away right after this look.
+        let mut wake_at = now + t_us;
         let mut busy = false;
         for i in 0..n {
-            let v = run.loops[i].ctl.load(Ordering::Acquire);
-            if v & 1 == 1 {
-                busy = true;
-                if v == last[i]
-                    && asked[i] != v
-                    && owner_is_stuck(&run.loops[i], v, period, &mut runnable_at[i])
-                {
-                    asked[i] = v;
-                    if pool.serve(Job::TakeOver(i, v)).is_err()
-                        && refused_logged.elapsed() > Duration::from_secs(10)
-                    {
-                        refused_logged = Instant::now();
-                        warn!(
-                            "loop {i} is blocked in a handler and no spare thread is free \
-                             (max_blocking_threads reached); its other connections wait"
-                        );
-                        asked[i] = u64::MAX; // ask again next period
-                    }
-                }
+            let l = &run.loops[i];
+            let v = l.ctl.load(Ordering::Acquire);
+            if v & 1 == 0 {
+                continue;
             }
-            last[i] = v;
+            busy = true;
+            if asked[i] == v {
+                continue;
+            }
+            // Written before `ctl`: at least as new as `v`'s start (newer
+            // only if the loop has moved on, which wakes us early at worst).
+            let since = l.away_since_us.load(Ordering::Relaxed);
+            if now < since + t_us {
+                wake_at = wake_at.min(since + t_us);
+                continue;
+            }
+            if !owner_is_stuck(l, v, threshold / 2, &mut runnable_at[i]) {
+                // Runnable: decided once its CPU time is seen again.
+                wake_at = wake_at.min(now + t_us / 2);
+                continue;
+            }
+            asked[i] = v;
+            if pool.serve(Job::TakeOver(i, v)).is_err() {
+                if refused_logged.elapsed() > Duration::from_secs(10) {
+                    refused_logged = Instant::now();
+                    warn!(
+                        "loop {i} is blocked in a handler and no spare thread is free \
+                         (max_blocking_threads reached); its other connections wait"
+                    );
+                }
+                asked[i] = u64::MAX; // ask again at the next look
+                wake_at = wake_at.min(now + t_us / 2);
+            }
         }
+        sleep = Duration::from_micros(wake_at.saturating_sub(now).max(50));
         quiet = if busy { 0 } else { quiet + 1 };
         if quiet >= 64 {
             // Nothing ran handlers for a while: sleep until a loop goes away.
@@ -410,18 +443,19 @@ fn monitor(run: &Run, pool: &WorkerPool<Job>) {
             }
             run.monitor_parked.store(false, Ordering::Release);
             quiet = 0;
+            sleep = Duration::ZERO;
         }
     }
 }
 
-/// Whether the owner of a loop seen away at the same `ctl` value `v` for a
-/// whole period is really stuck in a handler, rather than preempted: a
+/// Whether the owner of a loop away at the same `ctl` value `v` for the
+/// whole threshold is really stuck in a handler, rather than preempted: a
 /// thread that waits for a CPU (another process, a CPU quota) is not helped
 /// by a take-over, which would only add a thread competing for the same CPU.
 ///
 /// Stuck means: sleeping in a system call (a blocking handler), or runnable
-/// and it used at least half a period of CPU since it was last seen
-/// runnable at this value (a CPU-bound handler; decided one period later).
+/// and it used at least half a `period` of CPU since it was last seen
+/// runnable at this value (a CPU-bound handler; decided a `period` later).
 /// Where the scheduler state cannot be read, any long absence counts.
 fn owner_is_stuck(
     l: &crate::event_loop::LoopShared,
