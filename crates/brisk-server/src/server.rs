@@ -229,6 +229,9 @@ impl Server {
                     .compare_exchange(away, away + 3, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
                 {
+                    // The monitor may have spawned this thread, which then
+                    // inherited its batch policy and timer slack.
+                    crate::sys::normal_loop_thread();
                     run_loop(&job_run, i, away + 3);
                 }
             }
@@ -386,6 +389,7 @@ fn monitor(run: &Run, pool: &WorkerPool<Job>) {
     let mut quiet = 0u32;
     let mut refused_logged = Instant::now() - Duration::from_secs(3600);
     let mut sleep = threshold;
+    crate::sys::quiet_monitor_thread(threshold / 8);
     while !run.all_done() {
         thread::park_timeout(sleep);
         let now = run.core.micros_at(Instant::now());
@@ -427,7 +431,8 @@ fn monitor(run: &Run, pool: &WorkerPool<Job>) {
                 wake_at = wake_at.min(now + t_us / 2);
             }
         }
-        sleep = Duration::from_micros(wake_at.saturating_sub(now).max(50));
+        // The timer may fire up to the slack late.
+        sleep = Duration::from_micros(wake_at.saturating_sub(now + t_us / 8).max(50));
         quiet = if busy { 0 } else { quiet + 1 };
         if quiet >= 64 {
             // Nothing ran handlers for a while: sleep until a loop goes away.

@@ -51,6 +51,37 @@ pub(crate) fn accept(listener: &Socket) -> io::Result<(Socket, socket2::SockAddr
     }
 }
 
+/// Makes the calling thread (the take-over monitor) cheap for the loops it
+/// watches: `SCHED_BATCH`, so its wake-ups do not preempt a running loop
+/// thread (it runs when a CPU goes idle, which is exactly when a handler
+/// blocks, or at the next scheduling tick), and a timer slack of `slack`,
+/// so the kernel may fold its timer into another interrupt. Best effort.
+pub(crate) fn quiet_monitor_thread(slack: std::time::Duration) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let _ = nix::sys::prctl::set_timerslack(slack.as_nanos() as libc::c_ulong);
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `sched_setscheduler` reads the `sched_param` we pass by
+        // reference for the duration of the call; pid 0 is this thread.
+        let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = slack;
+}
+
+/// Undoes [`quiet_monitor_thread`] for a thread about to own a loop (a
+/// thread created by the monitor inherits its settings): the normal
+/// policy, and the kernel's usual 50 µs timer slack.
+pub(crate) fn normal_loop_thread() {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let _ = nix::sys::prctl::set_timerslack(50_000);
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: as in `quiet_monitor_thread`.
+        let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) };
+    }
+}
+
 /// The calling thread's kernel thread id (0 where there is none to read).
 pub(crate) fn thread_id() -> i32 {
     #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -35,6 +35,11 @@ fn slow_handler_does_not_stall_a_fast_one(work: fn()) {
                 flag.store(false, Ordering::SeqCst);
                 ctx.set_body(b"slow");
             } else {
+                // The thread that took the loop over runs with the normal
+                // policy, not the monitor's (which created it).
+                #[cfg(target_os = "linux")]
+                // SAFETY: sched_getscheduler(0) only reads this thread's policy.
+                assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
                 ctx.set_body(b"fast");
             }
         },
