@@ -59,7 +59,7 @@ pub(crate) struct LoopShared {
     /// Even: the owner is in loop code. Odd: the owner is away driving a
     /// connection (maybe in a handler). Only increases.
     pub(crate) ctl: AtomicU64,
-    /// When the owner last went away (µs, `Core::micros_at`), written just
+    /// When the owner last went away (µs, `sys::monotonic_us`), written just
     /// before the odd `ctl` value is published.
     pub(crate) away_since_us: AtomicU64,
     /// Kernel thread id of the thread that owns the loop (0 = unknown), for
@@ -236,7 +236,7 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
             seq += 1;
             shared
                 .away_since_us
-                .store(core.micros_at(Instant::now()), Ordering::Relaxed);
+                .store(sys::monotonic_us(), Ordering::Relaxed);
             shared.ctl.store(seq, Ordering::SeqCst);
             run.note_away();
             drop(st);

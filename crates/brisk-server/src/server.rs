@@ -309,12 +309,6 @@ impl Core {
         self.epoch.elapsed().as_millis() as u64 + 1
     }
 
-    /// Microseconds from the server's epoch to `t` (the monitor's clock).
-    #[inline]
-    pub(crate) fn micros_at(&self, t: Instant) -> u64 {
-        t.saturating_duration_since(self.epoch).as_micros() as u64
-    }
-
     #[inline]
     pub(crate) fn next_conn_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
@@ -392,7 +386,7 @@ fn monitor(run: &Run, pool: &WorkerPool<Job>) {
     crate::sys::quiet_monitor_thread(threshold / 8);
     while !run.all_done() {
         thread::park_timeout(sleep);
-        let now = run.core.micros_at(Instant::now());
+        let now = crate::sys::monotonic_us();
         // A loop in its own code may go away right after this look.
         let mut wake_at = now + t_us;
         let mut busy = false;
