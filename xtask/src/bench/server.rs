@@ -127,7 +127,7 @@ pub(crate) fn run(opts: &ServerOptions) -> Result<()> {
             scenarios.join(", "),
             if opts.rounds > 1 {
                 format!(
-                    "{} rounds (servers alternate), each cell the median round",
+                    "{} rounds (each scenario on every server back to back), each cell the median round",
                     opts.rounds
                 )
             } else {
@@ -148,29 +148,43 @@ pub(crate) fn run(opts: &ServerOptions) -> Result<()> {
         cgroup,
     };
 
+    // Every server is started once and stays up for all rounds; each round
+    // runs each scenario on every server back to back, so the runs compared
+    // in a ratio are seconds apart (this shared machine's speed drifts by
+    // tens of percent over a minute). Idle servers cost nothing.
+    let mut live: Vec<Live> = Vec::new();
+    live.push(match &brisk {
+        Ok(path) => Live::start(&setup, "brisk", |port| {
+            let mut cmd = Command::new(path);
+            cmd.args(["--port", &port.to_string(), "--loops", "1"]);
+            Ok(cmd)
+        }),
+        Err(why) => Live::missing("brisk", why.clone()),
+    });
+    for (name, peer) in &peers {
+        live.push(match peer {
+            Ok(peer) => Live::start(&setup, name, |port| peer_command(&setup, name, peer, port)),
+            Err(why) => Live::missing(name, why.clone()),
+        });
+    }
     let mut rounds = Vec::new();
     for round in 1..=opts.rounds {
         if opts.rounds > 1 {
             println!("server: round {round} of {}", opts.rounds);
         }
-        let mut results = Vec::new();
-        results.push(match &brisk {
-            Ok(path) => measure(&setup, "brisk", |port| {
-                let mut cmd = Command::new(path);
-                cmd.args(["--port", &port.to_string(), "--loops", "1"]);
-                Ok(cmd)
-            }),
-            Err(why) => ServerResult::missing("brisk", why.clone()),
-        });
-        for (name, peer) in &peers {
-            let result = match peer {
-                Ok(peer) => measure(&setup, name, |port| peer_command(&setup, name, peer, port)),
-                Err(why) => ServerResult::missing(name, why.clone()),
-            };
-            results.push(result);
+        let mut results: Vec<ServerResult> = live.iter().map(Live::result).collect();
+        for &scenario in &opts.scenarios {
+            for (l, r) in live.iter_mut().zip(results.iter_mut()) {
+                l.measure(&setup, scenario, r);
+            }
+        }
+        for (l, r) in live.iter_mut().zip(results.iter_mut()) {
+            l.check_alive(r);
+            print_result(r);
         }
         rounds.push(results);
     }
+    drop(live);
     let results = report::median_of(rounds.clone());
     drop(setup);
 
@@ -409,23 +423,147 @@ fn nginx_config(template: &str, port: u16, connections: usize) -> Result<String>
     Ok(out)
 }
 
-/// Starts one server, runs the warm-up and every scenario, stops it.
-/// Failures become notes, so one broken server does not stop the run.
-fn measure(
-    setup: &Setup,
-    name: &str,
-    command: impl FnOnce(u16) -> Result<Command>,
-) -> ServerResult {
-    let mut result = ServerResult {
-        name: name.to_owned(),
-        loads: Vec::new(),
-        idle: None,
-        note: None,
-    };
-    if let Err(e) = measure_into(setup, &mut result, command) {
-        eprintln!("server: {name}: {e:#}");
-        result.note = Some(format!("{e:#}").lines().next().unwrap_or("").to_owned());
+/// A server under test for the whole run (stopped when dropped), or why
+/// it is not there. Failures become notes, so one broken server does not
+/// stop the run.
+struct Live {
+    name: String,
+    server: Option<(Server, u16)>,
+    note: Option<String>,
+}
+
+impl Live {
+    /// Starts a server, waits until it answers, confines it and warms it up.
+    fn start(setup: &Setup, name: &str, command: impl FnOnce(u16) -> Result<Command>) -> Live {
+        match Live::try_start(setup, name, command) {
+            Ok(server) => Live {
+                name: name.to_owned(),
+                server: Some(server),
+                note: None,
+            },
+            Err(e) => {
+                eprintln!("server: {name}: {e:#}");
+                Live::missing(name, format!("{e:#}").lines().next().unwrap_or("").to_owned())
+            }
+        }
     }
+
+    fn missing(name: &str, why: String) -> Live {
+        Live {
+            name: name.to_owned(),
+            server: None,
+            note: Some(why),
+        }
+    }
+
+    fn try_start(
+        setup: &Setup,
+        name: &str,
+        command: impl FnOnce(u16) -> Result<Command>,
+    ) -> Result<(Server, u16)> {
+        let opts = setup.opts;
+        let port = free_port()?;
+        let log = setup.logs.join(format!("{name}.log"));
+        let mut server = Server::start(
+            name,
+            command(port)?,
+            &log,
+            setup.server_cpu,
+            setup.cgroup.as_ref(),
+        )?;
+        server.wait_ready(port, Duration::from_secs(10))?;
+        if let Some(cgroup) = &setup.cgroup {
+            server.confine_tree(cgroup)?;
+        }
+        if opts.warmup > 0.0 {
+            let warm = Run {
+                port,
+                secs: opts.warmup,
+                connections: opts.connections,
+                depth: 1,
+                close: false,
+            };
+            setup
+                .generator
+                .run(&warm, setup.load_cpu)
+                .context("warm-up")?;
+        }
+        Ok((server, port))
+    }
+
+    /// An empty result for one round.
+    fn result(&self) -> ServerResult {
+        match &self.note {
+            Some(why) if self.server.is_none() => ServerResult::missing(&self.name, why.clone()),
+            _ => ServerResult {
+                name: self.name.clone(),
+                loads: Vec::new(),
+                idle: None,
+                note: None,
+            },
+        }
+    }
+
+    /// Runs one scenario on this server into `result`.
+    fn measure(&mut self, setup: &Setup, scenario: ScenarioName, result: &mut ServerResult) {
+        let Some((server, port)) = &mut self.server else {
+            return;
+        };
+        let opts = setup.opts;
+        let port = *port;
+        let run = |connections: usize, depth: usize, close: bool, secs: f64| Run {
+            port,
+            secs,
+            connections,
+            depth,
+            close,
+        };
+        let load = match scenario {
+            ScenarioName::Plain => run(opts.connections, 1, false, opts.duration),
+            ScenarioName::Pipelined => run(opts.connections, opts.depth, false, opts.duration),
+            ScenarioName::Many => run(opts.many_connections, 1, false, opts.duration),
+            ScenarioName::Close => run(opts.connections, 1, true, opts.duration),
+            ScenarioName::Idle => {
+                // Connections of the load scenarios are gone by now (brisk-load
+                // resets them); let the server notice before the baseline.
+                thread::sleep(Duration::from_millis(500));
+                let idle =
+                    idle::measure(server, port, opts.idle_conns).map_err(|e| format!("{e:#}"));
+                result.idle = Some(idle);
+                return;
+            }
+        };
+        if !server.alive() {
+            result
+                .loads
+                .push((scenario, Err("the server died earlier".to_owned())));
+            return;
+        }
+        let measured = scenario_load(setup, server, &load).map_err(|e| format!("{e:#}"));
+        if let Err(e) = &measured {
+            eprintln!("server: {} {}: {e}", self.name, scenario.as_str());
+        }
+        result.loads.push((scenario, measured));
+    }
+
+    /// Notes a server that died during the round (it stays dead).
+    fn check_alive(&mut self, result: &mut ServerResult) {
+        let died = match &mut self.server {
+            Some((server, _)) => !server.alive(),
+            None => false,
+        };
+        if died {
+            let why = format!("{} died during the run", self.name);
+            eprintln!("server: {why}");
+            result.note = Some(why.clone());
+            self.note = Some(why);
+            self.server = None;
+        }
+    }
+}
+
+/// The one-line summary of a server's round.
+fn print_result(result: &ServerResult) {
     let mut shown = Vec::new();
     for (s, r) in &result.loads {
         shown.push(match r {
@@ -442,77 +580,7 @@ fn measure(
     if let Some(note) = &result.note {
         shown.push(note.clone());
     }
-    println!("# {name}: {}", shown.join(", "));
-    result
-}
-
-fn measure_into(
-    setup: &Setup,
-    result: &mut ServerResult,
-    command: impl FnOnce(u16) -> Result<Command>,
-) -> Result<()> {
-    let opts = setup.opts;
-    let port = free_port()?;
-    let log = setup.logs.join(format!("{}.log", result.name));
-    let mut server = Server::start(
-        &result.name,
-        command(port)?,
-        &log,
-        setup.server_cpu,
-        setup.cgroup.as_ref(),
-    )?;
-    server.wait_ready(port, Duration::from_secs(10))?;
-    if let Some(cgroup) = &setup.cgroup {
-        server.confine_tree(cgroup)?;
-    }
-    let run = |connections: usize, depth: usize, close: bool, secs: f64| Run {
-        port,
-        secs,
-        connections,
-        depth,
-        close,
-    };
-    if opts.warmup > 0.0 {
-        setup
-            .generator
-            .run(
-                &run(opts.connections, 1, false, opts.warmup),
-                setup.load_cpu,
-            )
-            .context("warm-up")?;
-    }
-    for &scenario in &opts.scenarios {
-        let load = match scenario {
-            ScenarioName::Plain => run(opts.connections, 1, false, opts.duration),
-            ScenarioName::Pipelined => run(opts.connections, opts.depth, false, opts.duration),
-            ScenarioName::Many => run(opts.many_connections, 1, false, opts.duration),
-            ScenarioName::Close => run(opts.connections, 1, true, opts.duration),
-            ScenarioName::Idle => {
-                // Connections of the load scenarios are gone by now (brisk-load
-                // resets them); let the server notice before the baseline.
-                thread::sleep(Duration::from_millis(500));
-                let idle =
-                    idle::measure(&server, port, opts.idle_conns).map_err(|e| format!("{e:#}"));
-                result.idle = Some(idle);
-                continue;
-            }
-        };
-        if !server.alive() {
-            result
-                .loads
-                .push((scenario, Err("the server died earlier".to_owned())));
-            continue;
-        }
-        let measured = scenario_load(setup, &server, &load).map_err(|e| format!("{e:#}"));
-        if let Err(e) = &measured {
-            eprintln!("server: {} {}: {e}", result.name, scenario.as_str());
-        }
-        result.loads.push((scenario, measured));
-    }
-    if !server.alive() {
-        bail!("{} died during the run", result.name);
-    }
-    Ok(())
+    println!("# {}: {}", result.name, shown.join(", "));
 }
 
 /// One load scenario: the generator's numbers plus the server's CPU and RSS.
