@@ -443,7 +443,10 @@ impl Live {
             },
             Err(e) => {
                 eprintln!("server: {name}: {e:#}");
-                Live::missing(name, format!("{e:#}").lines().next().unwrap_or("").to_owned())
+                Live::missing(
+                    name,
+                    format!("{e:#}").lines().next().unwrap_or("").to_owned(),
+                )
             }
         }
     }
