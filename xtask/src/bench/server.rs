@@ -174,6 +174,12 @@ pub(crate) fn run(opts: &ServerOptions) -> Result<()> {
         }
         let mut results: Vec<ServerResult> = live.iter().map(Live::result).collect();
         for &scenario in &opts.scenarios {
+            // Memory per idle connection is RSS growth: only a server that
+            // has not held idle connections before shows it (allocators keep
+            // what they got), so it is measured in the first round.
+            if scenario == ScenarioName::Idle && round > 1 {
+                continue;
+            }
             for (l, r) in live.iter_mut().zip(results.iter_mut()) {
                 l.measure(&setup, scenario, r);
             }
