@@ -594,6 +594,7 @@ impl RequestParser {
     }
 
     /// The empty line ending the head: cross-field checks, then done.
+    #[inline(always)]
     fn finish(&mut self, head_len: usize, req: &mut RequestHeader) -> Result<Status, ErrorKind> {
         let f = req.flags;
         if f & flag::HAS_HOST == 0 && req.version == Version::Http11 {
@@ -952,6 +953,7 @@ fn set_first(
     }
 }
 
+#[inline(always)]
 fn on_host(req: &mut RequestHeader, buf: &[u8], v: Span) -> Result<(), ErrorKind> {
     if req.flags & flag::HAS_HOST != 0 {
         return Err(ErrorKind::DuplicateHost);
