@@ -624,7 +624,7 @@ impl HeadCache {
         if self.prefix.is_empty()
             || self.include != include
             || self.secs != secs
-            || self.server.as_slice() != server
+            || !same_bytes(&self.server, server)
         {
             self.refill(h, opts, include, secs, server);
         }
@@ -684,6 +684,26 @@ impl HeadCache {
     }
 }
 
+/// `a == b`, for the short strings a server name is, with two overlapping
+/// word compares instead of a call to `memcmp`.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    fn word<const W: usize>(s: &[u8], at: usize) -> Option<[u8; W]> {
+        s.get(at..).and_then(|s| s.first_chunk::<W>()).copied()
+    }
+    match n {
+        0 => true,
+        1..=3 => a == b,
+        4..=7 => word::<4>(a, 0) == word::<4>(b, 0) && word::<4>(a, n - 4) == word::<4>(b, n - 4),
+        8..=16 => word::<8>(a, 0) == word::<8>(b, 0) && word::<8>(a, n - 8) == word::<8>(b, n - 8),
+        _ => a == b,
+    }
+}
+
 /// Appends a whole response with a fixed body: the head (with
 /// `Content-Length: body.len()`) and then `body`, except that the body is
 /// left out for HEAD requests and for 1xx, 204 and 304 responses. Returns
@@ -734,6 +754,23 @@ mod tests {
         head_request: false,
         http10: false,
     };
+
+    #[test]
+    fn same_bytes_is_equality() {
+        let words: Vec<Vec<u8>> = (0..40)
+            .map(|n| (0..n).map(|k| b'a' + (k % 26) as u8).collect())
+            .collect();
+        for a in &words {
+            for b in &words {
+                assert_eq!(same_bytes(a, b), a == b);
+                for k in 0..b.len() {
+                    let mut c = b.clone();
+                    c[k] ^= 0x20;
+                    assert_eq!(same_bytes(a, &c), a == &c, "{a:?} {c:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn status_and_reason() {
