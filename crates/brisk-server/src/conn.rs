@@ -442,6 +442,7 @@ impl Conn {
     }
 
     /// The response is out; close now, or linger if input may be unread.
+    #[inline(never)]
     fn finish_close(&mut self, s: &mut Scratch, core: &Core, now_ms: u64) -> Next {
         if !self.linger && !self.readable && self.unprocessed() == 0 {
             return Next::Close;
@@ -461,6 +462,8 @@ impl Conn {
     }
 
     /// Discards input until the client closes (or the linger deadline).
+    #[cold]
+    #[inline(never)]
     fn linger_read(&mut self) -> Next {
         let mut sink = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
         for _ in 0..MAX_TURNS * 4 {
@@ -547,6 +550,7 @@ impl Conn {
 
     /// Produces streamed body pieces while the output is under the
     /// backpressure bound; ends the body when the producer is done.
+    #[inline(never)]
     fn pump(&mut self, s: &mut Scratch, core: &Core) {
         let Some(mut f) = self.stream.take() else {
             return;
@@ -772,6 +776,7 @@ impl Conn {
 
     /// Sends `100 Continue` once when the client asked for it and the body
     /// has not arrived yet.
+    #[inline(never)]
     fn maybe_continue(&mut self, req: &mut InFlight, s: &mut Scratch, core: &Core) {
         if req.continue_sent
             || req.body.is_none()
@@ -889,6 +894,8 @@ impl Conn {
 
     /// Queues the error response for `err` and marks the connection to
     /// close (lingering: the client may still be sending).
+    #[cold]
+    #[inline(never)]
     fn respond_error(&mut self, s: &mut Scratch, core: &Core, err: ServerError) {
         s.resp.reset();
         let _ = s.resp.header.set_status(err.status());
@@ -938,6 +945,8 @@ impl Conn {
         self.req_started = 0;
     }
 
+    #[cold]
+    #[inline(never)]
     fn log_bad_request(&self, core: &Core, what: &str) {
         if core.cfg.secure_error_log_message {
             warn!(
