@@ -172,6 +172,14 @@ fn check_complete(data: &[u8], n: usize, req: &RequestHeader, limits: &Limits) {
         }
     }
 
+    // A path the parser calls plain is what normalizing it gives.
+    if req.path_is_plain() {
+        let path = req.path().get(head);
+        let mut out = Vec::new();
+        assert!(crate::normalize_path(path, &mut out).is_ok());
+        assert_eq!(&out[..], path, "a plain path changed when normalized");
+    }
+
     // Normalizing names changes only their case, and the result reparses
     // to the same spans.
     // A head the parser did not flag as miscased has canonical names

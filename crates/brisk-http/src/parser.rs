@@ -386,6 +386,9 @@ impl RequestParser {
                     req.flags |= flag::HAS_QUERY;
                 }
             }
+            if path_is_plain(req.path.get(lb)) {
+                req.flags |= flag::PATH_PLAIN;
+            }
         } else {
             classify_target(req, method, target, tstart, tend, q)?;
         }
@@ -419,9 +422,21 @@ impl RequestParser {
         let lim = self.limits.max_request_line.saturating_add(2);
         let mut i = tstart + 1;
         let mut q = None;
+        // The path so far has no `%`, `//` or `/.` (`slash`: it ends in `/`).
+        let (mut plain, mut slash) = (true, true);
         loop {
             let c = buf.get(i..)?.first_chunk::<16>()?;
             let m = simd::path_stops(c);
+            if q.is_none() && plain {
+                let n = if m == 0 { 16 } else { m.trailing_zeros() };
+                let (pct, slashes, dots) = simd::path_marks(c);
+                let lanes = ((1u64 << n) - 1) as u32;
+                let after_slash = slashes << 1 | u32::from(slash);
+                plain = (pct | (after_slash & (slashes | dots))) & lanes == 0;
+                if n > 0 {
+                    slash = slashes >> (n - 1) & 1 == 1;
+                }
+            }
             if m == 0 {
                 i += 16;
             } else {
@@ -467,6 +482,9 @@ impl RequestParser {
                 req.query = span(q + 1, tend);
                 req.flags |= flag::HAS_QUERY;
             }
+        }
+        if plain {
+            req.flags |= flag::PATH_PLAIN;
         }
         self.line = (i + 11) as u32;
         self.i = self.line;
@@ -705,6 +723,20 @@ fn fast_line(buf: &[u8], p: usize) -> Option<(usize, usize, usize, usize, bool)>
     let up = dash << 1 | 1;
     let miscased = alpha & ((1u32 << c) - 1) & ((up & lower) | (!up & !lower)) != 0;
     Some((p + c, vstart, vend, cr, miscased))
+}
+
+/// Whether an origin-form path needs no normalization: no `%` and no `/`
+/// followed by `/` or `.` (it starts with `/`). The request-line fast path
+/// finds the same 16 bytes at a time.
+fn path_is_plain(p: &[u8]) -> bool {
+    let mut prev = 0u8;
+    for &b in p {
+        if b == b'%' || (prev == b'/' && (b == b'/' || b == b'.')) {
+            return false;
+        }
+        prev = b;
+    }
+    true
 }
 
 /// Whether a field name is in canonical case (`Content-Type`): letters

@@ -147,6 +147,8 @@ pub(crate) mod flag {
     pub const COMPLETE: u32 = 1 << 14;
     /// Some field name may not be in canonical case (clear: all are).
     pub const MISCASED: u32 = 1 << 15;
+    /// Origin-form target whose path needs no normalization.
+    pub const PATH_PLAIN: u32 = 1 << 16;
 }
 
 impl Default for RequestHeader {
@@ -243,6 +245,15 @@ impl RequestHeader {
     #[inline]
     pub fn path(&self) -> Span {
         self.path
+    }
+
+    /// Whether the path needs no normalization: the target is origin-form
+    /// (it starts with `/`) and the path has no `%`, `//` or `/.`, so
+    /// [`normalize_path`](crate::normalize_path) would return it unchanged.
+    /// Found while parsing, so asking costs nothing.
+    #[inline]
+    pub fn path_is_plain(&self) -> bool {
+        self.flags & flag::PATH_PLAIN != 0
     }
 
     /// The query, without the `?` (present but empty for a target ending in

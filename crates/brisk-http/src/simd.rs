@@ -74,6 +74,13 @@ pub(crate) fn case_block(c: &[u8; 16]) -> (u32, u32, u32) {
     imp::case_block(c)
 }
 
+/// `(percent, slash, dot)` for a path: bytes equal to `%`, `/` and `.`,
+/// exact per byte.
+#[inline(always)]
+pub(crate) fn path_marks(c: &[u8; 16]) -> (u32, u32, u32) {
+    imp::path_marks(c)
+}
+
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "sse2",
@@ -146,6 +153,17 @@ mod sse2 {
     pub(super) fn line_block(c: &[u8; 16]) -> (u32, u32, u32) {
         let (stops, fast) = name_block(c);
         (value_stops(c), stops, fast)
+    }
+
+    #[inline(always)]
+    pub(super) fn path_marks(c: &[u8; 16]) -> (u32, u32, u32) {
+        // SAFETY: as in `value_stops`: SSE2 is enabled, and the load reads
+        // the 16 borrowed bytes of `c` without alignment requirement.
+        unsafe {
+            let v = _mm_loadu_si128(c.as_ptr().cast::<__m128i>());
+            let eq = |b: u8| _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8))) as u32;
+            (eq(b'%'), eq(b'/'), eq(b'.'))
+        }
     }
 
     #[inline(always)]
@@ -319,6 +337,13 @@ mod swar {
     }
 
     #[inline(always)]
+    pub(super) fn path_marks(c: &[u8; 16]) -> (u32, u32, u32) {
+        let (a, b) = words(c);
+        let eq = |v: u8| bits(eq_mask(a, v), eq_mask(b, v));
+        (eq(b'%'), eq(b'/'), eq(b'.'))
+    }
+
+    #[inline(always)]
     pub(super) fn case_block(c: &[u8; 16]) -> (u32, u32, u32) {
         let (a, b) = words(c);
         let alpha = |w: u64| {
@@ -444,6 +469,13 @@ mod tests {
         );
         assert_eq!(swar::case_block(&c), expect, "swar case {c:x?}");
         assert_eq!(case_block(&c), expect, "case {c:x?}");
+        let expect = (
+            want(|b| b == b'%'),
+            want(|b| b == b'/'),
+            want(|b| b == b'.'),
+        );
+        assert_eq!(swar::path_marks(&c), expect, "swar path marks {c:x?}");
+        assert_eq!(path_marks(&c), expect, "path marks {c:x?}");
     }
 
     #[test]

@@ -810,7 +810,8 @@ impl Conn {
 
         // The normalized path: the raw one when it needs no work.
         let raw_path = head.path().get(buf);
-        let path: &[u8] = if needs_normalizing(raw_path) {
+        // The parser says whether an origin-form path needs work.
+        let path: &[u8] = if !head.path_is_plain() && needs_normalizing(raw_path) {
             match brisk_http::normalize_path(raw_path, &mut s.path_buf) {
                 Ok(()) => &s.path_buf,
                 Err(_) => raw_path,
