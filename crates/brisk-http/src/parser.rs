@@ -336,17 +336,7 @@ impl RequestParser {
         let method_end = self.a as usize;
         let tstart = method_end + 1;
         let tend = v - 1;
-        // Two word compares instead of byte strings.
-        const HTTP11: u64 = u64::from_le_bytes(*b"HTTP/1.1");
-        const HTTP10: u64 = u64::from_le_bytes(*b"HTTP/1.0");
-        const HTTP20: u64 = u64::from_le_bytes(*b"HTTP/2.0");
-        const CRLF: u16 = u16::from_le_bytes(*b"\r\n");
-        let words = lb.get(v..).and_then(|s| s.first_chunk::<10>()).map(|w| {
-            let (a, b) = w.split_at(8);
-            let a = a.first_chunk::<8>().map_or(0, |a| u64::from_le_bytes(*a));
-            let b = b.first_chunk::<2>().map_or(0, |b| u16::from_le_bytes(*b));
-            (a, b)
-        });
+        let words = version_words(lb, v);
         let version = match words {
             Some((HTTP11, CRLF)) => Version::Http11,
             Some((HTTP10, CRLF)) => Version::Http10,
@@ -377,25 +367,22 @@ impl RequestParser {
         req.version = version;
         if target.first() == Some(&b'/') && method != Method::Connect {
             // origin-form, the usual case.
-            req.target_form = TargetForm::Origin;
-            match q {
-                None => req.path = span(tstart, tend),
-                Some(q) => {
-                    req.path = span(tstart, q);
-                    req.query = span(q + 1, tend);
-                    req.flags |= flag::HAS_QUERY;
-                }
-            }
-            if path_is_plain(req.path.get(lb)) {
-                req.flags |= flag::PATH_PLAIN;
-            }
+            let plain = path_is_plain(lb.get(tstart..q.unwrap_or(tend)).unwrap_or_default());
+            set_origin_form(req, tstart, tend, q, plain);
         } else {
             classify_target(req, method, target, tstart, tend, q)?;
         }
-        self.line = (v + 10) as u32;
+        self.line_done(v + 10);
+        Ok(true)
+    }
+
+    /// The request line ended at `next` (the first byte after its CRLF):
+    /// the field lines follow.
+    #[inline(always)]
+    fn line_done(&mut self, next: usize) {
+        self.line = next as u32;
         self.i = self.line;
         self.phase = Phase::LineStart;
-        Ok(true)
     }
 
     /// The usual request line, whole in `buf` at its start: `GET` or `POST`,
@@ -455,14 +442,7 @@ impl RequestParser {
             }
         }
         let tend = i;
-        const HTTP11: u64 = u64::from_le_bytes(*b"HTTP/1.1");
-        const HTTP10: u64 = u64::from_le_bytes(*b"HTTP/1.0");
-        const CRLF: u16 = u16::from_le_bytes(*b"\r\n");
-        let v = buf.get(i + 1..)?.first_chunk::<10>()?;
-        let (a, b) = v.split_at(8);
-        let a = u64::from_le_bytes(*a.first_chunk::<8>()?);
-        let b = u16::from_le_bytes(*b.first_chunk::<2>()?);
-        let version = match (a, b) {
+        let version = match version_words(buf, i + 1)? {
             (HTTP11, CRLF) => Version::Http11,
             (HTTP10, CRLF) => Version::Http10,
             _ => return None,
@@ -474,21 +454,8 @@ impl RequestParser {
         req.method_span = span(0, tstart - 1);
         req.target = span(tstart, tend);
         req.version = version;
-        req.target_form = TargetForm::Origin;
-        match q {
-            None => req.path = span(tstart, tend),
-            Some(q) => {
-                req.path = span(tstart, q);
-                req.query = span(q + 1, tend);
-                req.flags |= flag::HAS_QUERY;
-            }
-        }
-        if plain {
-            req.flags |= flag::PATH_PLAIN;
-        }
-        self.line = (i + 11) as u32;
-        self.i = self.line;
-        self.phase = Phase::LineStart;
+        set_origin_form(req, tstart, tend, q, plain);
+        self.line_done(i + 11);
         Some(true)
     }
 
@@ -808,6 +775,47 @@ fn scan_value(buf: &[u8], mut i: usize) -> usize {
         i += 8;
     }
     i
+}
+
+const HTTP11: u64 = u64::from_le_bytes(*b"HTTP/1.1");
+const HTTP10: u64 = u64::from_le_bytes(*b"HTTP/1.0");
+const HTTP20: u64 = u64::from_le_bytes(*b"HTTP/2.0");
+const CRLF: u16 = u16::from_le_bytes(*b"\r\n");
+
+/// The ten bytes at `v` as a word and a half-word, for the version and
+/// its CRLF in two compares; `None` if fewer than ten bytes are there.
+#[inline(always)]
+fn version_words(buf: &[u8], v: usize) -> Option<(u64, u16)> {
+    let w = buf.get(v..)?.first_chunk::<10>()?;
+    let (a, b) = w.split_at(8);
+    Some((
+        u64::from_le_bytes(*a.first_chunk::<8>()?),
+        u16::from_le_bytes(*b.first_chunk::<2>()?),
+    ))
+}
+
+/// Fills the path and query of an origin-form target `tstart..tend` whose
+/// `?` (if any) is at `q`; `plain` says the path needs no normalization.
+#[inline(always)]
+fn set_origin_form(
+    req: &mut RequestHeader,
+    tstart: usize,
+    tend: usize,
+    q: Option<usize>,
+    plain: bool,
+) {
+    req.target_form = TargetForm::Origin;
+    match q {
+        None => req.path = span(tstart, tend),
+        Some(q) => {
+            req.path = span(tstart, q);
+            req.query = span(q + 1, tend);
+            req.flags |= flag::HAS_QUERY;
+        }
+    }
+    if plain {
+        req.flags |= flag::PATH_PLAIN;
+    }
 }
 
 /// A span for `start..end`; both are below the head cap (< `u32::MAX`).
