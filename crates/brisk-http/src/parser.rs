@@ -686,9 +686,7 @@ fn fast_line(buf: &[u8], p: usize) -> Option<(usize, usize, usize, usize, bool)>
     while vend > vstart && buf.get(vend - 1) == Some(&b' ') {
         vend -= 1;
     }
-    // Canonical case: upper at the start and after a dash, lower elsewhere.
-    let up = dash << 1 | 1;
-    let miscased = alpha & ((1u32 << c) - 1) & ((up & lower) | (!up & !lower)) != 0;
+    let miscased = simd::miscased((alpha, lower, dash), true) & ((1u32 << c) - 1) != 0;
     Some((p + c, vstart, vend, cr, miscased))
 }
 

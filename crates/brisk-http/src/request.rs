@@ -440,49 +440,34 @@ fn canonicalize_from(name: &mut [u8], mut upper: bool) {
     }
 }
 
-/// Canonical case for the name at `buf[start..start + len]`, eight bytes at a
-/// time (most names are already canonical: one check per word, no store),
-/// byte by byte only where fewer than eight bytes of `buf` are left.
+/// Canonical case for the name at `buf[start..start + len]`, 16 bytes at a
+/// time with `simd::case_block` (the parser's check), flipping only the
+/// letters in the wrong case; byte by byte where fewer than 16 bytes of
+/// `buf` are left.
 #[inline]
 fn canonicalize_at(buf: &mut [u8], start: usize, len: usize) {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
     let mut i = 0;
     let mut upper = true;
     while i < len {
-        let n = (len - i).min(8);
+        let n = (len - i).min(16);
         let Some(chunk) = buf
             .get_mut(start + i..)
-            .and_then(|s| s.first_chunk_mut::<8>())
+            .and_then(|s| s.first_chunk_mut::<16>())
         else {
             if let Some(rest) = buf.get_mut(start + i..start + len) {
                 canonicalize_from(rest, upper);
             }
             return;
         };
-        let w = u64::from_le_bytes(*chunk);
-        // High bit of each lane that belongs to the name.
-        let lanes = if n == 8 {
-            HI
-        } else {
-            HI & ((1u64 << (n * 8)) - 1)
-        };
-        let d = w ^ (LO * b'-' as u64);
-        let dash = !((d & (LO * 0x7f)).wrapping_add(LO * 0x7f) | d) & HI;
-        // Lanes that start a word: after a dash, or the first of the name.
-        let up = (dash << 8) | if upper { 0x80 } else { 0 };
-        let y = w | (LO * 0x20);
-        let t = y & (LO * 0x7f); // 7-bit lanes: the adds below never carry
-        let ge_a = t.wrapping_add(LO * (0x80 - b'a' as u64));
-        let gt_z = t.wrapping_add(LO * (0x7f - b'z' as u64));
-        let alpha = ge_a & !gt_z & !y & HI;
-        let lower = (w << 2) & HI; // each lane's 0x20 bit, moved to 0x80
-        let wrong = alpha & lanes & ((up & lower) | (!up & !lower));
-        if wrong != 0 {
-            // Flip the case bit of the letters in the wrong case.
-            *chunk = (w ^ (wrong >> 2)).to_le_bytes();
+        let masks = crate::simd::case_block(chunk);
+        let mut wrong = crate::simd::miscased(masks, upper) & ((1u32 << n) - 1);
+        while wrong != 0 {
+            if let Some(b) = chunk.get_mut(wrong.trailing_zeros() as usize) {
+                *b ^= 0x20;
+            }
+            wrong &= wrong - 1;
         }
-        upper = (dash >> (8 * (n - 1) + 7)) & 1 == 1;
+        upper = (masks.2 >> (n - 1)) & 1 == 1;
         i += n;
     }
 }

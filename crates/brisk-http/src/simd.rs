@@ -81,6 +81,16 @@ pub(crate) fn path_marks(c: &[u8; 16]) -> (u32, u32, u32) {
     imp::path_marks(c)
 }
 
+/// Letters out of canonical case (`Content-Type`) in a block whose
+/// [`case_block`] masks are given: upper case is wanted after a `-` and at
+/// the first byte when `first_starts_word`, lower case elsewhere. Bits past
+/// the name are the caller's to mask off.
+#[inline(always)]
+pub(crate) fn miscased((alpha, lower, dash): (u32, u32, u32), first_starts_word: bool) -> u32 {
+    let up = dash << 1 | u32::from(first_starts_word);
+    alpha & ((up & lower) | (!up & !lower))
+}
+
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "sse2",
@@ -123,6 +133,27 @@ mod sse2 {
         }
     }
 
+    /// Lanes of `v` in `lo..=hi`. Signed compares with both bounds below
+    /// 0x80: bytes from 0x80 are negative and never in range.
+    #[inline(always)]
+    fn in_range(v: __m128i, lo: u8, hi: u8) -> __m128i {
+        // SAFETY: SSE2 is enabled for this target (module cfg); these
+        // intrinsics only compute on register values.
+        unsafe {
+            _mm_and_si128(
+                _mm_cmpgt_epi8(v, _mm_set1_epi8(lo as i8 - 1)),
+                _mm_cmplt_epi8(v, _mm_set1_epi8(hi as i8 + 1)),
+            )
+        }
+    }
+
+    /// Lanes holding an ASCII letter.
+    #[inline(always)]
+    fn letters(v: __m128i) -> __m128i {
+        // SAFETY: as in `in_range`.
+        in_range(unsafe { _mm_or_si128(v, _mm_set1_epi8(0x20)) }, b'a', b'z')
+    }
+
     #[inline(always)]
     pub(super) fn name_block(c: &[u8; 16]) -> (u32, u32) {
         // SAFETY: as in `value_stops`: SSE2 is enabled, and the load reads
@@ -134,17 +165,10 @@ mod sse2 {
             let colon = _mm_cmpeq_epi8(v, _mm_set1_epi8(b':' as i8));
             let low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x21));
             let stops = _mm_movemask_epi8(_mm_or_si128(colon, low)) as u32;
-            let y = _mm_or_si128(v, _mm_set1_epi8(0x20)); // ASCII lower case
-            let alpha = _mm_and_si128(
-                _mm_cmpgt_epi8(y, _mm_set1_epi8(b'a' as i8 - 1)),
-                _mm_cmplt_epi8(y, _mm_set1_epi8(b'z' as i8 + 1)),
-            );
-            let digit = _mm_and_si128(
-                _mm_cmpgt_epi8(v, _mm_set1_epi8(b'0' as i8 - 1)),
-                _mm_cmplt_epi8(v, _mm_set1_epi8(b'9' as i8 + 1)),
-            );
+            let digit = in_range(v, b'0', b'9');
             let dash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'-' as i8));
-            let fast = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(alpha, digit), dash)) as u32;
+            let fast =
+                _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(letters(v), digit), dash)) as u32;
             (stops, fast)
         }
     }
@@ -173,12 +197,7 @@ mod sse2 {
         unsafe {
             let v = _mm_loadu_si128(c.as_ptr().cast::<__m128i>());
             let case_bit = _mm_set1_epi8(0x20);
-            let y = _mm_or_si128(v, case_bit);
-            // Signed compares: bytes >= 0x80 are negative, never letters.
-            let alpha = _mm_and_si128(
-                _mm_cmpgt_epi8(y, _mm_set1_epi8(b'a' as i8 - 1)),
-                _mm_cmplt_epi8(y, _mm_set1_epi8(b'z' as i8 + 1)),
-            );
+            let alpha = letters(v);
             let lower = _mm_cmpeq_epi8(_mm_and_si128(v, case_bit), case_bit);
             let dash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'-' as i8));
             (
@@ -195,25 +214,13 @@ mod sse2 {
         // the 16 borrowed bytes of `c` without alignment requirement.
         unsafe {
             let v = _mm_loadu_si128(c.as_ptr().cast::<__m128i>());
-            // Signed compares: bytes >= 0x80 are negative and in no class.
-            let y = _mm_or_si128(v, _mm_set1_epi8(0x20)); // ASCII lower case
-            let alpha = _mm_and_si128(
-                _mm_cmpgt_epi8(y, _mm_set1_epi8(b'a' as i8 - 1)),
-                _mm_cmplt_epi8(y, _mm_set1_epi8(b'z' as i8 + 1)),
-            );
             // '-' (0x2d), '.' (0x2e) and the digits (0x30..=0x39), but not
             // '/' (0x2f).
-            let dash_to_nine = _mm_and_si128(
-                _mm_cmpgt_epi8(v, _mm_set1_epi8(b'-' as i8 - 1)),
-                _mm_cmplt_epi8(v, _mm_set1_epi8(b'9' as i8 + 1)),
-            );
+            let dash_to_nine = in_range(v, b'-', b'9');
             let slash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'/' as i8));
-            let digit = _mm_and_si128(
-                _mm_cmpgt_epi8(v, _mm_set1_epi8(b'0' as i8 - 1)),
-                _mm_cmplt_epi8(v, _mm_set1_epi8(b'9' as i8 + 1)),
-            );
+            let digit = in_range(v, b'0', b'9');
             let colon = _mm_cmpeq_epi8(v, _mm_set1_epi8(b':' as i8));
-            let simple = _mm_movemask_epi8(_mm_or_si128(alpha, dash_to_nine)) as u32
+            let simple = _mm_movemask_epi8(_mm_or_si128(letters(v), dash_to_nine)) as u32
                 & !(_mm_movemask_epi8(slash) as u32);
             (
                 simple,
@@ -279,15 +286,17 @@ mod swar {
     /// Lanes holding a byte of `[A-Za-z0-9-]` (exact per lane).
     #[inline(always)]
     fn fast_mask(w: u64) -> u64 {
+        alpha_mask(w) | digit_mask(w) | eq_mask(w, b'-')
+    }
+
+    /// Lanes holding an ASCII letter (exact per lane).
+    #[inline(always)]
+    fn alpha_mask(w: u64) -> u64 {
         let y = w | (LO * 0x20);
         let t = y & (LO * 0x7f); // 7-bit lanes: the adds below never carry
-        let ge = |lo: u64| t.wrapping_add(LO * (0x80 - lo));
-        let gt = |hi: u64| t.wrapping_add(LO * (0x7f - hi));
-        let alpha = ge(b'a' as u64) & !gt(b'z' as u64);
-        let digit = ge(b'0' as u64) & !gt(b'9' as u64);
-        let d = t ^ (LO * b'-' as u64);
-        let dash = !d.wrapping_add(LO * 0x7f);
-        (alpha | digit | dash) & !y & HI
+        let ge = t.wrapping_add(LO * (0x80 - b'a' as u64));
+        let gt = t.wrapping_add(LO * (0x7f - b'z' as u64));
+        ge & !gt & !y & HI
     }
 
     #[inline(always)]
@@ -323,17 +332,10 @@ mod swar {
         ge & !gt & !w & HI
     }
 
-    /// Lanes holding `[A-Za-z0-9.-]` (exact per lane; `fast_mask` is
-    /// not, for bytes below 0x20).
+    /// Lanes holding `[A-Za-z0-9.-]` (exact per lane).
     #[inline(always)]
     fn simple_mask(w: u64) -> u64 {
-        let y = w | (LO * 0x20);
-        let t = y & (LO * 0x7f);
-        let ge = |lo: u64| t.wrapping_add(LO * (0x80 - lo));
-        let gt = |hi: u64| t.wrapping_add(LO * (0x7f - hi));
-        let alpha = ge(b'a' as u64) & !gt(b'z' as u64) & !y;
-        let digit = digit_mask(w);
-        (alpha & HI) | digit | eq_mask(w, b'-') | eq_mask(w, b'.')
+        fast_mask(w) | eq_mask(w, b'.')
     }
 
     #[inline(always)]
@@ -346,16 +348,9 @@ mod swar {
     #[inline(always)]
     pub(super) fn case_block(c: &[u8; 16]) -> (u32, u32, u32) {
         let (a, b) = words(c);
-        let alpha = |w: u64| {
-            let y = w | (LO * 0x20);
-            let t = y & (LO * 0x7f);
-            let ge = t.wrapping_add(LO * (0x80 - b'a' as u64));
-            let gt = t.wrapping_add(LO * (0x7f - b'z' as u64));
-            ge & !gt & !y & HI
-        };
         let lower = |w: u64| (w << 2) & HI;
         (
-            bits(alpha(a), alpha(b)),
+            bits(alpha_mask(a), alpha_mask(b)),
             bits(lower(a), lower(b)),
             bits(eq_mask(a, b'-'), eq_mask(b, b'-')),
         )
@@ -364,9 +359,8 @@ mod swar {
     #[inline(always)]
     pub(super) fn host_block(c: &[u8; 16]) -> (u32, u32, u32) {
         let (a, b) = words(c);
-        let simple = simple_mask;
         (
-            bits(simple(a), simple(b)),
+            bits(simple_mask(a), simple_mask(b)),
             bits(eq_mask(a, b':'), eq_mask(b, b':')),
             bits(digit_mask(a), digit_mask(b)),
         )
