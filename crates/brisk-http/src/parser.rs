@@ -973,9 +973,34 @@ fn capture(req: &mut RequestHeader, buf: &[u8], f: HeaderField) -> Result<(), Er
 /// `name` equals the lowercase literal `lit` (letters and `-`) ignoring
 /// ASCII case. `name` is a field name or value, so it holds no CR (0x0d),
 /// the only byte besides `-` itself that `| 0x20` maps to `-`.
+///
+/// Compared as two overlapping words (the literal folds to constants), not
+/// byte by byte.
 #[inline(always)]
 fn eq_lower(name: &[u8], lit: &[u8]) -> bool {
-    name.len() == lit.len() && name.iter().zip(lit).all(|(&a, &b)| a | 0x20 == b)
+    #[inline(always)]
+    fn w4(s: &[u8], at: usize) -> u32 {
+        s.get(at..)
+            .and_then(|s| s.first_chunk::<4>())
+            .map_or(0, |c| u32::from_le_bytes(*c))
+    }
+    #[inline(always)]
+    fn w8(s: &[u8], at: usize) -> u64 {
+        s.get(at..)
+            .and_then(|s| s.first_chunk::<8>())
+            .map_or(0, |c| u64::from_le_bytes(*c))
+    }
+    const L4: u32 = 0x2020_2020;
+    const L8: u64 = 0x2020_2020_2020_2020;
+    let n = lit.len();
+    if name.len() != n {
+        return false;
+    }
+    match n {
+        4..=8 => w4(name, 0) | L4 == w4(lit, 0) && w4(name, n - 4) | L4 == w4(lit, n - 4),
+        9..=16 => w8(name, 0) | L8 == w8(lit, 0) && w8(name, n - 8) | L8 == w8(lit, n - 8),
+        _ => name.iter().zip(lit).all(|(&a, &b)| a | 0x20 == b),
+    }
 }
 
 #[inline(always)]

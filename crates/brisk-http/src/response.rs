@@ -588,7 +588,45 @@ impl HeadCache {
     /// caller, in seconds since the Unix epoch, for a server that reads the
     /// clock once per batch of responses rather than once per response.
     /// The `Date` header is formatted from `unix_secs`.
+    #[inline]
     pub fn write_at(
+        &mut self,
+        unix_secs: u64,
+        h: &ResponseHeader,
+        body: ResponseBody,
+        opts: &WriteOptions<'_>,
+        out: &mut ByteBuffer,
+    ) -> bool {
+        // The usual response first: a `200 OK` with nothing of its own whose
+        // framing repeats the cached whole head, under the same options and
+        // within the same second. One copy, no per-line work.
+        if let ResponseBody::Length(len) = body {
+            let key = FullKey {
+                len,
+                close: !opts.keep_alive || h.connection_close,
+                http10: opts.http10,
+            };
+            let server = opts.server_name.unwrap_or_default();
+            if key == self.full_key
+                && len != u64::MAX
+                && h.status == 200
+                && !h.has_reason
+                && h.user == 0
+                && h.fields.is_empty()
+                && self.include == default_bits(opts)
+                && self.secs == if opts.date { unix_secs } else { 0 }
+                && same_bytes(&self.server, server)
+            {
+                out.extend_from_slice(&self.full);
+                return !key.close;
+            }
+        }
+        self.write_miss(unix_secs, h, body, opts, out)
+    }
+
+    /// [`write_at`](Self::write_at) when the whole head is not cached.
+    #[inline(never)]
+    fn write_miss(
         &mut self,
         unix_secs: u64,
         h: &ResponseHeader,
@@ -682,6 +720,24 @@ impl HeadCache {
         self.server.clear();
         self.server.extend_from_slice(server);
     }
+}
+
+/// The `USER_*` bits of the defaults `opts` asks for, as the cache's
+/// `include` holds them for a response that overrides none (an empty server
+/// name writes no `Server` line).
+#[inline(always)]
+fn default_bits(opts: &WriteOptions<'_>) -> u8 {
+    let mut bits = 0;
+    if opts.server_name.is_some_and(|n| !n.is_empty()) {
+        bits |= USER_SERVER;
+    }
+    if opts.date {
+        bits |= USER_DATE;
+    }
+    if opts.default_content_type {
+        bits |= USER_CONTENT_TYPE;
+    }
+    bits
 }
 
 /// `a == b`, for the short strings a server name is, with two overlapping
@@ -1074,5 +1130,71 @@ mod tests {
             }
         }
         assert_eq!(n, 2 * 36 * 4 * 32);
+    }
+
+    /// The whole-head copy is used only while everything it was made from
+    /// holds: each single change after it is filled gets a fresh head.
+    #[test]
+    fn head_cache_whole_head_follows_each_change() {
+        let base = WriteOptions {
+            server_name: Some(b"brisk"),
+            ..WriteOptions::default()
+        };
+        let plain = ResponseHeader::new();
+        let mut closing = ResponseHeader::new();
+        closing.set_connection_close(true);
+        let mut other_type = ResponseHeader::new();
+        other_type.set_content_type(b"text/html").unwrap();
+        let mut created = ResponseHeader::new();
+        created.set_status(201).unwrap();
+        let mut with_field = ResponseHeader::new();
+        with_field.add(b"X-A", b"1").unwrap();
+        type Change = fn(&mut WriteOptions<'static>);
+        let changes: [(&str, Change, usize, u64); 12] = [
+            (
+                "same server name length",
+                |o| o.server_name = Some(b"krisb"),
+                0,
+                13,
+            ),
+            ("empty server name", |o| o.server_name = Some(b""), 0, 13),
+            ("no server name", |o| o.server_name = None, 0, 13),
+            ("no date", |o| o.date = false, 0, 13),
+            ("no default type", |o| o.default_content_type = false, 0, 13),
+            ("close", |o| o.keep_alive = false, 0, 13),
+            ("http/1.0", |o| o.http10 = true, 0, 13),
+            ("length", |_| {}, 0, 14),
+            ("connection_close", |_| {}, 1, 13),
+            ("content type", |_| {}, 2, 13),
+            ("status", |_| {}, 3, 13),
+            ("field", |_| {}, 4, 13),
+        ];
+        let heads = [&plain, &closing, &other_type, &created, &with_field];
+        for (what, change, hi, len) in changes {
+            // The second may turn between writes: retry once.
+            let mut ok = false;
+            for _ in 0..2 {
+                let mut cache = HeadCache::new();
+                for _ in 0..3 {
+                    cache.write(
+                        &plain,
+                        ResponseBody::Length(13),
+                        &base,
+                        &mut ByteBuffer::new(),
+                    );
+                }
+                let mut opts = base;
+                change(&mut opts);
+                let (mut a, mut b) = (ByteBuffer::new(), ByteBuffer::new());
+                let ka = cache.write(heads[hi], ResponseBody::Length(len), &opts, &mut a);
+                let kb = write_response_head(heads[hi], ResponseBody::Length(len), &opts, &mut b);
+                if a == b {
+                    assert_eq!(ka, kb, "{what}");
+                    ok = true;
+                    break;
+                }
+            }
+            assert!(ok, "{what}: the whole-head copy was reused");
+        }
     }
 }

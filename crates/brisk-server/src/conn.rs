@@ -983,6 +983,7 @@ fn buf_size(core: &Core, which: usize) -> usize {
 /// Serializes `resp` (head and, unless HEAD, body) into `w`. `framing`
 /// overrides the body framing (a streamed body: its pieces follow later).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn write_response(
     w: &mut ByteBuffer,
     resp: &Response,
