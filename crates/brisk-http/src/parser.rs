@@ -99,6 +99,18 @@ pub struct RequestParser {
     phase: Phase,
     /// The head length once complete, or the error once failed.
     outcome: Outcome,
+    /// The last `Host` value found valid, kept across requests (`reset`
+    /// leaves it): a client sends the same one every time, and a byte
+    /// compare replaces the validation.
+    host_memo: HostMemo,
+}
+
+/// Up to 16 bytes of a `Host` value that passed validation, as one word
+/// (bytes past `len` zero); `len == 0` holds nothing.
+#[derive(Clone, Copy, Debug, Default)]
+struct HostMemo {
+    bytes: u128,
+    len: u8,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,6 +162,7 @@ impl RequestParser {
             b: NO_QUERY,
             phase: Phase::Start,
             outcome: Outcome::Running,
+            host_memo: HostMemo::default(),
         }
     }
 
@@ -508,7 +521,16 @@ impl RequestParser {
                     if miscased {
                         req.flags |= flag::MISCASED;
                     }
-                    add_field(req, buf, p, name_end, vstart, vend, max_headers)?;
+                    add_field(
+                        req,
+                        buf,
+                        p,
+                        name_end,
+                        vstart,
+                        vend,
+                        max_headers,
+                        &mut self.host_memo,
+                    )?;
                     p = cr + 2;
                     continue;
                 }
@@ -562,7 +584,16 @@ impl RequestParser {
             if !is_canonical(buf.get(p..name_end).unwrap_or_default()) {
                 req.flags |= flag::MISCASED;
             }
-            add_field(req, buf, p, name_end, vstart, vend, max_headers)?;
+            add_field(
+                req,
+                buf,
+                p,
+                name_end,
+                vstart,
+                vend,
+                max_headers,
+                &mut self.host_memo,
+            )?;
             p = cr + 2;
             phase = Phase::LineStart;
         }
@@ -610,6 +641,7 @@ fn add_field(
     vstart: usize,
     vend: usize,
     max_headers: usize,
+    memo: &mut HostMemo,
 ) -> Result<(), ErrorKind> {
     if req.headers.len() >= max_headers {
         return Err(ErrorKind::TooManyHeaders);
@@ -619,7 +651,7 @@ fn add_field(
         value: span(vstart, vend),
     };
     req.headers.push(field);
-    capture(req, buf, field)
+    capture(req, buf, field, memo)
 }
 
 /// The common case of a field line at `p`, all of it in `buf`: a name of
@@ -937,10 +969,15 @@ fn classify_target(
 /// Records what the server needs from one field line (name dispatch on
 /// length, then a case-insensitive compare) and validates framing fields.
 #[inline(always)]
-fn capture(req: &mut RequestHeader, buf: &[u8], f: HeaderField) -> Result<(), ErrorKind> {
+fn capture(
+    req: &mut RequestHeader,
+    buf: &[u8],
+    f: HeaderField,
+    memo: &mut HostMemo,
+) -> Result<(), ErrorKind> {
     let name = f.name.get(buf);
     match name.len() {
-        4 if eq_lower(name, b"host") => on_host(req, buf, f.value),
+        4 if eq_lower(name, b"host") => on_host(req, buf, f.value, memo),
         6 if eq_lower(name, b"cookie") => {
             set_first(req, flag::HAS_COOKIE, f.value, |r| &mut r.cookie);
             Ok(())
@@ -1017,34 +1054,55 @@ fn set_first(
 }
 
 #[inline(always)]
-fn on_host(req: &mut RequestHeader, buf: &[u8], v: Span) -> Result<(), ErrorKind> {
+fn on_host(
+    req: &mut RequestHeader,
+    buf: &[u8],
+    v: Span,
+    memo: &mut HostMemo,
+) -> Result<(), ErrorKind> {
     if req.flags & flag::HAS_HOST != 0 {
         return Err(ErrorKind::DuplicateHost);
     }
-    if !host_is_simple(buf, v) && !valid_host(v.get(buf)) {
-        return Err(ErrorKind::InvalidHost);
+    let len = v.len as usize;
+    let block = buf
+        .get(v.start as usize..)
+        .and_then(|s| s.first_chunk::<16>())
+        .filter(|_| len <= 16);
+    match block {
+        Some(c) => {
+            // The value's bytes as one word, the bytes after it cleared
+            // (`len` is 1 to 16 where it is used).
+            let word = || u128::from_le_bytes(*c) & (u128::MAX >> (128 - 8 * len));
+            let known = len != 0 && len == memo.len as usize && word() == memo.bytes;
+            if !known {
+                if !host_is_simple(c, len) && !valid_host(v.get(buf)) {
+                    return Err(ErrorKind::InvalidHost);
+                }
+                if len != 0 {
+                    *memo = HostMemo {
+                        bytes: word(),
+                        len: len as u8,
+                    };
+                }
+            }
+        }
+        None => {
+            if !valid_host(v.get(buf)) {
+                return Err(ErrorKind::InvalidHost);
+            }
+        }
     }
     req.flags |= flag::HAS_HOST;
     req.host = v;
     Ok(())
 }
 
-/// The usual `Host`, checked 16 bytes at once: at most 16 bytes of
-/// `[A-Za-z0-9.-]` (a name or IPv4 address), then maybe `:` and digits.
-/// `true` means valid; `false` means "not this shape", for
-/// [`valid_host`] to decide.
+/// The usual `Host`, checked 16 bytes at once: the first `len` (at most
+/// 16) bytes of `c` are `[A-Za-z0-9.-]` (a name or IPv4 address), then
+/// maybe `:` and digits. `true` means valid; `false` means "not this
+/// shape", for [`valid_host`] to decide.
 #[inline(always)]
-fn host_is_simple(buf: &[u8], v: Span) -> bool {
-    let len = v.len as usize;
-    let Some(c) = buf
-        .get(v.start as usize..)
-        .and_then(|s| s.first_chunk::<16>())
-    else {
-        return false;
-    };
-    if len > 16 {
-        return false;
-    }
+fn host_is_simple(c: &[u8; 16], len: usize) -> bool {
     let (simple, colon, digit) = simd::host_block(c);
     let all = ((1u32 << len) - 1) & 0xffff;
     let colon = colon & all;
@@ -1364,6 +1422,54 @@ mod tests {
 
     /// The 16-byte fast path never accepts what `valid_host` refuses, and
     /// accepts the usual shapes itself.
+    /// `host_is_simple` on the first `len` bytes of `buf`, as `on_host`
+    /// calls it (at most 16 bytes, a whole block readable).
+    fn simple(buf: &[u8], len: usize) -> bool {
+        len <= 16
+            && buf
+                .first_chunk::<16>()
+                .is_some_and(|c| host_is_simple(c, len))
+    }
+
+    /// A parser that saw a valid `Host` still checks a different one of the
+    /// same length, and one whose bytes after the value differ is the same.
+    #[test]
+    fn host_memo_matches_only_the_same_bytes() {
+        let mut parser = RequestParser::new(Limits::default());
+        let mut req = RequestHeader::new();
+        let mut parse = |host: &[u8], after: &[u8]| {
+            let mut buf = b"GET / HTTP/1.1\r\nHost: ".to_vec();
+            buf.extend_from_slice(host);
+            buf.extend_from_slice(b"\r\n");
+            buf.extend_from_slice(after);
+            buf.extend_from_slice(b"\r\n");
+            parser.reset();
+            let r = parser
+                .parse(&buf, &mut req)
+                .map(|_| req.host().map(|h| h.get(&buf).to_vec()));
+            let mut fresh = RequestParser::new(Limits::default());
+            let mut fresh_req = RequestHeader::new();
+            let f = fresh
+                .parse(&buf, &mut fresh_req)
+                .map(|_| fresh_req.host().map(|h| h.get(&buf).to_vec()));
+            assert_eq!(r, f, "{:?}", buf.escape_ascii().to_string());
+            r.is_ok()
+        };
+        assert!(parse(b"abc:1", b""));
+        assert!(!parse(b"abc:x", b""));
+        assert!(!parse(b"abc:1:", b""));
+        assert!(parse(b"abc:1", b"X-Long-Field: 0123456789abcdef"));
+        assert!(!parse(b"abc:1", b"Host: abc:1"));
+        assert!(parse(b"0123456789abcdef", b""));
+        assert!(!parse(b"0123456789abcde/", b""));
+        assert!(parse(b"0123456789abcdef", b""));
+        assert!(!parse(b"0123456789abcdef/", b""));
+        assert!(parse(b"", b""));
+        assert!(!parse(b"a b", b""));
+        assert!(parse(b"[::1]:80", b""));
+        assert!(!parse(b"[::1]:8x", b""));
+    }
+
     #[test]
     fn simple_hosts_agree_with_valid_host() {
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -1377,8 +1483,7 @@ mod tests {
                 .map(|k| alphabet[((x >> (k * 3 % 60)) as usize + round) % alphabet.len()])
                 .collect();
             buf.extend_from_slice(b"\r\n\r\n0123456789abcdef");
-            let v = Span::new(0, len as u32);
-            if host_is_simple(&buf, v) {
+            if simple(&buf, len) {
                 assert!(
                     valid_host(&buf[..len]),
                     "{:?}",
@@ -1395,12 +1500,12 @@ mod tests {
         ] {
             let mut buf = h.to_vec();
             buf.extend_from_slice(&[b'\r'; 16]);
-            assert!(host_is_simple(&buf, Span::new(0, h.len() as u32)), "{h:?}");
+            assert!(simple(&buf, h.len()), "{h:?}");
         }
         for h in [&b"a:b"[..], b"a:1:2", b"[::1]", b"x_y", b"a b"] {
             let mut buf = h.to_vec();
             buf.extend_from_slice(&[b'\r'; 16]);
-            assert!(!host_is_simple(&buf, Span::new(0, h.len() as u32)), "{h:?}");
+            assert!(!simple(&buf, h.len()), "{h:?}");
         }
     }
 
