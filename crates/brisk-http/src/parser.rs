@@ -2,6 +2,7 @@
 //! [`Status`].
 
 use brisk_buf::Span;
+use core::ops::Range;
 
 use crate::chars::{PATH, REG_NAME, VALUE, first_lane, is_token, value_stop_mask};
 use crate::error::{ErrorKind, ParseError};
@@ -524,10 +525,7 @@ impl RequestParser {
                     add_field(
                         req,
                         buf,
-                        p,
-                        name_end,
-                        vstart,
-                        vend,
+                        (p..name_end, vstart..vend),
                         max_headers,
                         &mut self.host_memo,
                     )?;
@@ -587,10 +585,7 @@ impl RequestParser {
             add_field(
                 req,
                 buf,
-                p,
-                name_end,
-                vstart,
-                vend,
+                (p..name_end, vstart..vend),
                 max_headers,
                 &mut self.host_memo,
             )?;
@@ -631,15 +626,13 @@ impl RequestParser {
     }
 }
 
-/// Stores one field line and records what the server needs from it.
+/// Stores one field line (`name` and `value` are the byte ranges of its
+/// name and trimmed value) and records what the server needs from it.
 #[inline(always)]
 fn add_field(
     req: &mut RequestHeader,
     buf: &[u8],
-    p: usize,
-    name_end: usize,
-    vstart: usize,
-    vend: usize,
+    (name, value): (Range<usize>, Range<usize>),
     max_headers: usize,
     memo: &mut HostMemo,
 ) -> Result<(), ErrorKind> {
@@ -647,8 +640,8 @@ fn add_field(
         return Err(ErrorKind::TooManyHeaders);
     }
     let field = HeaderField {
-        name: span(p, name_end),
-        value: span(vstart, vend),
+        name: span(name.start, name.end),
+        value: span(value.start, value.end),
     };
     req.headers.push(field);
     capture(req, buf, field, memo)
