@@ -99,9 +99,14 @@ fn master_death_runs_on_master_death_in_every_child() {
         .collect();
     assert_eq!(noticed.len(), 2, "{noticed:?}");
     if cfg!(target_os = "linux") {
-        // PR_SET_PDEATHSIG, not the 500 ms getppid poll, woke them.
+        // PR_SET_PDEATHSIG, not the 500 ms getppid poll, woke them. A
+        // child whose watcher thread first ran after the master was gone
+        // says "at start" when another thread has not run the signal
+        // handler yet; that is no poll either.
         assert!(
-            noticed.iter().all(|l| l.contains("by parent-death signal")),
+            noticed
+                .iter()
+                .all(|l| l.contains("by parent-death signal") || l.contains("(noticed at start)")),
             "{noticed:?}"
         );
     }
