@@ -106,11 +106,13 @@ pub struct RequestParser {
     host_memo: HostMemo,
 }
 
-/// Up to 16 bytes of a `Host` value that passed validation, as one word
-/// (bytes past `len` zero); `len == 0` holds nothing.
+/// Up to 16 bytes of a `Host` value that passed validation: its `len`
+/// bytes as one word (`bytes`, the rest zero) and the `mask` that keeps
+/// them. The default holds the empty value, which is valid too.
 #[derive(Clone, Copy, Debug, Default)]
 struct HostMemo {
     bytes: u128,
+    mask: u128,
     len: u8,
 }
 
@@ -1062,23 +1064,9 @@ fn on_host(
         .and_then(|s| s.first_chunk::<16>())
         .filter(|_| len <= 16);
     match block {
-        Some(c) => {
-            // The value's bytes as one word, the bytes after it cleared
-            // (`len` is 1 to 16 where it is used).
-            let word = || u128::from_le_bytes(*c) & (u128::MAX >> (128 - 8 * len));
-            let known = len != 0 && len == memo.len as usize && word() == memo.bytes;
-            if !known {
-                if !host_is_simple(c, len) && !valid_host(v.get(buf)) {
-                    return Err(ErrorKind::InvalidHost);
-                }
-                if len != 0 {
-                    *memo = HostMemo {
-                        bytes: word(),
-                        len: len as u8,
-                    };
-                }
-            }
-        }
+        Some(c)
+            if len == memo.len as usize && u128::from_le_bytes(*c) & memo.mask == memo.bytes => {}
+        Some(c) => host_miss(c, v.get(buf), memo)?,
         None => {
             if !valid_host(v.get(buf)) {
                 return Err(ErrorKind::InvalidHost);
@@ -1087,6 +1075,24 @@ fn on_host(
     }
     req.flags |= flag::HAS_HOST;
     req.host = v;
+    Ok(())
+}
+
+/// A `Host` value of at most 16 bytes (`c` starts with it) that is not the
+/// remembered one: validated, and remembered when valid. Out of line, so
+/// the usual hit keeps the field loop's registers.
+#[inline(never)]
+fn host_miss(c: &[u8; 16], host: &[u8], memo: &mut HostMemo) -> Result<(), ErrorKind> {
+    let len = host.len();
+    if !host_is_simple(c, len) && !valid_host(host) {
+        return Err(ErrorKind::InvalidHost);
+    }
+    let mask = u128::MAX.checked_shr((16 - len) as u32 * 8).unwrap_or(0);
+    *memo = HostMemo {
+        bytes: u128::from_le_bytes(*c) & mask,
+        mask,
+        len: len as u8,
+    };
     Ok(())
 }
 
