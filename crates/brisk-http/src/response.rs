@@ -588,7 +588,7 @@ impl HeadCache {
     /// caller, in seconds since the Unix epoch, for a server that reads the
     /// clock once per batch of responses rather than once per response.
     /// The `Date` header is formatted from `unix_secs`.
-    #[inline]
+    #[inline(always)]
     pub fn write_at(
         &mut self,
         unix_secs: u64,
