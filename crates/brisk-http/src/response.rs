@@ -537,19 +537,26 @@ pub struct HeadCache {
 /// What the framing lines after the cached prefix depend on, for a `200 OK`
 /// with no user fields: the `Content-Length` and whether the connection
 /// closes (`Connection: close`) or is HTTP/1.0 (`Connection: keep-alive`).
-/// `NO_KEY` matches nothing.
+/// Packed in one word (length, then the two flags above it) so a key
+/// compares in one go; `NO_KEY` (all ones) is no key's value and matches
+/// nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct FullKey {
-    len: u64,
-    close: bool,
-    http10: bool,
+struct FullKey(u128);
+
+impl FullKey {
+    #[inline(always)]
+    fn new(len: u64, close: bool, http10: bool) -> FullKey {
+        FullKey(u128::from(len) | u128::from(close) << 64 | u128::from(http10) << 65)
+    }
+
+    /// Whether the head says `Connection: close`.
+    #[inline(always)]
+    fn closes(self) -> bool {
+        self.0 >> 64 & 1 == 1
+    }
 }
 
-const NO_KEY: FullKey = FullKey {
-    len: u64::MAX,
-    close: false,
-    http10: false,
-};
+const NO_KEY: FullKey = FullKey(u128::MAX);
 
 impl Default for FullKey {
     fn default() -> FullKey {
@@ -601,14 +608,9 @@ impl HeadCache {
         // framing repeats the cached whole head, under the same options and
         // within the same second. One copy, no per-line work.
         if let ResponseBody::Length(len) = body {
-            let key = FullKey {
-                len,
-                close: !opts.keep_alive || h.connection_close,
-                http10: opts.http10,
-            };
+            let key = FullKey::new(len, !opts.keep_alive || h.connection_close, opts.http10);
             let server = opts.server_name.unwrap_or_default();
             if key == self.full_key
-                && len != u64::MAX
                 && h.status == 200
                 && !h.has_reason
                 && h.user == 0
@@ -618,7 +620,7 @@ impl HeadCache {
                 && same_bytes(&self.server, server)
             {
                 out.extend_from_slice(&self.full);
-                return !key.close;
+                return !key.closes();
             }
         }
         self.write_miss(unix_secs, h, body, opts, out)
@@ -669,16 +671,14 @@ impl HeadCache {
         // The whole head, when this response's framing lines repeat the
         // last ones (the usual case: the same handler answering again).
         let key = match body {
-            ResponseBody::Length(len) if h.fields.is_empty() && len != u64::MAX => FullKey {
-                len,
-                close: !opts.keep_alive || h.connection_close,
-                http10: opts.http10,
-            },
+            ResponseBody::Length(len) if h.fields.is_empty() => {
+                FullKey::new(len, !opts.keep_alive || h.connection_close, opts.http10)
+            }
             _ => NO_KEY,
         };
         if key != NO_KEY && key == self.full_key {
             out.extend_from_slice(&self.full);
-            return !key.close;
+            return !key.closes();
         }
         out.reserve(self.prefix.len() + 64 + h.data.len() + h.fields.len() * 4);
         let start = out.len();
