@@ -209,18 +209,21 @@ impl RequestParser {
             Outcome::Complete(n) => return Ok(Status::Complete(n as usize)),
             Outcome::Failed(e) => return Err(e),
         }
+        let head_cap = self.head_cap as usize;
+        let (buf, at_cap) = match buf.get(..head_cap) {
+            Some(b) => (b, true),
+            None => (buf, false),
+        };
         if self.phase == Phase::Start && self.line == 0 && self.i == 0 {
             // Everything else is written before it is read (or guarded by
             // a flag), so this is all a new request needs.
             req.headers.clear();
             req.flags = 0;
             req.head_len = 0;
+            if let Some(r) = self.head_fast(buf, req) {
+                return r.map_err(|k| self.fail(k));
+            }
         }
-        let head_cap = self.head_cap as usize;
-        let (buf, at_cap) = match buf.get(..head_cap) {
-            Some(b) => (b, true),
-            None => (buf, false),
-        };
         let r = if self.phase as u8 <= Phase::Version as u8 {
             match self.request_line(buf, at_cap, req) {
                 Ok(true) => self.fields(buf, at_cap, req),
@@ -251,11 +254,7 @@ impl RequestParser {
         at_head_cap: bool,
         req: &mut RequestHeader,
     ) -> Result<bool, ErrorKind> {
-        if self.phase == Phase::Start && self.line == 0 {
-            if let Some(done) = self.request_line_fast(buf, req) {
-                return Ok(done);
-            }
-        }
+        // `head_fast` already tried the request line's fast path.
         if self.phase == Phase::Start {
             let mut p = self.line as usize;
             loop {
@@ -392,6 +391,43 @@ impl RequestParser {
         Ok(true)
     }
 
+    /// The usual head, whole in `buf`: the request line and every field
+    /// line through their fast paths, in one frame. `None` hands over to
+    /// the phased parser where the fast paths stopped (at the request line,
+    /// or at the start of a field line, with the lines before it stored),
+    /// so this decides nothing the phased parser would not.
+    #[inline(always)]
+    fn head_fast(
+        &mut self,
+        buf: &[u8],
+        req: &mut RequestHeader,
+    ) -> Option<Result<Status, ErrorKind>> {
+        self.request_line_fast(buf, req)?;
+        let max_headers = self.limits.max_headers;
+        let mut p = self.line as usize;
+        loop {
+            if buf.get(p..p + 2) == Some(b"\r\n") {
+                return Some(self.finish(p + 2, req));
+            }
+            let line = match buf.get(p) {
+                Some(&b) if is_token(b) => fast_line(buf, p),
+                _ => None,
+            };
+            let Some((name_end, vstart, vend, cr, miscased)) = line else {
+                self.line_done(p);
+                return None;
+            };
+            if miscased {
+                req.flags |= flag::MISCASED;
+            }
+            let field = (p..name_end, vstart..vend);
+            if let Err(k) = add_field(req, buf, field, max_headers, &mut self.host_memo) {
+                return Some(Err(k));
+            }
+            p = cr + 2;
+        }
+    }
+
     /// The request line ended at `next` (the first byte after its CRLF):
     /// the field lines follow.
     #[inline(always)]
@@ -404,11 +440,11 @@ impl RequestParser {
     /// The usual request line, whole in `buf` at its start: `GET` or `POST`,
     /// an origin-form target (a path, maybe a query) and `HTTP/1.1` or
     /// `HTTP/1.0`, scanned 16 bytes at a time with no per-phase state.
-    /// `Some(true)` when it parsed the line; `None` leaves everything
+    /// `Some(())` when it parsed the line; `None` leaves everything
     /// (including every error and limit) to the phased parser, so this
     /// accepts exactly what that would and decides nothing else.
     #[inline(always)]
-    fn request_line_fast(&mut self, buf: &[u8], req: &mut RequestHeader) -> Option<bool> {
+    fn request_line_fast(&mut self, buf: &[u8], req: &mut RequestHeader) -> Option<()> {
         const GET: u32 = u32::from_le_bytes(*b"GET ");
         const POST: u32 = u32::from_le_bytes(*b"POST");
         let first = u32::from_le_bytes(*buf.first_chunk::<4>()?);
@@ -472,7 +508,7 @@ impl RequestParser {
         req.version = version;
         set_origin_form(req, tstart, tend, q, plain);
         self.line_done(i + 11);
-        Some(true)
+        Some(())
     }
 
     /// Partial request line: a limit error if a cap was reached.
