@@ -1,10 +1,6 @@
 //! The parsed request head: [`RequestHeader`] and its small enums.
 
 use brisk_buf::Span;
-use smallvec::SmallVec;
-
-/// Header fields stored inline before the table spills to the heap.
-pub(crate) const INLINE_HEADERS: usize = 32;
 
 /// The request method (RFC 9110 §9). Methods are case-sensitive: `get` is
 /// a legal extension method and parses as [`Method::Other`]; the exact bytes
@@ -106,7 +102,10 @@ pub enum TargetForm {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestHeader {
-    pub(crate) headers: SmallVec<[HeaderField; INLINE_HEADERS]>,
+    /// The field lines. A plain `Vec`: a head is reused request after
+    /// request (`clear` keeps the allocation), so it allocates only while
+    /// it first grows, and a push is one capacity check.
+    pub(crate) headers: Vec<HeaderField>,
     pub(crate) method_span: Span,
     pub(crate) target: Span,
     pub(crate) path: Span,
@@ -161,7 +160,7 @@ impl RequestHeader {
     /// An empty head (method GET, version HTTP/1.1, no headers).
     pub fn new() -> RequestHeader {
         RequestHeader {
-            headers: SmallVec::new(),
+            headers: Vec::new(),
             method_span: Span::EMPTY,
             target: Span::EMPTY,
             path: Span::EMPTY,
