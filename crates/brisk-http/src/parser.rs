@@ -409,23 +409,39 @@ impl RequestParser {
             if buf.get(p..p + 2) == Some(b"\r\n") {
                 return Some(self.finish(p + 2, req));
             }
-            let line = match buf.get(p) {
-                Some(&b) if is_token(b) => fast_line(buf, p),
+            let next = match buf.get(p) {
+                Some(&b) if is_token(b) => self.fast_field(buf, p, req, max_headers),
                 _ => None,
             };
-            let Some((name_end, vstart, vend, cr, miscased)) = line else {
-                self.line_done(p);
-                return None;
-            };
-            if miscased {
-                req.flags |= flag::MISCASED;
+            match next {
+                Some(Ok(next)) => p = next,
+                Some(Err(k)) => return Some(Err(k)),
+                None => {
+                    self.line_done(p);
+                    return None;
+                }
             }
-            let field = (p..name_end, vstart..vend);
-            if let Err(k) = add_field(req, buf, field, max_headers, &mut self.host_memo) {
-                return Some(Err(k));
-            }
-            p = cr + 2;
         }
+    }
+
+    /// The field line at `p` (its first byte a token byte) through
+    /// [`fast_line`]: stored, and the start of the next line returned;
+    /// `None` when the line is not that shape.
+    #[inline(always)]
+    fn fast_field(
+        &mut self,
+        buf: &[u8],
+        p: usize,
+        req: &mut RequestHeader,
+        max_headers: usize,
+    ) -> Option<Result<usize, ErrorKind>> {
+        let (name_end, vstart, vend, cr, miscased) = fast_line(buf, p)?;
+        if miscased {
+            req.flags |= flag::MISCASED;
+        }
+        let field = (p..name_end, vstart..vend);
+        let stored = add_field(req, buf, field, max_headers, &mut self.host_memo);
+        Some(stored.map(|()| cr + 2))
     }
 
     /// The request line ended at `next` (the first byte after its CRLF):
@@ -556,18 +572,8 @@ impl RequestParser {
                         break;
                     }
                 }
-                if let Some((name_end, vstart, vend, cr, miscased)) = fast_line(buf, p) {
-                    if miscased {
-                        req.flags |= flag::MISCASED;
-                    }
-                    add_field(
-                        req,
-                        buf,
-                        (p..name_end, vstart..vend),
-                        max_headers,
-                        &mut self.host_memo,
-                    )?;
-                    p = cr + 2;
+                if let Some(next) = self.fast_field(buf, p, req, max_headers) {
+                    p = next?;
                     continue;
                 }
                 i = p + 1;
