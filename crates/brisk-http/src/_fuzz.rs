@@ -54,6 +54,29 @@ fn head_with(data: &[u8], limits: &Limits) {
     assert_eq!(r1, r2, "restartable parse differs from one-shot");
     assert_eq!(one, inc, "restartable header differs from one-shot");
 
+    // A parser that has seen other requests (state kept across `reset`,
+    // such as the remembered Host) parses the same: primed with another
+    // Host, then with this input twice, so its own Host is remembered.
+    let mut p4 = RequestParser::new(limits.clone());
+    let mut warm = RequestHeader::new();
+    for prime in [
+        &b"GET / HTTP/1.1\r\nHost: 127.0.0.1:9200\r\n\r\n"[..],
+        data,
+        data,
+    ] {
+        p4.reset();
+        let _ = p4.parse(prime, &mut warm);
+    }
+    // (A fresh head: a reused one keeps stale spans behind unset flags,
+    // which its accessors never show but `==` would see.)
+    p4.reset();
+    let mut after = RequestHeader::new();
+    let r4 = p4.parse(data, &mut after);
+    assert_eq!(r1, r4, "parse after other requests differs");
+    if r1.is_ok() {
+        assert_eq!(one, after, "header after other requests differs");
+    }
+
     if data.len() <= 2048 {
         let mut p3 = RequestParser::new(limits.clone());
         let mut bb = RequestHeader::new();
