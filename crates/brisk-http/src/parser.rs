@@ -997,6 +997,10 @@ fn classify_target(
             let path_start = tstart + colon + 3 + auth_len;
             req.target_form = TargetForm::Absolute;
             req.path = span(path_start, path_end);
+            let path = &target[path_start - tstart..path_end - tstart];
+            if path.first() == Some(&b'/') && path_is_plain(path) {
+                req.flags |= flag::PATH_PLAIN;
+            }
             Ok(())
         }
         _ => Err(ErrorKind::InvalidTarget),
@@ -1431,6 +1435,37 @@ mod tests {
         assert_eq!(parse_decimal(b""), None);
         assert_eq!(parse_decimal(b"+1"), None);
         assert_eq!(parse_decimal(b"1 "), None);
+    }
+
+    /// `RequestHeader::path_is_plain` for every target form: set exactly
+    /// when the path starts with `/` and has no `%`, `//` or `/.`.
+    #[test]
+    fn plain_paths_are_flagged_in_every_target_form() {
+        let cases: [(&[u8], bool); 10] = [
+            (b"GET / HTTP/1.1", true),
+            (b"GET /a/b.c/d HTTP/1.1", true),
+            (b"GET /a//b HTTP/1.1", false),
+            (b"GET /a/./b HTTP/1.1", false),
+            (b"GET /a/%41 HTTP/1.1", false),
+            (b"OPTIONS * HTTP/1.1", false),
+            (b"CONNECT h:443 HTTP/1.1", false),
+            (b"GET http://h/a/b HTTP/1.1", true),
+            (b"GET http://h/a/../b HTTP/1.1", false),
+            (b"GET http://h HTTP/1.1", false),
+        ];
+        for (line, plain) in cases {
+            let mut buf = line.to_vec();
+            buf.extend_from_slice(b"\r\nHost: h\r\n\r\n");
+            let mut req = RequestHeader::new();
+            let r = RequestParser::new(Limits::default()).parse(&buf, &mut req);
+            assert!(matches!(r, Ok(Status::Complete(_))), "{r:?}");
+            assert_eq!(
+                req.path_is_plain(),
+                plain,
+                "{:?}",
+                line.escape_ascii().to_string()
+            );
+        }
     }
 
     #[test]

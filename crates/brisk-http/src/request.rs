@@ -247,9 +247,9 @@ impl RequestHeader {
     }
 
     /// Whether the path needs no normalization: the target is origin-form
-    /// (it starts with `/`) and the path has no `%`, `//` or `/.`, so
-    /// [`normalize_path`](crate::normalize_path) would return it unchanged.
-    /// Found while parsing, so asking costs nothing.
+    /// or absolute-form, the path starts with `/` and has no `%`, `//` or
+    /// `/.`, so [`normalize_path`](crate::normalize_path) would return it
+    /// unchanged. Found while parsing, so asking costs nothing.
     #[inline]
     pub fn path_is_plain(&self) -> bool {
         self.flags & flag::PATH_PLAIN != 0

@@ -808,10 +808,10 @@ impl Conn {
         let buf = &rb[self.rpos..self.rpos + body_range.end];
         self.info.request_num += 1;
 
-        // The normalized path: the raw one when it needs no work.
+        // The normalized path: the raw one when the parser found it plain
+        // (or normalizing fails: `*`, an authority-form target).
         let raw_path = head.path().get(buf);
-        // The parser says whether an origin-form path needs work.
-        let path: &[u8] = if !head.path_is_plain() && needs_normalizing(raw_path) {
+        let path: &[u8] = if !head.path_is_plain() {
             match brisk_http::normalize_path(raw_path, &mut s.path_buf) {
                 Ok(()) => &s.path_buf,
                 Err(_) => raw_path,
@@ -1019,38 +1019,5 @@ fn write_response(
     cache.write_at(unix_secs, &resp.header, framing, &opts, w);
     if !is_head && !no_body && !streamed {
         w.extend_from_slice(body);
-    }
-}
-
-/// Whether a raw path may change under normalization (percent escapes,
-/// dot segments, repeated slashes); most paths need no work and no copy.
-#[inline]
-fn needs_normalizing(p: &[u8]) -> bool {
-    if p.first() != Some(&b'/') {
-        return true;
-    }
-    let mut prev = 0u8;
-    for &b in p {
-        if b == b'%' || (prev == b'/' && (b == b'/' || b == b'.')) {
-            return true;
-        }
-        prev = b;
-    }
-    false
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn normalizing_is_skipped_for_plain_paths() {
-        assert!(!needs_normalizing(b"/"));
-        assert!(!needs_normalizing(b"/a/b.c/d"));
-        assert!(needs_normalizing(b"/a//b"));
-        assert!(needs_normalizing(b"/a/./b"));
-        assert!(needs_normalizing(b"/a/%41"));
-        assert!(needs_normalizing(b"*"));
-        assert!(needs_normalizing(b""));
     }
 }
