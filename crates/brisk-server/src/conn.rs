@@ -388,7 +388,9 @@ impl Conn {
     pub(crate) fn on_timeout(&mut self, s: &mut Scratch, core: &Core, now_ms: u64) -> Next {
         match self.phase() {
             Phase::Reading => {
-                self.respond_error(s, core, ServerError::ReadTimeout);
+                let mut w = self.wbuf.take().unwrap_or_else(|| s.get_buf(core, WRITE));
+                self.respond_error(&mut w, s, core, ServerError::ReadTimeout);
+                self.wbuf = Some(w);
                 match self.flush(s, core, now_ms) {
                     Ok(true) => self.finish_close(s, core, now_ms),
                     Ok(false) => {
@@ -595,15 +597,27 @@ impl Conn {
 
     /// Answers every complete request in the read buffer, in order, until
     /// the output passes the backpressure bound.
+    ///
+    /// The read and write buffers are taken out of the connection for the
+    /// batch and handed to each step by reference, so no step re-checks
+    /// that they exist; an unused write buffer goes straight back.
     fn process(&mut self, s: &mut Scratch, core: &Core, now_ms: u64, now: Instant) {
+        let max_out = core.cfg.max_pending_output;
+        if self.close
+            || self.stream.is_some()
+            || self.pending_output() >= max_out
+            || self.unprocessed() == 0
+        {
+            return;
+        }
+        let Some(mut rb) = self.rbuf.take() else {
+            return;
+        };
+        let mut w = self.wbuf.take().unwrap_or_else(|| s.get_buf(core, WRITE));
         // A recycled `InFlight` carried from one pipelined request to the
         // next, back to the scratch list when the batch ends.
         let mut spare: Option<Box<InFlight>> = None;
-        while !self.close
-            && self.stream.is_none()
-            && self.pending_output() < core.cfg.max_pending_output
-            && self.unprocessed() > 0
-        {
+        loop {
             if self.req_started == 0 {
                 self.req_started = now_ms;
             }
@@ -611,32 +625,50 @@ impl Conn {
                 Some(r) => r,
                 None => s.take_inflight(core),
             };
-            let ready = (req.body.is_some() || self.parse_head(&mut req, s, core))
-                && self.body_ready(&mut req, s, core);
+            let ready = (req.body.is_some() || self.parse_head(&mut req, &mut rb, &mut w, s, core))
+                && self.body_ready(&mut req, &mut rb, &mut w, s, core);
             if !ready {
                 if self.close {
                     s.put_inflight(req);
                 } else {
-                    self.maybe_continue(&mut req, s, core);
+                    self.maybe_continue(&mut req, &mut w);
                     self.req = Some(req);
                 }
                 break;
             }
-            self.serve(&req, s, core, now_ms, now);
+            self.serve(&req, &rb, &mut w, s, core, now_ms, now);
             req.recycle();
             spare = Some(req);
+            if self.close
+                || self.stream.is_some()
+                || w.len() - self.wpos >= max_out
+                || rb.len() == self.rpos
+            {
+                break;
+            }
         }
         if let Some(r) = spare {
             s.put_inflight(r);
+        }
+        self.rbuf = Some(rb);
+        if w.is_empty() {
+            s.put_buf(core, WRITE, w);
+            self.wpos = 0;
+        } else {
+            self.wbuf = Some(w);
         }
     }
 
     /// Parses the head of the request at `rpos`. `true` when it is complete
     /// (`req.body` then describes the body); errors are answered here.
-    fn parse_head(&mut self, req: &mut InFlight, s: &mut Scratch, core: &Core) -> bool {
-        let Some(rb) = self.rbuf.as_ref() else {
-            return false;
-        };
+    fn parse_head(
+        &mut self,
+        req: &mut InFlight,
+        rb: &mut ByteBuffer,
+        w: &mut ByteBuffer,
+        s: &mut Scratch,
+        core: &Core,
+    ) -> bool {
         let buf = &rb[self.rpos..];
         match req.parser.parse(buf, &mut req.head) {
             Ok(brisk_http::Status::Partial) => {
@@ -648,21 +680,19 @@ impl Conn {
                     } else {
                         ServerError::UriTooLong
                     };
-                    self.respond_error(s, core, err);
+                    self.respond_error(w, s, core, err);
                 }
                 false
             }
             Ok(brisk_http::Status::Complete(head_len)) => {
                 if core.cfg.limits.normalize_header_names {
-                    if let Some(rb) = self.rbuf.as_mut() {
-                        brisk_http::normalize_header_names(
-                            &mut rb.as_mut_slice()[self.rpos..],
-                            &req.head,
-                        );
-                    }
+                    brisk_http::normalize_header_names(
+                        &mut rb.as_mut_slice()[self.rpos..],
+                        &req.head,
+                    );
                 }
                 if core.cfg.get_only && !matches!(req.head.method(), Method::Get | Method::Head) {
-                    self.respond_error(s, core, ServerError::MethodNotAllowed);
+                    self.respond_error(w, s, core, ServerError::MethodNotAllowed);
                     return false;
                 }
                 req.body = Some(match req.head.body_kind() {
@@ -673,7 +703,7 @@ impl Conn {
                     BodyKind::Length(n) => {
                         // Refused before a byte of it is read.
                         if n > core.cfg.max_request_body_size as u64 {
-                            self.respond_error(s, core, ServerError::BodyTooLarge);
+                            self.respond_error(w, s, core, ServerError::BodyTooLarge);
                             return false;
                         }
                         BodyWait::Length {
@@ -694,9 +724,9 @@ impl Conn {
             }
             Err(e) => {
                 if core.cfg.log_all_errors {
-                    self.log_bad_request(core, &e.to_string());
+                    self.log_bad_request(core, &rb[self.rpos..], &e.to_string());
                 }
-                self.respond_error(s, core, ServerError::Parse(e));
+                self.respond_error(w, s, core, ServerError::Parse(e));
                 false
             }
         }
@@ -704,10 +734,14 @@ impl Conn {
 
     /// Whether the whole body of `req` is in the buffer (decoding chunked
     /// input in place as it arrives); errors are answered here.
-    fn body_ready(&mut self, req: &mut InFlight, s: &mut Scratch, core: &Core) -> bool {
-        let Some(rb) = self.rbuf.as_mut() else {
-            return false;
-        };
+    fn body_ready(
+        &mut self,
+        req: &mut InFlight,
+        rb: &mut ByteBuffer,
+        w: &mut ByteBuffer,
+        s: &mut Scratch,
+        core: &Core,
+    ) -> bool {
         let max_body = core.cfg.max_request_body_size;
         let v = rb.as_mut_vec();
         let err = match req.body.as_mut() {
@@ -770,14 +804,14 @@ impl Conn {
                 }
             }
         };
-        self.respond_error(s, core, err);
+        self.respond_error(w, s, core, err);
         false
     }
 
     /// Sends `100 Continue` once when the client asked for it and the body
     /// has not arrived yet.
     #[inline(never)]
-    fn maybe_continue(&mut self, req: &mut InFlight, s: &mut Scratch, core: &Core) {
+    fn maybe_continue(&mut self, req: &mut InFlight, w: &mut ByteBuffer) {
         if req.continue_sent
             || req.body.is_none()
             || !req.head.expect_continue()
@@ -786,14 +820,23 @@ impl Conn {
             return;
         }
         req.continue_sent = true;
-        let w = self.wbuf.get_or_insert_with(|| s.get_buf(core, WRITE));
         w.extend_from_slice(CONTINUE);
     }
 
     /// Runs the handler for the complete request at `rpos`, serializes its
     /// response and recycles `req`.
-    fn serve(&mut self, req: &InFlight, s: &mut Scratch, core: &Core, now_ms: u64, now: Instant) {
-        let (Some(body), Some(rb)) = (req.body.as_ref(), self.rbuf.as_ref()) else {
+    #[allow(clippy::too_many_arguments)]
+    fn serve(
+        &mut self,
+        req: &InFlight,
+        rb: &ByteBuffer,
+        w: &mut ByteBuffer,
+        s: &mut Scratch,
+        core: &Core,
+        now_ms: u64,
+        now: Instant,
+    ) {
+        let Some(body) = req.body.as_ref() else {
             return;
         };
         let (body_range, consumed) = match *body {
@@ -859,7 +902,6 @@ impl Conn {
         let stream = s.resp.stream.take().filter(|_| !is_head);
         // A streamed body to an HTTP/1.0 client ends with the connection.
         let keep_alive = keep_alive && !(stream.is_some() && http10);
-        let w = self.wbuf.get_or_insert_with(|| s.get_buf(core, WRITE));
         let framing = match (&stream, http10) {
             (None, _) => None,
             (Some(_), false) => Some(ResponseBody::Chunked),
@@ -884,10 +926,11 @@ impl Conn {
         // On to the next request.
         self.rpos += consumed;
         self.last_active = now_ms;
-        self.req_started = if self.unprocessed() > 0 { now_ms } else { 0 };
+        let more = rb.len() > self.rpos;
+        self.req_started = if more { now_ms } else { 0 };
         if !keep_alive {
             self.close = true;
-            if self.unprocessed() > 0 {
+            if more {
                 self.linger = true;
             }
         }
@@ -897,7 +940,13 @@ impl Conn {
     /// close (lingering: the client may still be sending).
     #[cold]
     #[inline(never)]
-    fn respond_error(&mut self, s: &mut Scratch, core: &Core, err: ServerError) {
+    fn respond_error(
+        &mut self,
+        w: &mut ByteBuffer,
+        s: &mut Scratch,
+        core: &Core,
+        err: ServerError,
+    ) {
         s.resp.reset();
         let _ = s.resp.header.set_status(err.status());
         s.resp.body.extend_from_slice(err.reason().as_bytes());
@@ -929,7 +978,6 @@ impl Conn {
                 self.info.id, self.info.remote
             );
         }
-        let w = self.wbuf.get_or_insert_with(|| s.get_buf(core, WRITE));
         write_response(
             w,
             &s.resp,
@@ -948,18 +996,14 @@ impl Conn {
 
     #[cold]
     #[inline(never)]
-    fn log_bad_request(&self, core: &Core, what: &str) {
+    fn log_bad_request(&self, core: &Core, request: &[u8], what: &str) {
         if core.cfg.secure_error_log_message {
             warn!(
                 "conn {} ({}): bad request: {what}",
                 self.info.id, self.info.remote
             );
         } else {
-            let bytes = self
-                .rbuf
-                .as_ref()
-                .map(|r| &r[self.rpos..r.len().min(self.rpos + 256)])
-                .unwrap_or(&[]);
+            let bytes = &request[..request.len().min(256)];
             warn!(
                 "conn {} ({}): bad request: {what}; request starts {:?}",
                 self.info.id,
