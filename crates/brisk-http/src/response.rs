@@ -532,6 +532,16 @@ pub struct HeadCache {
     /// The key of the last such response that missed: `full` is filled only
     /// when a key repeats, so responses of varying length cost no copy.
     last_miss: FullKey,
+    /// `full` followed by the `'static` body `whole_body`: the whole
+    /// response of a handler that answers with the same static body every
+    /// time. Valid only while `whole_body` is set, which every change of
+    /// `full` clears.
+    whole: Vec<u8>,
+    whole_body: Option<&'static [u8]>,
+    /// The static body of the last response written through
+    /// [`write_static_at`](HeadCache::write_static_at): `whole` is filled
+    /// only when a body repeats.
+    last_static: Option<&'static [u8]>,
 }
 
 /// What the framing lines after the cached prefix depend on, for a `200 OK`
@@ -575,6 +585,9 @@ impl HeadCache {
             full: Vec::new(),
             full_key: NO_KEY,
             last_miss: NO_KEY,
+            whole: Vec::new(),
+            whole_body: None,
+            last_static: None,
         }
     }
 
@@ -609,21 +622,108 @@ impl HeadCache {
         // within the same second. One copy, no per-line work.
         if let ResponseBody::Length(len) = body {
             let key = FullKey::new(len, !opts.keep_alive || h.connection_close, opts.http10);
-            let server = opts.server_name.unwrap_or_default();
-            if key == self.full_key
-                && h.status == 200
-                && !h.has_reason
-                && h.user == 0
-                && h.fields.is_empty()
-                && self.include == default_bits(opts)
-                && self.secs == if opts.date { unix_secs } else { 0 }
-                && same_bytes(&self.server, server)
-            {
+            if self.full_hit(key, unix_secs, h, opts) {
                 out.extend_from_slice(&self.full);
                 return !key.closes();
             }
         }
         self.write_miss(unix_secs, h, body, opts, out)
+    }
+
+    /// Appends a whole response whose body is `'static`: exactly what
+    /// [`write_at`](Self::write_at) with `ResponseBody::Length(body.len())`
+    /// followed by `body` appends, and the same return value. When the same
+    /// response repeats (the whole head is cached and `body` is the same
+    /// slice as last time, by address and length, so its bytes are the same
+    /// too), head and body go out in one copy.
+    ///
+    /// Call it only when the body belongs in the response (not for a HEAD
+    /// request, nor for a 1xx, 204 or 304 status).
+    ///
+    /// ```
+    /// use brisk_buf::ByteBuffer;
+    /// use brisk_http::{HeadCache, ResponseBody, ResponseHeader, WriteOptions};
+    /// let (h, opts) = (ResponseHeader::new(), WriteOptions::default());
+    /// let mut cache = HeadCache::new();
+    /// let mut a = ByteBuffer::new();
+    /// for _ in 0..3 {
+    ///     a.reset();
+    ///     cache.write_static_at(1_700_000_000, &h, b"hello", &opts, &mut a);
+    /// }
+    /// let mut b = ByteBuffer::new();
+    /// HeadCache::new().write_at(1_700_000_000, &h, ResponseBody::Length(5), &opts, &mut b);
+    /// b.extend_from_slice(b"hello");
+    /// assert_eq!(a.as_slice(), b.as_slice());
+    /// ```
+    #[inline(always)]
+    pub fn write_static_at(
+        &mut self,
+        unix_secs: u64,
+        h: &ResponseHeader,
+        body: &'static [u8],
+        opts: &WriteOptions<'_>,
+        out: &mut ByteBuffer,
+    ) -> bool {
+        let key = FullKey::new(
+            body.len() as u64,
+            !opts.keep_alive || h.connection_close,
+            opts.http10,
+        );
+        if self.whole_body.is_some_and(|b| core::ptr::eq(b, body))
+            && self.full_hit(key, unix_secs, h, opts)
+        {
+            out.extend_from_slice(&self.whole);
+            return !key.closes();
+        }
+        self.write_static_miss(unix_secs, h, body, opts, out)
+    }
+
+    /// [`write_static_at`](Self::write_static_at) when the whole response
+    /// is not cached: the head, then the body, and `whole` is filled when
+    /// the whole head was cached and the body repeats.
+    #[inline(never)]
+    fn write_static_miss(
+        &mut self,
+        unix_secs: u64,
+        h: &ResponseHeader,
+        body: &'static [u8],
+        opts: &WriteOptions<'_>,
+        out: &mut ByteBuffer,
+    ) -> bool {
+        let len = body.len() as u64;
+        let start = out.len();
+        let keep = self.write_at(unix_secs, h, ResponseBody::Length(len), opts, out);
+        out.extend_from_slice(body);
+        let key = FullKey::new(len, !opts.keep_alive || h.connection_close, opts.http10);
+        let repeats = self.last_static.is_some_and(|b| core::ptr::eq(b, body));
+        if repeats && self.full_hit(key, unix_secs, h, opts) {
+            self.whole.clear();
+            self.whole.extend_from_slice(&out[start..]);
+            self.whole_body = Some(body);
+        }
+        self.last_static = Some(body);
+        keep
+    }
+
+    /// Whether `full` is the head of `h` with framing `key` under `opts`
+    /// at `unix_secs`: a `200 OK` with nothing of its own, the same
+    /// defaults, second and server name as the cached one.
+    #[inline(always)]
+    fn full_hit(
+        &self,
+        key: FullKey,
+        unix_secs: u64,
+        h: &ResponseHeader,
+        opts: &WriteOptions<'_>,
+    ) -> bool {
+        key == self.full_key
+            && h.status == 200
+            && !h.has_reason
+            && h.user == 0
+            && h.fields.is_empty()
+            && self.include == default_bits(opts)
+            && self.secs == if opts.date { unix_secs } else { 0 }
+            && same_bytes(&self.server, opts.server_name.unwrap_or_default())
     }
 
     /// [`write_at`](Self::write_at) when the whole head is not cached.
@@ -689,6 +789,7 @@ impl HeadCache {
                 self.full.clear();
                 self.full.extend_from_slice(&out[start..]);
                 self.full_key = key;
+                self.whole_body = None;
             }
             self.last_miss = key;
         }
@@ -715,6 +816,7 @@ impl HeadCache {
         self.prefix = buf.into_vec();
         self.full_key = NO_KEY;
         self.last_miss = NO_KEY;
+        self.whole_body = None;
         self.include = include;
         self.secs = secs;
         self.server.clear();
@@ -1196,5 +1298,78 @@ mod tests {
             }
             assert!(ok, "{what}: the whole-head copy was reused");
         }
+    }
+
+    #[test]
+    fn head_cache_whole_response_follows_each_change() {
+        static HELLO: [u8; 13] = *b"Hello, World!";
+        static HELLO_TOO: [u8; 13] = *b"Hello, World!";
+        static OTHER: [u8; 13] = *b"Other, world!";
+        static LONGER: [u8; 14] = *b"Hello, World!!";
+        let bodies: [&'static [u8]; 5] = [&HELLO, &HELLO_TOO, &OTHER, &LONGER, &HELLO[..12]];
+        let mut closing = ResponseHeader::new();
+        closing.set_connection_close(true);
+        let mut created = ResponseHeader::new();
+        created.set_status(201).unwrap();
+        let mut with_field = ResponseHeader::new();
+        with_field.add(b"X-A", b"1").unwrap();
+        let plain = ResponseHeader::new();
+        let heads = [&plain, &plain, &plain, &closing, &created, &with_field];
+        let base = WriteOptions {
+            server_name: Some(b"brisk"),
+            ..WriteOptions::default()
+        };
+        type Change = fn(&mut WriteOptions<'static>);
+        let changes: [Change; 6] = [
+            |_| {},
+            |_| {},
+            |o| o.server_name = Some(b"krisb"),
+            |o| o.keep_alive = false,
+            |o| o.http10 = true,
+            |o| o.date = false,
+        ];
+        // A fixed pseudo-random walk over body, head, options and second,
+        // with long runs of the same response so the whole copy is made and
+        // used; every step is compared with a fresh cache's output.
+        let mut cache = HeadCache::new();
+        let mut x: u32 = 0x2545_f491;
+        let (mut bi, mut hi, mut ci, mut secs) = (0, 0, 0, 1_700_000_000u64);
+        let mut whole_hits = 0;
+        for step in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            match x % 16 {
+                0 => bi = (x / 16) as usize % bodies.len(),
+                1 => hi = (x / 16) as usize % heads.len(),
+                2 => ci = (x / 16) as usize % changes.len(),
+                3 => secs += 1,
+                _ => {}
+            }
+            let mut opts = base;
+            changes[ci](&mut opts);
+            let body = bodies[bi];
+            let hit = cache.whole_body.is_some_and(|b| core::ptr::eq(b, body));
+            let (mut a, mut b) = (ByteBuffer::new(), ByteBuffer::new());
+            let len = ResponseBody::Length(body.len() as u64);
+            // Now and then a run of heads written without the static path
+            // (a HEAD request, a copied body), which may refill `full`.
+            let head_only = (x >> 8) % 8 == 0 || (step / 50) % 5 == 4;
+            let ka = if head_only {
+                cache.write_at(secs, heads[hi], len, &opts, &mut a)
+            } else {
+                cache.write_static_at(secs, heads[hi], body, &opts, &mut a)
+            };
+            let kb = HeadCache::new().write_at(secs, heads[hi], len, &opts, &mut b);
+            if !head_only {
+                b.extend_from_slice(body);
+            }
+            assert_eq!(a, b, "step {step}: body {bi}, head {hi}, change {ci}");
+            assert_eq!(ka, kb, "step {step}");
+            if hit && a.as_slice() == cache.whole.as_slice() {
+                whole_hits += 1;
+            }
+        }
+        assert!(whole_hits > 500, "the whole copy served only {whole_hits}");
     }
 }

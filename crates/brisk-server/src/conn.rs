@@ -1040,14 +1040,7 @@ fn write_response(
     framing: Option<ResponseBody>,
 ) {
     let status = resp.header.status();
-    let body = resp.body_bytes();
     let no_body = status == 204 || status == 304 || (100..200).contains(&status);
-    let streamed = framing.is_some();
-    let framing = match framing {
-        _ if no_body => ResponseBody::None,
-        Some(f) => f,
-        None => ResponseBody::Length(body.len() as u64),
-    };
     let opts = WriteOptions {
         server_name: if core.cfg.no_default_server_header {
             None
@@ -1060,8 +1053,23 @@ fn write_response(
         head_request: is_head,
         http10,
     };
-    cache.write_at(unix_secs, &resp.header, framing, &opts, w);
-    if !is_head && !no_body && !streamed {
-        w.extend_from_slice(body);
+    match (resp.static_body, framing) {
+        // The usual fast handler: a `'static` body, sent whole.
+        (Some(body), None) if !is_head && !no_body => {
+            cache.write_static_at(unix_secs, &resp.header, body, &opts, w);
+        }
+        (_, framing) => {
+            let body = resp.body_bytes();
+            let with_body = !is_head && !no_body && framing.is_none();
+            let framing = match framing {
+                _ if no_body => ResponseBody::None,
+                Some(f) => f,
+                None => ResponseBody::Length(body.len() as u64),
+            };
+            cache.write_at(unix_secs, &resp.header, framing, &opts, w);
+            if with_body {
+                w.extend_from_slice(body);
+            }
+        }
     }
 }
