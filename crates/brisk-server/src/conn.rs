@@ -102,11 +102,11 @@ impl Scratch {
 
     /// An empty buffer for a connection's reads (`READ`) or writes
     /// (`WRITE`), of at least the configured size.
-    #[inline]
+    #[inline(always)]
     fn get_buf(&mut self, core: &Core, which: usize) -> ByteBuffer {
         match self.spare[which].take() {
             Some(b) => b,
-            None => core.pool.get_with_capacity(buf_size(core, which)),
+            None => pool_buf(core, which),
         }
     }
 
@@ -1012,6 +1012,13 @@ impl Conn {
             );
         }
     }
+}
+
+/// A buffer from the pool when the thread's spare is out (out of line: the
+/// spare is the usual case).
+#[inline(never)]
+fn pool_buf(core: &Core, which: usize) -> ByteBuffer {
+    core.pool.get_with_capacity(buf_size(core, which))
 }
 
 /// The configured size of a connection's read or write buffer.
