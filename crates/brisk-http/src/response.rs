@@ -721,8 +721,10 @@ impl HeadCache {
             && !h.has_reason
             && h.user == 0
             && h.fields.is_empty()
-            && self.include == default_bits(opts)
+            && self.include & !USER_SERVER == default_bits(opts) & !USER_SERVER
             && self.secs == if opts.date { unix_secs } else { 0 }
+            // Equal names are both empty or both not, so `include`'s server
+            // bit (set for a non-empty name) matches too.
             && same_bytes(&self.server, opts.server_name.unwrap_or_default())
     }
 
