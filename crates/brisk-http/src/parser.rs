@@ -435,6 +435,9 @@ impl RequestParser {
         req: &mut RequestHeader,
         max_headers: usize,
     ) -> Option<Result<usize, ErrorKind>> {
+        if let Some(next) = self.known_host(buf, p, req, max_headers) {
+            return Some(next);
+        }
         let (name_end, vstart, vend, cr, miscased) = fast_line(buf, p)?;
         if miscased {
             req.flags |= flag::MISCASED;
@@ -442,6 +445,53 @@ impl RequestParser {
         let field = (p..name_end, vstart..vend);
         let stored = add_field(req, buf, field, max_headers, &mut self.host_memo);
         Some(stored.map(|()| cr + 2))
+    }
+
+    /// The field line at `p` when it is exactly `Host: `, the remembered
+    /// `Host` value and CRLF (a client sends the same line every time):
+    /// stored as [`fast_line`] and [`add_field`] would store it, with the
+    /// same errors, and the start of the next line returned. `None` for
+    /// any other line. The remembered value passed validation and holds no
+    /// space or control byte, so the generic path would find this very
+    /// name, value and line end.
+    #[inline(always)]
+    fn known_host(
+        &self,
+        buf: &[u8],
+        p: usize,
+        req: &mut RequestHeader,
+        max_headers: usize,
+    ) -> Option<Result<usize, ErrorKind>> {
+        const HOST: u64 = u64::from_le_bytes(*b"Host: \0\0");
+        const SIX: u64 = (1 << 48) - 1;
+        let w = u64::from_le_bytes(*buf.get(p..)?.first_chunk::<8>()?);
+        if w & SIX != HOST {
+            return None;
+        }
+        let v = p + 6;
+        let block = u128::from_le_bytes(*buf.get(v..)?.first_chunk::<16>()?);
+        let memo = &self.host_memo;
+        if block & memo.mask != memo.bytes {
+            return None;
+        }
+        let end = v + memo.len as usize;
+        if buf.get(end..end + 2)? != b"\r\n" {
+            return None;
+        }
+        if req.headers.len() >= max_headers {
+            return Some(Err(ErrorKind::TooManyHeaders));
+        }
+        let value = span(v, end);
+        req.headers.push(HeaderField {
+            name: span(p, p + 4),
+            value,
+        });
+        if req.flags & flag::HAS_HOST != 0 {
+            return Some(Err(ErrorKind::DuplicateHost));
+        }
+        req.flags |= flag::HAS_HOST;
+        req.host = value;
+        Some(Ok(end + 2))
     }
 
     /// The request line ended at `next` (the first byte after its CRLF):
@@ -1509,6 +1559,77 @@ mod tests {
 
     /// A parser that saw a valid `Host` still checks a different one of the
     /// same length, and one whose bytes after the value differ is the same.
+    #[test]
+    fn known_host_lines_parse_as_the_generic_path() {
+        const HOST: &[u8] = b"example.com:8080";
+        let cases: &[(&[u8], usize)] = &[
+            (b"Host: example.com:8080\r\n", 100),
+            (b"Host: example.com:8080\r\nX-A: 1\r\n", 100),
+            (b"X-A: 1\r\nHost: example.com:8080\r\n", 100),
+            (b"Host: example.com:8080 \r\n", 100),
+            (b"Host:  example.com:8080\r\n", 100),
+            (b"Host:example.com:8080\r\n", 100),
+            (b"host: example.com:8080\r\n", 100),
+            (b"HOST: example.com:8080\r\n", 100),
+            (b"Host: example.com:80801\r\n", 100),
+            (b"Host: example.com:808\r\n", 100),
+            (b"Host: example.com:8080\rX\n", 100),
+            (b"Host: example.com:8080\n", 100),
+            (b"Host: example.com:8080\r\nHost: example.com:8080\r\n", 100),
+            (b"X-A: 1\r\nHost: example.com:8080\r\n", 1),
+            (b"Host: example.com:8080\r\n", 0),
+            (b"Host: example.com:8080\r\n", 1),
+            (b"Host: \r\n", 100),
+        ];
+        for &(lines, max_headers) in cases {
+            let limits = Limits {
+                max_headers,
+                ..Limits::default()
+            };
+            let mut buf = b"GET / HTTP/1.1\r\n".to_vec();
+            buf.extend_from_slice(lines);
+            buf.extend_from_slice(b"\r\n");
+            let what = buf.escape_ascii().to_string();
+            // The reference: a fresh parser fed one byte at a time, which
+            // sees no line whole at its start and so takes no fast path.
+            let mut fresh = RequestParser::new(limits.clone());
+            let mut want = RequestHeader::new();
+            let mut r = Ok(Status::Partial);
+            for k in 0..=buf.len() {
+                r = fresh.parse(&buf[..k], &mut want);
+                if r != Ok(Status::Partial) {
+                    break;
+                }
+            }
+            // A parser that remembers HOST, whole and byte by byte.
+            let mut warm = RequestParser::new(limits.clone());
+            let mut prime = b"GET / HTTP/1.1\r\nHost: ".to_vec();
+            prime.extend_from_slice(HOST);
+            prime.extend_from_slice(b"\r\n\r\n");
+            let _ = warm.parse(&prime, &mut RequestHeader::new());
+            warm.reset();
+            let mut got = RequestHeader::new();
+            assert_eq!(warm.parse(&buf, &mut got), r, "{what}");
+            // Equal even after an error: the fields stored before it.
+            assert_eq!(got, want, "{what}");
+            for n in 0..=buf.len() {
+                let _ = warm.parse(&prime, &mut RequestHeader::new());
+                warm.reset();
+                let mut got = RequestHeader::new();
+                let mut out = Ok(Status::Partial);
+                for k in n..=buf.len() {
+                    out = warm.parse(&buf[..k], &mut got);
+                    if out != Ok(Status::Partial) {
+                        break;
+                    }
+                }
+                assert_eq!(out, r, "{what} from {n}");
+                assert_eq!(got, want, "{what} from {n}");
+                warm.reset();
+            }
+        }
+    }
+
     #[test]
     fn host_memo_matches_only_the_same_bytes() {
         let mut parser = RequestParser::new(Limits::default());
