@@ -617,6 +617,7 @@ impl Conn {
         // A recycled `InFlight` carried from one pipelined request to the
         // next, back to the scratch list when the batch ends.
         let mut spare: Option<Box<InFlight>> = None;
+        let base = base_options(core);
         loop {
             if self.req_started == 0 {
                 self.req_started = now_ms;
@@ -636,7 +637,7 @@ impl Conn {
                 }
                 break;
             }
-            self.serve(&req, &rb, &mut w, s, core, now_ms, now);
+            self.serve(&req, &rb, &mut w, s, core, &base, now_ms, now);
             req.recycle();
             spare = Some(req);
             if self.close
@@ -833,6 +834,7 @@ impl Conn {
         w: &mut ByteBuffer,
         s: &mut Scratch,
         core: &Core,
+        base: &WriteOptions<'_>,
         now_ms: u64,
         now: Instant,
     ) {
@@ -912,7 +914,7 @@ impl Conn {
             &s.resp,
             &mut s.head_cache,
             s.unix_secs,
-            core,
+            base,
             keep_alive,
             is_head,
             http10,
@@ -983,7 +985,7 @@ impl Conn {
             &s.resp,
             &mut s.head_cache,
             s.unix_secs,
-            core,
+            &base_options(core),
             false,
             false,
             false,
@@ -1021,6 +1023,23 @@ fn pool_buf(core: &Core, which: usize) -> ByteBuffer {
     core.pool.get_with_capacity(buf_size(core, which))
 }
 
+/// The server's response options; `keep_alive`, `head_request` and
+/// `http10` are set per response.
+fn base_options(core: &Core) -> WriteOptions<'_> {
+    WriteOptions {
+        server_name: if core.cfg.no_default_server_header {
+            None
+        } else {
+            Some(&core.cfg.name)
+        },
+        date: !core.cfg.no_default_date,
+        default_content_type: !core.cfg.no_default_content_type,
+        keep_alive: true,
+        head_request: false,
+        http10: false,
+    }
+}
+
 /// The configured size of a connection's read or write buffer.
 #[inline]
 fn buf_size(core: &Core, which: usize) -> usize {
@@ -1040,7 +1059,7 @@ fn write_response(
     resp: &Response,
     cache: &mut HeadCache,
     unix_secs: u64,
-    core: &Core,
+    base: &WriteOptions<'_>,
     keep_alive: bool,
     is_head: bool,
     http10: bool,
@@ -1049,16 +1068,10 @@ fn write_response(
     let status = resp.header.status();
     let no_body = status == 204 || status == 304 || (100..200).contains(&status);
     let opts = WriteOptions {
-        server_name: if core.cfg.no_default_server_header {
-            None
-        } else {
-            Some(&core.cfg.name)
-        },
-        date: !core.cfg.no_default_date,
-        default_content_type: !core.cfg.no_default_content_type,
         keep_alive,
         head_request: is_head,
         http10,
+        ..*base
     };
     match (resp.static_body, framing) {
         // The usual fast handler: a `'static` body, sent whole.
