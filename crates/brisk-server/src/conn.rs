@@ -614,18 +614,18 @@ impl Conn {
             return;
         };
         let mut w = self.wbuf.take().unwrap_or_else(|| s.get_buf(core, WRITE));
-        // A recycled `InFlight` carried from one pipelined request to the
-        // next, back to the scratch list when the batch ends.
-        let mut spare: Option<Box<InFlight>> = None;
+        // One `InFlight` carried from one pipelined request to the next:
+        // kept by the connection when a request is incomplete, else back to
+        // the scratch list when the batch ends.
+        let mut req = match self.req.take() {
+            Some(r) => r,
+            None => s.take_inflight(core),
+        };
         let base = base_options(core);
         loop {
             if self.req_started == 0 {
                 self.req_started = now_ms;
             }
-            let mut req = match self.req.take().or_else(|| spare.take()) {
-                Some(r) => r,
-                None => s.take_inflight(core),
-            };
             let ready = (req.body.is_some() || self.parse_head(&mut req, &mut rb, &mut w, s, core))
                 && self.body_ready(&mut req, &mut rb, &mut w, s, core);
             if !ready {
@@ -639,17 +639,14 @@ impl Conn {
             }
             self.serve(&req, &rb, &mut w, s, core, &base, now_ms, now);
             req.recycle();
-            spare = Some(req);
             if self.close
                 || self.stream.is_some()
                 || w.len() - self.wpos >= max_out
                 || rb.len() == self.rpos
             {
+                s.put_inflight(req);
                 break;
             }
-        }
-        if let Some(r) = spare {
-            s.put_inflight(r);
         }
         self.rbuf = Some(rb);
         if w.is_empty() {
