@@ -898,8 +898,53 @@ impl Conn {
             && (core.cfg.max_requests_per_conn == 0
                 || self.info.request_num < core.cfg.max_requests_per_conn);
         let http10 = head.version() == Version::Http10;
+        let keep_alive = if s.resp.stream.is_none() {
+            write_response(
+                w,
+                &s.resp,
+                &mut s.head_cache,
+                s.unix_secs,
+                base,
+                keep_alive,
+                is_head,
+                http10,
+                None,
+            );
+            keep_alive
+        } else {
+            self.start_stream(w, s, base, keep_alive, is_head, http10)
+        };
+
+        // On to the next request.
+        self.rpos += consumed;
+        self.last_active = now_ms;
+        let more = rb.len() > self.rpos;
+        self.req_started = if more { now_ms } else { 0 };
+        if !keep_alive {
+            self.close = true;
+            if more {
+                self.linger = true;
+            }
+        }
+    }
+
+    /// Writes the head of a response whose body the handler streams
+    /// (`set_body_stream`) and keeps the producer for [`pump`](Self::pump);
+    /// for a HEAD request the producer is dropped. Returns whether the
+    /// connection stays open: a streamed body to an HTTP/1.0 client ends
+    /// with the connection.
+    #[cold]
+    #[inline(never)]
+    fn start_stream(
+        &mut self,
+        w: &mut ByteBuffer,
+        s: &mut Scratch,
+        base: &WriteOptions<'_>,
+        keep_alive: bool,
+        is_head: bool,
+        http10: bool,
+    ) -> bool {
         let stream = s.resp.stream.take().filter(|_| !is_head);
-        // A streamed body to an HTTP/1.0 client ends with the connection.
         let keep_alive = keep_alive && !(stream.is_some() && http10);
         let framing = match (&stream, http10) {
             (None, _) => None,
@@ -921,18 +966,7 @@ impl Conn {
             self.stream = stream;
             self.stream_raw = http10;
         }
-
-        // On to the next request.
-        self.rpos += consumed;
-        self.last_active = now_ms;
-        let more = rb.len() > self.rpos;
-        self.req_started = if more { now_ms } else { 0 };
-        if !keep_alive {
-            self.close = true;
-            if more {
-                self.linger = true;
-            }
-        }
+        keep_alive
     }
 
     /// Queues the error response for `err` and marks the connection to
