@@ -878,15 +878,7 @@ impl Conn {
         let panicked = catch_unwind(AssertUnwindSafe(|| handler(&mut ctx))).is_err();
         s.values.clear();
         if panicked {
-            error!(
-                "conn {} ({}): handler panicked on request {}; answered 500 and closing",
-                self.info.id, self.info.remote, self.info.request_num
-            );
-            s.resp.reset();
-            let _ = s.resp.header.set_status(500);
-            s.resp.body.extend_from_slice(b"internal server error");
-            s.resp.close = true;
-            self.linger = true;
+            self.handler_panicked(s);
         }
 
         let keep_alive = !s.resp.close
@@ -926,6 +918,22 @@ impl Conn {
                 self.linger = true;
             }
         }
+    }
+
+    /// The handler panicked: the response becomes a 500 and the connection
+    /// closes after it.
+    #[cold]
+    #[inline(never)]
+    fn handler_panicked(&mut self, s: &mut Scratch) {
+        error!(
+            "conn {} ({}): handler panicked on request {}; answered 500 and closing",
+            self.info.id, self.info.remote, self.info.request_num
+        );
+        s.resp.reset();
+        let _ = s.resp.header.set_status(500);
+        s.resp.body.extend_from_slice(b"internal server error");
+        s.resp.close = true;
+        self.linger = true;
     }
 
     /// Writes the head of a response whose body the handler streams
