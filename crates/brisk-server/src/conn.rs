@@ -130,16 +130,12 @@ impl Scratch {
         }
     }
 
+    #[inline]
     fn take_inflight(&mut self, core: &Core) -> Box<InFlight> {
-        self.inflight.pop().unwrap_or_else(|| {
-            Box::new(InFlight {
-                parser: RequestParser::new(core.cfg.limits.clone()),
-                head: RequestHeader::new(),
-                decoder: ChunkedDecoder::new(&core.cfg.limits),
-                body: None,
-                continue_sent: false,
-            })
-        })
+        match self.inflight.pop() {
+            Some(r) => r,
+            None => new_inflight(core),
+        }
     }
 
     fn put_inflight(&mut self, mut r: Box<InFlight>) {
@@ -1077,6 +1073,19 @@ fn base_options(core: &Core) -> WriteOptions<'_> {
         head_request: false,
         http10: false,
     }
+}
+
+/// A new `InFlight` (out of line: the scratch list usually has one).
+#[cold]
+#[inline(never)]
+fn new_inflight(core: &Core) -> Box<InFlight> {
+    Box::new(InFlight {
+        parser: RequestParser::new(core.cfg.limits.clone()),
+        head: RequestHeader::new(),
+        decoder: ChunkedDecoder::new(&core.cfg.limits),
+        body: None,
+        continue_sent: false,
+    })
 }
 
 /// The configured size of a connection's read or write buffer.

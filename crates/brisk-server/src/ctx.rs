@@ -141,8 +141,22 @@ impl Response {
         self.header.reset();
         self.body.reset();
         self.static_body = None;
-        self.stream = None;
+        self.drop_stream();
         self.close = false;
+    }
+
+    /// Drops a body stream the handler set (the drop itself out of line:
+    /// there is usually none).
+    #[inline]
+    pub(crate) fn drop_stream(&mut self) {
+        #[cold]
+        #[inline(never)]
+        fn drop_it(r: &mut Response) {
+            r.stream = None;
+        }
+        if self.stream.is_some() {
+            drop_it(self);
+        }
     }
 
     pub(crate) fn body_bytes(&self) -> &[u8] {
@@ -380,7 +394,7 @@ impl<'a> RequestCtx<'a> {
     /// Replaces the response body with a copy of `body`.
     pub fn set_body(&mut self, body: &[u8]) {
         self.resp.static_body = None;
-        self.resp.stream = None;
+        self.resp.drop_stream();
         self.resp.body.reset();
         self.resp.body.extend_from_slice(body);
     }
@@ -389,7 +403,7 @@ impl<'a> RequestCtx<'a> {
     /// it is written to the socket).
     pub fn set_body_static(&mut self, body: &'static [u8]) {
         self.resp.body.reset();
-        self.resp.stream = None;
+        self.resp.drop_stream();
         self.resp.static_body = Some(body);
     }
 
@@ -425,7 +439,7 @@ impl<'a> RequestCtx<'a> {
 
     /// Appends to the response body.
     pub fn append_body(&mut self, data: &[u8]) {
-        self.resp.stream = None;
+        self.resp.drop_stream();
         if let Some(s) = self.resp.static_body.take() {
             self.resp.body.extend_from_slice(s);
         }
@@ -441,7 +455,7 @@ impl<'a> RequestCtx<'a> {
     /// Clears the response body (and a body stream).
     pub fn reset_body(&mut self) {
         self.resp.static_body = None;
-        self.resp.stream = None;
+        self.resp.drop_stream();
         self.resp.body.reset();
     }
 

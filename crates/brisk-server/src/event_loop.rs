@@ -453,33 +453,49 @@ impl LoopState {
         &mut self,
         idx: u32,
         generation: u32,
-        mut conn: Box<Conn>,
+        conn: Box<Conn>,
         next: Next,
         core: &Core,
         s: &mut Scratch,
     ) {
         let close = next == Next::Close || (self.shutdown_seen && conn.is_idle() && !conn.readable);
-        let slot = &mut self.slots[idx as usize];
         if close {
-            conn.release(core, s);
-            core.conn_closed(&conn);
-            drop(conn);
-            slot.generation = slot.generation.wrapping_add(1);
-            self.wheel.arm(&mut slot.timer, idx, generation, 0);
-            slot.timer = TimerMeta {
-                seq: slot.timer.seq,
-                ..TimerMeta::default()
-            };
-            self.free.push(idx);
-            self.live -= 1;
+            self.close_conn(idx, generation, conn, core, s);
             return;
         }
+        let slot = &mut self.slots[idx as usize];
         let deadline = conn.deadline(core);
         slot.conn = Some(conn);
         self.wheel.arm(&mut slot.timer, idx, generation, deadline);
         if next == Next::Again {
             self.ready.push(token(idx, generation));
         }
+    }
+
+    /// Closes a connection and frees its slot (a new generation for the
+    /// slot, so stale events and timers miss).
+    #[cold]
+    #[inline(never)]
+    fn close_conn(
+        &mut self,
+        idx: u32,
+        generation: u32,
+        mut conn: Box<Conn>,
+        core: &Core,
+        s: &mut Scratch,
+    ) {
+        conn.release(core, s);
+        core.conn_closed(&conn);
+        drop(conn);
+        let slot = &mut self.slots[idx as usize];
+        slot.generation = slot.generation.wrapping_add(1);
+        self.wheel.arm(&mut slot.timer, idx, generation, 0);
+        slot.timer = TimerMeta {
+            seq: slot.timer.seq,
+            ..TimerMeta::default()
+        };
+        self.free.push(idx);
+        self.live -= 1;
     }
 
     fn accept(&mut self, shared: &LoopShared, core: &Core, li: usize, s: &mut Scratch) {
