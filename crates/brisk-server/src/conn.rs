@@ -119,7 +119,7 @@ impl Scratch {
             b.reset();
             self.spare[which] = Some(b);
         } else {
-            core.pool.put(b);
+            pool_put(core, b);
         }
     }
 
@@ -142,6 +142,8 @@ impl Scratch {
         r.recycle();
         if self.inflight.len() < 64 {
             self.inflight.push(r);
+        } else {
+            drop_inflight(r);
         }
     }
 }
@@ -1073,6 +1075,21 @@ fn base_options(core: &Core) -> WriteOptions<'_> {
         head_request: false,
         http10: false,
     }
+}
+
+/// Gives a buffer to the pool (out of line: the thread's spare usually
+/// takes it).
+#[cold]
+#[inline(never)]
+fn pool_put(core: &Core, b: ByteBuffer) {
+    core.pool.put(b);
+}
+
+/// Frees an `InFlight` the full scratch list has no room for.
+#[cold]
+#[inline(never)]
+fn drop_inflight(r: Box<InFlight>) {
+    drop(r);
 }
 
 /// A new `InFlight` (out of line: the scratch list usually has one).
