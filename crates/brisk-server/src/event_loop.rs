@@ -247,18 +247,18 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
                 .is_err()
             {
                 // Taken over: hand the connection back and leave.
-                debug!(
-                    "loop {li}: taken over while a handler ran; returning conn {}",
-                    conn.info.id
-                );
                 let _ = next;
-                lock(&shared.returns).push(Returned {
-                    idx,
-                    generation,
-                    conn,
-                });
-                shared.wake();
-                scratch.release(core);
+                hand_back(
+                    shared,
+                    core,
+                    li,
+                    Returned {
+                        idx,
+                        generation,
+                        conn,
+                    },
+                    &mut scratch,
+                );
                 return;
             }
             seq += 1;
@@ -266,6 +266,21 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
             st.checkin(idx, generation, conn, next, core, &mut scratch);
         }
     }
+}
+
+/// The loop was taken over while this thread drove `r`'s connection: the
+/// connection goes back to the loop (its new owner picks it up from
+/// `returns`) and this thread's spare buffers to the pool.
+#[cold]
+#[inline(never)]
+fn hand_back(shared: &LoopShared, core: &Core, li: usize, r: Returned, scratch: &mut Scratch) {
+    debug!(
+        "loop {li}: taken over while a handler ran; returning conn {}",
+        r.conn.info.id
+    );
+    lock(&shared.returns).push(r);
+    shared.wake();
+    scratch.release(core);
 }
 
 impl LoopState {

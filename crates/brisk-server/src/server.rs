@@ -349,9 +349,15 @@ impl Run {
     /// monitor if it parked for lack of work (one relaxed load otherwise).
     #[inline]
     pub(crate) fn note_away(&self) {
-        if self.monitor_parked.load(Ordering::SeqCst)
-            && self.monitor_parked.swap(false, Ordering::AcqRel)
-        {
+        if self.monitor_parked.load(Ordering::SeqCst) {
+            self.wake_monitor();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_monitor(&self) {
+        if self.monitor_parked.swap(false, Ordering::AcqRel) {
             if let Some(t) = self.monitor.get() {
                 t.unpark();
             }
