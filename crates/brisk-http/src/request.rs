@@ -415,12 +415,18 @@ impl RequestHeader {
 /// normalize_header_names(&mut buf, &req);
 /// assert_eq!(&buf[..], b"GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: 7\r\n\r\n");
 /// ```
+#[inline]
 pub fn normalize_header_names(buf: &mut [u8], req: &RequestHeader) {
     // The parser flags heads with a name that may need changing; most
     // clients send canonical names, and then there is nothing to do.
-    if req.flags & flag::MISCASED == 0 {
-        return;
+    if req.flags & flag::MISCASED != 0 {
+        canonicalize_names(buf, req);
     }
+}
+
+/// [`normalize_header_names`] for a head with a miscased name.
+#[inline(never)]
+fn canonicalize_names(buf: &mut [u8], req: &RequestHeader) {
     for h in req.headers() {
         canonicalize_at(buf, h.name.start as usize, h.name.len as usize);
     }

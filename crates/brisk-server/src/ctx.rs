@@ -119,9 +119,15 @@ pub(crate) struct UserValues {
 }
 
 impl UserValues {
+    #[inline]
     pub(crate) fn clear(&mut self) {
+        #[cold]
+        #[inline(never)]
+        fn drop_all(v: &mut UserValues) {
+            v.items.clear();
+        }
         if !self.items.is_empty() {
-            self.items.clear();
+            drop_all(self);
         }
     }
 }

@@ -53,6 +53,7 @@ impl Wheel {
 
     /// Sets `meta`'s deadline (0 clears it) and files an entry if the live
     /// one would fire too late or there is none.
+    #[inline]
     pub(crate) fn arm(&mut self, meta: &mut TimerMeta, idx: u32, generation: u32, deadline: u64) {
         meta.deadline = deadline;
         if deadline == 0 {
@@ -62,6 +63,13 @@ impl Wheel {
         if meta.tick.is_some_and(|t| t <= tick) {
             return; // fires earlier, then re-files itself lazily
         }
+        self.file(meta, idx, generation, tick);
+    }
+
+    /// Files a new entry for `meta` at `tick` (out of line: a busy
+    /// connection's deadline only moves later, which needs none).
+    #[inline(never)]
+    fn file(&mut self, meta: &mut TimerMeta, idx: u32, generation: u32, tick: u64) {
         meta.seq = meta.seq.wrapping_add(1);
         meta.tick = Some(tick);
         let b = (tick as usize) & (BUCKETS - 1);
