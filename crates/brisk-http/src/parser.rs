@@ -526,39 +526,43 @@ impl RequestParser {
         // which error applies).
         let lim = self.limits.max_request_line.saturating_add(2);
         let mut i = tstart + 1;
-        let mut q = None;
-        // The path so far has no `%`, `//` or `/.` (`slash`: it ends in `/`).
-        let (mut plain, mut slash) = (true, true);
-        loop {
-            let c = buf.get(i..)?.first_chunk::<16>()?;
-            let m = simd::path_stops(c);
-            if q.is_none() && plain {
-                let n = if m == 0 { 16 } else { m.trailing_zeros() };
-                let (pct, slashes, dots) = simd::path_marks(c);
-                let lanes = ((1u64 << n) - 1) as u32;
-                let after_slash = slashes << 1 | u32::from(slash);
-                plain = (pct | (after_slash & (slashes | dots))) & lanes == 0;
-                if n > 0 {
-                    slash = slashes >> (n - 1) & 1 == 1;
+        let c = buf.get(i..)?.first_chunk::<16>()?;
+        let m = simd::path_stops(c);
+        let (q, plain) = if m != 0 && buf.get(i + m.trailing_zeros() as usize) == Some(&b' ') {
+            // The usual short target: its end within 16 bytes, no query.
+            let n = m.trailing_zeros();
+            i += n as usize;
+            (None, block_plain(c, n, true).0)
+        } else {
+            let mut q = None;
+            // The path so far has no `%`, `//` or `/.` (`slash`: it ends in `/`).
+            let (mut plain, mut slash) = (true, true);
+            loop {
+                let c = buf.get(i..)?.first_chunk::<16>()?;
+                let m = simd::path_stops(c);
+                if q.is_none() && plain {
+                    let n = if m == 0 { 16 } else { m.trailing_zeros() };
+                    (plain, slash) = block_plain(c, n, slash);
                 }
-            }
-            if m == 0 {
-                i += 16;
-            } else {
-                i += m.trailing_zeros() as usize;
-                match buf.get(i) {
-                    Some(b' ') => break,
-                    Some(b'?') => {
-                        q.get_or_insert(i);
-                        i += 1;
+                if m == 0 {
+                    i += 16;
+                } else {
+                    i += m.trailing_zeros() as usize;
+                    match buf.get(i) {
+                        Some(b' ') => break,
+                        Some(b'?') => {
+                            q.get_or_insert(i);
+                            i += 1;
+                        }
+                        _ => return None,
                     }
-                    _ => return None,
+                }
+                if i >= lim {
+                    return None;
                 }
             }
-            if i >= lim {
-                return None;
-            }
-        }
+            (q, plain)
+        };
         let tend = i;
         let version = match version_words(buf, i + 1)? {
             (HTTP11, CRLF) => Version::Http11,
@@ -807,6 +811,23 @@ fn fast_line(buf: &[u8], p: usize) -> Option<(usize, usize, usize, usize, bool)>
     }
     let miscased = simd::miscased((alpha, lower, dash), true) & ((1u32 << c) - 1) != 0;
     Some((p + c, vstart, vend, cr, miscased))
+}
+
+/// The first `n` bytes of `c`, path bytes following a `/` when `slash`:
+/// whether they hold no `%`, `//` or `/.`, and whether they end in `/`
+/// (`slash` again for `n == 0`).
+#[inline(always)]
+fn block_plain(c: &[u8; 16], n: u32, slash: bool) -> (bool, bool) {
+    let (pct, slashes, dots) = simd::path_marks(c);
+    let lanes = ((1u64 << n) - 1) as u32;
+    let after_slash = slashes << 1 | u32::from(slash);
+    let plain = (pct | (after_slash & (slashes | dots))) & lanes == 0;
+    let ends_in_slash = if n > 0 {
+        slashes >> (n - 1) & 1 == 1
+    } else {
+        slash
+    };
+    (plain, ends_in_slash)
 }
 
 /// Whether an origin-form path needs no normalization: no `%` and no `/`
