@@ -559,6 +559,13 @@ impl FullKey {
         FullKey(u128::from(len) | u128::from(close) << 64 | u128::from(http10) << 65)
     }
 
+    /// The key of a response of `h` with a `Content-Length` of `len` under
+    /// `opts`.
+    #[inline(always)]
+    fn of(len: u64, h: &ResponseHeader, opts: &WriteOptions<'_>) -> FullKey {
+        FullKey::new(len, !opts.keep_alive || h.connection_close, opts.http10)
+    }
+
     /// Whether the head says `Connection: close`.
     #[inline(always)]
     fn closes(self) -> bool {
@@ -621,7 +628,7 @@ impl HeadCache {
         // framing repeats the cached whole head, under the same options and
         // within the same second. One copy, no per-line work.
         if let ResponseBody::Length(len) = body {
-            let key = FullKey::new(len, !opts.keep_alive || h.connection_close, opts.http10);
+            let key = FullKey::of(len, h, opts);
             if self.full_hit(key, unix_secs, h, opts) {
                 out.extend_from_slice(&self.full);
                 return !key.closes();
@@ -664,11 +671,7 @@ impl HeadCache {
         opts: &WriteOptions<'_>,
         out: &mut ByteBuffer,
     ) -> bool {
-        let key = FullKey::new(
-            body.len() as u64,
-            !opts.keep_alive || h.connection_close,
-            opts.http10,
-        );
+        let key = FullKey::of(body.len() as u64, h, opts);
         if self.whole_body.is_some_and(|b| core::ptr::eq(b, body))
             && self.full_hit(key, unix_secs, h, opts)
         {
@@ -694,7 +697,7 @@ impl HeadCache {
         let start = out.len();
         let keep = self.write_at(unix_secs, h, ResponseBody::Length(len), opts, out);
         out.extend_from_slice(body);
-        let key = FullKey::new(len, !opts.keep_alive || h.connection_close, opts.http10);
+        let key = FullKey::of(len, h, opts);
         let repeats = self.last_static.is_some_and(|b| core::ptr::eq(b, body));
         if repeats && self.full_hit(key, unix_secs, h, opts) {
             self.whole.clear();
@@ -773,9 +776,7 @@ impl HeadCache {
         // The whole head, when this response's framing lines repeat the
         // last ones (the usual case: the same handler answering again).
         let key = match body {
-            ResponseBody::Length(len) if h.fields.is_empty() => {
-                FullKey::new(len, !opts.keep_alive || h.connection_close, opts.http10)
-            }
+            ResponseBody::Length(len) if h.fields.is_empty() => FullKey::of(len, h, opts),
             _ => NO_KEY,
         };
         if key != NO_KEY && key == self.full_key {
