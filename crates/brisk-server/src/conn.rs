@@ -1,26 +1,53 @@
 //! One connection's state machine: read → parse head → body → handler →
-//! serialize → flush, with pipelining, backpressure and lingering close.
+//! serialize → flush, with pipelining, backpressure and lingering close,
+//! over any [`Transport`].
 //!
 //! A `Conn` is driven by exactly one thread at a time (the one that took it
-//! out of its loop's slab); nothing here locks or touches loop state.
+//! out of its loop's slab); nothing here locks or touches loop state, and
+//! nothing here makes a system call except through its transport. The
+//! event loop drives `Conn<TcpTransport>`; the model test and the `conn`
+//! fuzz target drive `Conn<MemTransport>` (see `mem.rs`) through the same
+//! code.
+//!
+//! # States
+//!
+//! What the connection is doing is one [`State`]; each variant holds what
+//! only it needs, so a connection cannot be, say, lingering with a request
+//! half parsed. Output waiting to be sent is orthogonal to the state (a
+//! pipelining client may have responses pending while its next request
+//! arrives); readiness is the driver's and lives beside the state.
+//!
+//! ```text
+//!            first byte                head + body complete
+//!   Idle ─────────────────▶ Reading ──────────────────────▶ (handler)
+//!    ▲                         │                                │
+//!    │  response written,      │ framing error, limit,          │
+//!    │  keep-alive             │ timeout: error response        │
+//!    ├─────────────────────────┼────────────────────────────────┤
+//!    │                         ▼                                ▼
+//!    │ body ended,        Closing{linger} ◀── not keep-alive ── response
+//!    │ keep-alive              │                                │
+//!    └──────────── Streaming ◀─┼─────── body streamed ──────────┘
+//!                              ▼ output sent
+//!                   Lingering{until} ──▶ closed (dropped)
+//! ```
 
 use std::io;
-use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
 use brisk_buf::ByteBuffer;
-use brisk_http::{
-    BodyKind, ChunkedDecoder, ChunkedEncoder, HeadCache, Method, RequestHeader, RequestParser,
-    ResponseBody, Version, WriteOptions,
-};
+use brisk_http::{BodyKind, ChunkedEncoder, Method, ResponseBody, Version, WriteOptions};
 use log::{debug, error, warn};
-use socket2::Socket;
 
-use crate::ctx::{BodyStream, BodyWriter, ConnInfo, RequestCtx, Response, UserValues};
+use crate::ctx::{BodyStream, BodyWriter, ConnInfo, RequestCtx};
 use crate::error::ServerError;
+use crate::respond::{
+    Failed, base_options, is_head, starts_as_head, write_error, write_response,
+};
+use crate::scratch::{BodyWait, InFlight, READ, Scratch, Stage, WRITE};
 use crate::server::Core;
-use crate::sys;
+use crate::transport::Transport;
 
 /// Reads/flushes per connection per event before others get a turn. A turn
 /// answers at most what fits under the backpressure bound (3 KiB of
@@ -46,7 +73,8 @@ pub(crate) enum Next {
     Close,
 }
 
-/// Why a connection's timer is set (decides what a timeout does).
+/// Which deadline applies to a connection, derived from its state and its
+/// pending output (and what a timeout does).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Phase {
     /// Connected, no byte received yet.
@@ -55,227 +83,180 @@ pub(crate) enum Phase {
     Idle,
     /// Part of a request (head or body) is buffered.
     Reading,
-    /// Output is waiting for the client to read.
+    /// Output is waiting for the client to read (or a body is streaming).
     Writing,
     /// Closing: discarding input until the client closes.
     Lingering,
 }
 
-/// Per-thread scratch reused for every request (never per connection).
-// The boxes move between connections and the free list by pointer.
-#[allow(clippy::vec_box)]
-pub(crate) struct Scratch {
-    inflight: Vec<Box<InFlight>>,
-    resp: Response,
-    values: UserValues,
-    path_buf: Vec<u8>,
-    empty_head: RequestHeader,
-    /// The start of the last `200 OK` head, reused within its second.
-    head_cache: HeadCache,
-    /// Wall-clock seconds for the `Date` header, read once per poll.
-    pub(crate) unix_secs: u64,
-    /// One empty read buffer and one write buffer of the configured sizes,
-    /// kept by this thread in front of the pool: a busy connection drains
-    /// and refills its buffers every batch, and these make that a move
-    /// instead of a pool round trip. They belong to the thread, not to a
-    /// connection, so an idle connection still holds no buffer.
-    spare: [Option<ByteBuffer>; 2],
+/// What a connection is doing. See the module docs for the transitions.
+///
+/// `repr(u8)`: a plain tag byte, so the per-event matches on the state are
+/// one load and compare (the niche-packed layout took several).
+#[repr(u8)]
+enum State {
+    /// No request is being received. With nothing to send either, the
+    /// connection holds no buffer. Bytes of a pipelined request may wait in
+    /// the read buffer behind a streamed body that just ended.
+    Idle,
+    /// A request is partly received: its parse state, and when (ms, server
+    /// clock) its first byte arrived.
+    Reading { req: Box<InFlight>, since: u64 },
+    /// The handler's producer is still giving the response body; requests
+    /// behind it wait in the read buffer.
+    Streaming(Stream),
+    /// The last response is queued and no request is read after it. Once
+    /// it is sent the connection closes, after discarding input when
+    /// `linger` (the client may still be sending).
+    Closing { linger: bool },
+    /// The last response is out; input is discarded until the client
+    /// closes or `until` (ms).
+    Lingering { until: u64 },
 }
 
-/// Index in `Scratch::spare` of a connection's read or write buffer.
-const READ: usize = 0;
-const WRITE: usize = 1;
-
-impl Scratch {
-    pub(crate) fn new() -> Scratch {
-        Scratch {
-            inflight: Vec::new(),
-            resp: Response::new(),
-            values: UserValues::default(),
-            path_buf: Vec::new(),
-            empty_head: RequestHeader::new(),
-            head_cache: HeadCache::new(),
-            unix_secs: brisk_http::date::unix_secs(),
-            spare: [None, None],
-        }
-    }
-
-    /// An empty buffer for a connection's reads (`READ`) or writes
-    /// (`WRITE`), of at least the configured size.
-    #[inline(always)]
-    fn get_buf(&mut self, core: &Core, which: usize) -> ByteBuffer {
-        match self.spare[which].take() {
-            Some(b) => b,
-            None => pool_buf(core, which),
-        }
-    }
-
-    /// Takes back a connection's buffer: kept as the spare if there is none
-    /// and it has its configured size class, else given to the pool.
-    #[inline]
-    fn put_buf(&mut self, core: &Core, which: usize, mut b: ByteBuffer) {
-        let size = buf_size(core, which);
-        if self.spare[which].is_none() && (size..size.saturating_mul(2)).contains(&b.capacity()) {
-            b.reset();
-            self.spare[which] = Some(b);
-        } else {
-            pool_put(core, b);
-        }
-    }
-
-    /// Gives the spare buffers back to the pool (the thread leaves its loop).
-    pub(crate) fn release(&mut self, core: &Core) {
-        for b in self.spare.iter_mut().filter_map(Option::take) {
-            core.pool.put(b);
-        }
-    }
-
-    #[inline]
-    fn take_inflight(&mut self, core: &Core) -> Box<InFlight> {
-        match self.inflight.pop() {
-            Some(r) => r,
-            None => new_inflight(core),
-        }
-    }
-
-    fn put_inflight(&mut self, mut r: Box<InFlight>) {
-        r.recycle();
-        if self.inflight.len() < 64 {
-            self.inflight.push(r);
-        } else {
-            drop_inflight(r);
-        }
-    }
+/// A response body still being produced.
+struct Stream {
+    body: Box<BodyStream>,
+    framing: StreamFraming,
+    /// What follows the body's end.
+    then: Persist,
 }
 
-/// A request being received: the parser's resume state, the head, and the
-/// body's progress. Boxed and recycled through [`Scratch`], so an idle
-/// connection holds none and a busy one costs a pointer move per request.
-struct InFlight {
-    parser: RequestParser,
-    head: RequestHeader,
-    decoder: ChunkedDecoder,
-    /// Set once the head is complete.
-    body: Option<BodyWait>,
-    continue_sent: bool,
+/// How a streamed body is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StreamFraming {
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// Raw bytes ended by closing the connection (HTTP/1.0).
+    UntilClose,
 }
 
-impl InFlight {
-    /// Ready for the next request. The head needs no clearing: the parser
-    /// starts a new head on its first call after `reset`.
-    #[inline]
-    fn recycle(&mut self) {
-        self.parser.reset();
-        self.body = None;
-        self.continue_sent = false;
-    }
+/// What follows a response once it is sent: the keep-alive decision, made
+/// once per response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Persist {
+    /// Read the next request.
+    KeepAlive,
+    /// Close; `linger` when input may be left unread.
+    Close { linger: bool },
 }
 
-/// The body still to arrive for a head that is complete. Offsets are from
-/// the request's first byte (`Conn::rpos`).
-enum BodyWait {
-    /// The whole request is `total` bytes (head + Content-Length body).
-    Length { head_len: usize, total: usize },
-    /// Chunked: `read`/`written` are offsets from the body's first byte.
-    Chunked {
-        head_len: usize,
-        read: usize,
-        written: usize,
-    },
+/// The input direction, as readiness events and reads left it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReadSide {
+    /// Input may be waiting (an edge fired since the last read drained it).
+    Ready,
+    /// The last read drained the transport; wait for the next edge.
+    Drained,
+    /// The client ended its side (a read returned 0).
+    Closed,
 }
 
-pub(crate) struct Conn {
-    pub(crate) sock: Socket,
+pub(crate) struct Conn<T> {
+    pub(crate) io: T,
     rbuf: Option<ByteBuffer>,
-    /// Offset in `rbuf` of the first byte of the request being received.
+    /// Offset in `rbuf` of the first byte not yet consumed (the request
+    /// being received, or the next pipelined one).
     rpos: usize,
     wbuf: Option<ByteBuffer>,
     /// Bytes of `wbuf` already sent.
     wpos: usize,
-    /// The request being received, if any.
-    req: Option<Box<InFlight>>,
-    /// A streamed response body still being produced.
-    stream: Option<Box<BodyStream>>,
+    state: State,
     pub(crate) info: ConnInfo,
-    /// ms (server clock) the current request's first byte arrived; 0 = none.
-    req_started: u64,
     /// ms of the last progress (accept, response written, output drained).
     last_active: u64,
-    /// Lingering close deadline (ms); 0 = not lingering.
-    linger_until: u64,
-    /// Edge-triggered: the socket may have unread input.
-    pub(crate) readable: bool,
-    /// Edge-triggered: the socket may take more output. Cleared when a send
-    /// would block, set by the next EPOLLOUT; while it is clear, input events
-    /// do not retry the send (a client that never reads would otherwise cost
-    /// a failing `send` per segment it sends).
-    pub(crate) writable: bool,
-    eof: bool,
-    /// Close once the pending output is sent.
-    close: bool,
-    /// Input may be left unread at close: linger instead of a bare close.
-    linger: bool,
-    /// The stream is close-delimited (HTTP/1.0), not chunked.
-    stream_raw: bool,
+    read_side: ReadSide,
+    /// Edge-triggered: the transport may take more output. Cleared when a
+    /// write would block, set by the next output edge; while it is clear,
+    /// input events do not retry the write (a client that never reads would
+    /// otherwise cost a failing `send` per segment it sends).
+    writable: bool,
     pub(crate) ip_counted: bool,
 }
 
-impl Conn {
-    pub(crate) fn new(sock: Socket, remote: SocketAddr, id: u64, now_ms: u64) -> Conn {
+impl<T: Transport> Conn<T> {
+    /// A new connection; not readable until the driver says so.
+    pub(crate) fn new(io: T, info: ConnInfo, now_ms: u64) -> Conn<T> {
         Conn {
-            sock,
+            io,
             rbuf: None,
             rpos: 0,
             wbuf: None,
             wpos: 0,
-            req: None,
-            stream: None,
-            info: ConnInfo {
-                remote,
-                id,
-                request_num: 0,
-            },
-            req_started: 0,
+            state: State::Idle,
+            info,
             last_active: now_ms,
-            linger_until: 0,
-            readable: true,
+            read_side: ReadSide::Drained,
             writable: true,
-            eof: false,
-            close: false,
-            linger: false,
-            stream_raw: false,
             ip_counted: false,
         }
+    }
+
+    /// Moves to `next`. The old state usually holds nothing to drop (the
+    /// caller took its request or stream out): that case costs no call.
+    #[inline(always)]
+    fn enter(&mut self, next: State) {
+        let old = std::mem::replace(&mut self.state, next);
+        if matches!(
+            old,
+            State::Idle | State::Closing { .. } | State::Lingering { .. }
+        ) {
+            // Nothing in these variants needs dropping; forgetting skips
+            // the out-of-line drop glue of `State`.
+            std::mem::forget(old);
+        } else {
+            drop_state(old);
+        }
+    }
+
+    /// An input edge (or an event whose kind is unknown).
+    #[inline]
+    pub(crate) fn on_readable(&mut self) {
+        if self.read_side == ReadSide::Drained {
+            self.read_side = ReadSide::Ready;
+        }
+    }
+
+    /// An output edge (or an event whose kind is unknown).
+    #[inline]
+    pub(crate) fn on_writable(&mut self) {
+        self.writable = true;
+    }
+
+    /// Whether input may be waiting to be read.
+    pub(crate) fn may_read(&self) -> bool {
+        self.read_side == ReadSide::Ready
     }
 
     /// The connection's phase, which decides its deadline and what a
     /// timeout does.
     pub(crate) fn phase(&self) -> Phase {
-        if self.linger_until != 0 {
-            Phase::Lingering
-        } else if self.has_output() {
-            Phase::Writing
-        } else if self.req_started != 0 {
-            Phase::Reading
-        } else if self.info.request_num == 0 {
-            Phase::New
-        } else {
-            Phase::Idle
+        match self.state {
+            State::Lingering { .. } => Phase::Lingering,
+            _ if self.has_output() => Phase::Writing,
+            State::Reading { .. } => Phase::Reading,
+            State::Streaming(_) | State::Closing { .. } => Phase::Writing,
+            State::Idle if self.unprocessed() > 0 => Phase::Reading,
+            State::Idle if self.info.request_num == 0 => Phase::New,
+            State::Idle => Phase::Idle,
         }
     }
 
-    /// The absolute deadline (ms, server clock) for the current phase.
+    /// The absolute deadline (ms, server clock) for the current phase
+    /// (the same cases as [`phase`](Self::phase), in the same order).
+    #[inline]
     pub(crate) fn deadline(&self, core: &Core) -> u64 {
-        let c = &core.cfg;
-        let ms = |d: std::time::Duration| d.as_millis() as u64;
-        match self.phase() {
-            Phase::Lingering => self.linger_until,
-            Phase::Writing => self.last_active + ms(c.write_timeout),
-            Phase::Reading => self.req_started + ms(c.read_timeout),
-            Phase::New => self.last_active + ms(c.first_byte_timeout),
-            Phase::Idle => self.last_active + ms(c.idle_timeout),
-        }
-        .max(1)
+        let d = &core.timeouts;
+        let at = match self.state {
+            State::Lingering { until } => until,
+            _ if self.has_output() => self.last_active + d.write,
+            State::Reading { since, .. } => since + d.read,
+            State::Streaming(_) | State::Closing { .. } => self.last_active + d.write,
+            State::Idle if self.unprocessed() > 0 => self.last_active + d.read,
+            State::Idle if self.info.request_num == 0 => self.last_active + d.first_byte,
+            State::Idle => self.last_active + d.idle,
+        };
+        at.max(1)
     }
 
     /// Whether the connection holds no buffered request bytes and no output
@@ -284,14 +265,24 @@ impl Conn {
         matches!(self.phase(), Phase::New | Phase::Idle)
     }
 
+    /// Whether the connection holds no buffer and no request state (what
+    /// an idle connection promises; checked by the model test).
+    #[cfg(test)]
+    pub(crate) fn holds_nothing(&self) -> bool {
+        self.rbuf.is_none()
+            && self.wbuf.is_none()
+            && matches!(self.state, State::Idle | State::Lingering { .. })
+    }
+
     /// ms (server clock) of the last progress on this connection.
     pub(crate) fn last_active(&self) -> u64 {
         self.last_active
     }
 
+    /// Output not yet sent: in the write buffer, or held by the transport.
     #[inline]
     fn has_output(&self) -> bool {
-        self.wbuf.as_ref().is_some_and(|w| w.len() > self.wpos)
+        self.wbuf.as_ref().is_some_and(|w| w.len() > self.wpos) || self.io.has_pending_output()
     }
 
     #[inline]
@@ -312,7 +303,7 @@ impl Conn {
         now_ms: u64,
         now: Instant,
     ) -> Next {
-        if self.linger_until != 0 {
+        if matches!(self.state, State::Lingering { .. }) {
             return self.linger_read();
         }
         for _ in 0..MAX_TURNS {
@@ -326,12 +317,13 @@ impl Conn {
                     Ok(true) => {}
                 }
             }
-            if self.stream.is_some() {
-                self.pump(s, core);
-                continue;
-            }
-            if self.close {
-                return self.finish_close(s, core, now_ms);
+            match self.state {
+                State::Streaming(_) => {
+                    self.pump(s, core);
+                    continue;
+                }
+                State::Closing { .. } => return self.finish_close(s, core, now_ms),
+                _ => {}
             }
             let served = self.info.request_num;
             self.process(s, core, now_ms, now);
@@ -342,33 +334,27 @@ impl Conn {
                     Ok(true) => {}
                 }
             }
-            if self.stream.is_some() {
-                continue;
-            }
-            if self.close {
-                return self.finish_close(s, core, now_ms);
+            match self.state {
+                State::Streaming(_) => continue,
+                State::Closing { .. } => return self.finish_close(s, core, now_ms),
+                _ => {}
             }
             if self.info.request_num != served && self.unprocessed() > 0 {
                 // Backpressure paused a pipelined batch and the output has
                 // drained: answer the rest before reading more.
                 continue;
             }
-            if self.eof {
+            match self.read_side {
                 // Everything complete was answered; a partial request can
                 // never finish now.
-                return Next::Close;
-            }
-            if !self.readable {
-                return self.settle(s, core);
+                ReadSide::Closed => return Next::Close,
+                ReadSide::Drained => return self.settle(s, core),
+                ReadSide::Ready => {}
             }
             match self.read(s, core, now_ms) {
-                Ok(0) => {
-                    self.eof = true;
-                    self.readable = false;
-                }
-                Ok(_) => {}
+                Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.readable = false;
+                    self.read_side = ReadSide::Drained;
                     return self.settle(s, core);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -384,42 +370,57 @@ impl Conn {
 
     /// Handles an expired deadline. Returns what to do with the connection.
     pub(crate) fn on_timeout(&mut self, s: &mut Scratch, core: &Core, now_ms: u64) -> Next {
-        match self.phase() {
-            Phase::Reading => {
-                let mut w = self.wbuf.take().unwrap_or_else(|| s.get_buf(core, WRITE));
-                self.respond_error(&mut w, s, core, ServerError::ReadTimeout);
-                self.wbuf = Some(w);
-                match self.flush(s, core, now_ms) {
-                    Ok(true) => self.finish_close(s, core, now_ms),
-                    Ok(false) => {
-                        self.settle(s, core);
-                        Next::Keep
-                    }
-                    Err(_) => Next::Close,
-                }
+        if self.phase() != Phase::Reading {
+            return Next::Close;
+        }
+        let mut w = self.wbuf.take().unwrap_or_else(|| s.get_buf(core, WRITE));
+        let rb = self.rbuf.take();
+        let pending: &[u8] = rb.as_ref().map_or(&[], |r| &r[self.rpos..]);
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::Reading { req, .. } => {
+                let complete = matches!(req.stage, Stage::Body { .. });
+                let failed = complete.then(|| failed_view(&req, pending));
+                let head = if complete {
+                    is_head(&req.head)
+                } else {
+                    starts_as_head(pending)
+                };
+                self.respond_error(&mut w, s, core, ServerError::ReadTimeout, failed, head);
+                s.put_inflight(req);
             }
-            Phase::New | Phase::Idle | Phase::Writing | Phase::Lingering => Next::Close,
+            _ => {
+                let head = starts_as_head(pending);
+                self.respond_error(&mut w, s, core, ServerError::ReadTimeout, None, head);
+            }
+        }
+        self.rbuf = rb;
+        self.wbuf = Some(w);
+        match self.flush(s, core, now_ms) {
+            Ok(true) => self.finish_close(s, core, now_ms),
+            Ok(false) => {
+                self.settle(s, core);
+                Next::Keep
+            }
+            Err(_) => Next::Close,
         }
     }
 
-    /// Starts a graceful shutdown for this connection: idle ones close now,
-    /// others finish their current request with `Connection: close`.
-    pub(crate) fn begin_shutdown(&mut self) -> bool {
-        if self.is_idle() && !self.readable {
-            return false;
-        }
-        true
+    /// Starts a graceful shutdown for this connection: `false` when it can
+    /// close now (idle, nothing to read), else it finishes its current
+    /// request with `Connection: close`.
+    pub(crate) fn begin_shutdown(&self) -> bool {
+        !self.is_idle() || self.may_read()
     }
 
     /// Gives the buffers back to the pool when they hold nothing.
     fn settle(&mut self, s: &mut Scratch, core: &Core) -> Next {
-        if self.unprocessed() == 0 && self.req.is_none() {
+        if self.unprocessed() == 0 && !matches!(self.state, State::Reading { .. }) {
             if let Some(b) = self.rbuf.take() {
                 s.put_buf(core, READ, b);
             }
             self.rpos = 0;
         }
-        if !self.has_output() {
+        if self.pending_output() == 0 {
             if let Some(b) = self.wbuf.take() {
                 s.put_buf(core, WRITE, b);
             }
@@ -428,7 +429,8 @@ impl Conn {
         Next::Keep
     }
 
-    /// All buffers back to the pool (the connection is closing).
+    /// Buffers and request state back to the thread (the connection is
+    /// closing).
     pub(crate) fn release(&mut self, core: &Core, s: &mut Scratch) {
         if let Some(b) = self.rbuf.take() {
             s.put_buf(core, READ, b);
@@ -436,28 +438,34 @@ impl Conn {
         if let Some(b) = self.wbuf.take() {
             s.put_buf(core, WRITE, b);
         }
-        if let Some(r) = self.req.take() {
-            s.put_inflight(r);
+        self.rpos = 0;
+        self.wpos = 0;
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::Reading { req, .. } => s.put_inflight(req),
+            State::Streaming(st) => drop_stream(st),
+            _ => {}
         }
     }
 
     /// The response is out; close now, or linger if input may be unread.
     #[inline(never)]
     fn finish_close(&mut self, s: &mut Scratch, core: &Core, now_ms: u64) -> Next {
-        if !self.linger && !self.readable && self.unprocessed() == 0 {
+        let linger = matches!(self.state, State::Closing { linger: true });
+        if self.read_side == ReadSide::Closed
+            || (!linger && self.read_side == ReadSide::Drained && self.unprocessed() == 0)
+        {
             return Next::Close;
         }
-        if self.eof {
-            return Next::Close;
-        }
-        let _ = self.sock.shutdown(std::net::Shutdown::Write);
+        let _ = self.io.shutdown_write();
         self.settle(s, core);
         if let Some(b) = self.rbuf.take() {
             s.put_buf(core, READ, b);
         }
         self.rpos = 0;
-        self.linger_until = now_ms + LINGER_MS;
-        self.readable = true;
+        self.enter(State::Lingering {
+            until: now_ms + LINGER_MS,
+        });
+        self.read_side = ReadSide::Ready;
         self.linger_read()
     }
 
@@ -465,13 +473,12 @@ impl Conn {
     #[cold]
     #[inline(never)]
     fn linger_read(&mut self) -> Next {
-        let mut sink = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
         for _ in 0..MAX_TURNS * 4 {
-            match self.sock.recv(&mut sink) {
+            match self.io.discard(4096) {
                 Ok(0) => return Next::Close,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.readable = false;
+                    self.read_side = ReadSide::Drained;
                     return Next::Keep;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -481,7 +488,7 @@ impl Conn {
         Next::Again
     }
 
-    fn read(&mut self, s: &mut Scratch, core: &Core, now_ms: u64) -> io::Result<usize> {
+    fn read(&mut self, s: &mut Scratch, core: &Core, now_ms: u64) -> io::Result<()> {
         let rb = self.rbuf.get_or_insert_with(|| s.get_buf(core, READ));
         if self.rpos > 0 {
             if self.rpos == rb.len() {
@@ -505,46 +512,58 @@ impl Conn {
             ));
         }
         let was_empty = v.len() == self.rpos;
-        let n = sys::recv_into_spare(&self.sock, v, spare)?;
-        if n < spare {
-            // A short read drained the socket; the next edge reports more.
-            self.readable = false;
+        let f = self.io.read_into(v, spare)?;
+        if f.n == 0 {
+            self.read_side = ReadSide::Closed;
+            return Ok(());
         }
-        if n > 0 && was_empty && self.req_started == 0 {
-            self.req_started = now_ms;
+        if f.drained {
+            // A short read drained the transport; the next edge reports more.
+            self.read_side = ReadSide::Drained;
         }
-        Ok(n)
+        if was_empty && matches!(self.state, State::Idle) {
+            self.enter(State::Reading {
+                req: s.take_inflight(core),
+                since: now_ms,
+            });
+        }
+        Ok(())
     }
 
     /// Sends pending output. `Ok(true)` when all of it is out.
     fn flush(&mut self, s: &mut Scratch, core: &Core, now_ms: u64) -> io::Result<bool> {
-        let Some(w) = self.wbuf.as_mut() else {
-            return Ok(true);
-        };
-        while self.wpos < w.len() {
-            match sys::send(&self.sock, &w[self.wpos..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.wpos += n;
-                    self.last_active = now_ms;
+        if let Some(w) = self.wbuf.as_mut() {
+            while self.wpos < w.len() {
+                match self.io.write(&w[self.wpos..]) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => {
+                        self.wpos += n;
+                        self.last_active = now_ms;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.writable = false;
+                        return Ok(false);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.writable = false;
-                    return Ok(false);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
             }
-        }
-        w.reset();
-        self.wpos = 0;
-        self.writable = true;
-        if !self.close {
-            // Keep the buffer only while more responses are coming.
+            self.wpos = 0;
             if let Some(b) = self.wbuf.take() {
                 s.put_buf(core, WRITE, b);
             }
         }
+        if self.io.has_pending_output() {
+            match self.io.flush() {
+                Ok(()) => self.last_active = now_ms,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.writable = false;
+                    return Ok(false);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.writable = true;
         Ok(true)
     }
 
@@ -552,7 +571,7 @@ impl Conn {
     /// backpressure bound; ends the body when the producer is done.
     #[inline(never)]
     fn pump(&mut self, s: &mut Scratch, core: &Core) {
-        let Some(mut f) = self.stream.take() else {
+        let State::Streaming(mut st) = std::mem::replace(&mut self.state, State::Idle) else {
             return;
         };
         let w = self.wbuf.get_or_insert_with(|| s.get_buf(core, WRITE));
@@ -561,7 +580,7 @@ impl Conn {
             let mut bw = BodyWriter {
                 buf: &mut s.resp.body,
             };
-            let more = match catch_unwind(AssertUnwindSafe(|| f(&mut bw))) {
+            let more = match catch_unwind(AssertUnwindSafe(|| (st.body)(&mut bw))) {
                 Ok(more) => more,
                 Err(_) => {
                     // The head is out: all we can do is cut the body short.
@@ -569,28 +588,32 @@ impl Conn {
                         "conn {} ({}): body stream panicked; closing the connection",
                         self.info.id, self.info.remote
                     );
-                    self.close = true;
-                    self.linger = false;
                     s.resp.body.reset();
+                    drop_stream(st);
+                    self.enter(State::Closing { linger: false });
                     return;
                 }
             };
             let piece = s.resp.body.as_slice();
-            if self.stream_raw {
-                w.extend_from_slice(piece);
-            } else {
-                ChunkedEncoder::new().write_chunk(piece, w);
+            match st.framing {
+                StreamFraming::UntilClose => w.extend_from_slice(piece),
+                StreamFraming::Chunked => ChunkedEncoder::new().write_chunk(piece, w),
             }
             if !more {
-                if !self.stream_raw {
+                if st.framing == StreamFraming::Chunked {
                     ChunkedEncoder::new().finish(w);
                 }
                 s.resp.body.reset();
+                self.enter(match st.then {
+                    Persist::KeepAlive => State::Idle,
+                    Persist::Close { linger } => State::Closing { linger },
+                });
+                drop_stream(st);
                 return;
             }
         }
         s.resp.body.reset();
-        self.stream = Some(f);
+        self.enter(State::Streaming(st));
     }
 
     /// Answers every complete request in the read buffer, in order, until
@@ -598,51 +621,52 @@ impl Conn {
     ///
     /// The read and write buffers are taken out of the connection for the
     /// batch and handed to each step by reference, so no step re-checks
-    /// that they exist; an unused write buffer goes straight back.
+    /// that they exist; an unused write buffer goes straight back. The
+    /// batch's `InFlight` is a local too, carried from one pipelined
+    /// request to the next.
     fn process(&mut self, s: &mut Scratch, core: &Core, now_ms: u64, now: Instant) {
         let max_out = core.cfg.max_pending_output;
-        if self.close
-            || self.stream.is_some()
-            || self.pending_output() >= max_out
-            || self.unprocessed() == 0
-        {
+        if self.unprocessed() == 0 || self.pending_output() >= max_out {
             return;
         }
+        let (mut req, mut since) = match std::mem::replace(&mut self.state, State::Idle) {
+            State::Reading { req, since } => (req, since),
+            State::Idle => (s.take_inflight(core), now_ms),
+            other => {
+                self.enter(other);
+                return;
+            }
+        };
         let Some(mut rb) = self.rbuf.take() else {
+            self.enter(State::Reading { req, since });
             return;
         };
         let mut w = self.wbuf.take().unwrap_or_else(|| s.get_buf(core, WRITE));
-        // One `InFlight` carried from one pipelined request to the next:
-        // kept by the connection when a request is incomplete, else back to
-        // the scratch list when the batch ends.
-        let mut req = match self.req.take() {
-            Some(r) => r,
-            None => s.take_inflight(core),
-        };
         let base = base_options(core);
         loop {
-            if self.req_started == 0 {
-                self.req_started = now_ms;
-            }
-            let ready = (req.body.is_some() || self.parse_head(&mut req, &mut rb, &mut w, s, core))
+            let ready = (matches!(req.stage, Stage::Body { .. })
+                || self.parse_head(&mut req, &mut rb, &mut w, s, core))
                 && self.body_ready(&mut req, &mut rb, &mut w, s, core);
             if !ready {
-                if self.close {
+                if matches!(self.state, State::Closing { .. }) {
+                    // An error was answered; nothing after it is read.
                     s.put_inflight(req);
                 } else {
                     self.maybe_continue(&mut req, &mut w);
-                    self.req = Some(req);
+                    self.enter(State::Reading { req, since });
                 }
                 break;
             }
             self.serve(&req, &rb, &mut w, s, core, &base, now_ms, now);
             req.recycle();
-            if self.close
-                || self.stream.is_some()
-                || w.len() - self.wpos >= max_out
-                || rb.len() == self.rpos
-            {
+            if !matches!(self.state, State::Idle) || rb.len() == self.rpos {
+                // Streaming, closing, or nothing more to answer.
                 s.put_inflight(req);
+                break;
+            }
+            since = now_ms;
+            if w.len() - self.wpos >= max_out {
+                self.enter(State::Reading { req, since });
                 break;
             }
         }
@@ -656,7 +680,8 @@ impl Conn {
     }
 
     /// Parses the head of the request at `rpos`. `true` when it is complete
-    /// (`req.body` then describes the body); errors are answered here.
+    /// and accepted (`req.stage` then describes the body); errors are
+    /// answered here.
     fn parse_head(
         &mut self,
         req: &mut InFlight,
@@ -676,7 +701,8 @@ impl Conn {
                     } else {
                         ServerError::UriTooLong
                     };
-                    self.respond_error(w, s, core, err);
+                    let head = starts_as_head(buf);
+                    self.respond_error(w, s, core, err, None, head);
                 }
                 false
             }
@@ -687,45 +713,70 @@ impl Conn {
                         &req.head,
                     );
                 }
-                if core.cfg.get_only && !matches!(req.head.method(), Method::Get | Method::Head) {
-                    self.respond_error(w, s, core, ServerError::MethodNotAllowed);
-                    return false;
+                let kind = req.head.body_kind();
+                let method = req.head.method();
+                let limit = core.cfg.max_request_body_size as u64;
+                // One test for every reason to refuse a complete head; the
+                // usual request fails it and pays nothing more.
+                if !req.head.path_is_plain()
+                    || matches!(kind, BodyKind::Length(n) if n > limit)
+                    || !matches!(method, Method::Get | Method::Head)
+                        && (method == Method::Connect || core.cfg.get_only)
+                {
+                    let refused = refusal(req, &rb[self.rpos..], core);
+                    if let Some(err) = refused {
+                        self.refuse(req, &rb[self.rpos..], w, s, core, err);
+                        return false;
+                    }
                 }
-                req.body = Some(match req.head.body_kind() {
-                    BodyKind::None => BodyWait::Length {
-                        head_len,
-                        total: head_len,
-                    },
-                    BodyKind::Length(n) => {
-                        // Refused before a byte of it is read.
-                        if n > core.cfg.max_request_body_size as u64 {
-                            self.respond_error(w, s, core, ServerError::BodyTooLarge);
-                            return false;
-                        }
-                        BodyWait::Length {
+                req.stage = Stage::Body {
+                    wait: match kind {
+                        BodyKind::None => BodyWait::Length {
+                            head_len,
+                            total: head_len,
+                        },
+                        BodyKind::Length(n) => BodyWait::Length {
                             head_len,
                             total: head_len + n as usize,
+                        },
+                        BodyKind::Chunked => {
+                            req.decoder.reset();
+                            BodyWait::Chunked {
+                                head_len,
+                                read: 0,
+                                written: 0,
+                            }
                         }
-                    }
-                    BodyKind::Chunked => {
-                        req.decoder.reset();
-                        BodyWait::Chunked {
-                            head_len,
-                            read: 0,
-                            written: 0,
-                        }
-                    }
-                });
+                    },
+                    continued: false,
+                };
                 true
             }
             Err(e) => {
                 if core.cfg.log_all_errors {
-                    self.log_bad_request(core, &rb[self.rpos..], &e.to_string());
+                    self.log_bad_request(core, buf, &e.to_string());
                 }
-                self.respond_error(w, s, core, ServerError::Parse(e));
+                let head = starts_as_head(buf);
+                self.respond_error(w, s, core, ServerError::Parse(e), None, head);
                 false
             }
         }
+    }
+
+    /// Answers `err` for a complete head that is refused before its body.
+    #[cold]
+    #[inline(never)]
+    fn refuse(
+        &mut self,
+        req: &InFlight,
+        buf: &[u8],
+        w: &mut ByteBuffer,
+        s: &mut Scratch,
+        core: &Core,
+        err: ServerError,
+    ) {
+        let failed = failed_view(req, buf);
+        self.respond_error(w, s, core, err, Some(failed), is_head(&req.head));
     }
 
     /// Whether the whole body of `req` is in the buffer (decoding chunked
@@ -740,9 +791,11 @@ impl Conn {
     ) -> bool {
         let max_body = core.cfg.max_request_body_size;
         let v = rb.as_mut_vec();
-        let err = match req.body.as_mut() {
-            None => return false,
-            Some(BodyWait::Length { total, .. }) => {
+        let Stage::Body { wait, .. } = &mut req.stage else {
+            return false;
+        };
+        let err = match wait {
+            BodyWait::Length { total, .. } => {
                 let total = *total;
                 if v.len() - self.rpos >= total {
                     return true;
@@ -763,11 +816,11 @@ impl Conn {
                 }
                 return false;
             }
-            Some(BodyWait::Chunked {
+            BodyWait::Chunked {
                 head_len,
                 read,
                 written,
-            }) => {
+            } => {
                 let start = self.rpos + *head_len;
                 match req.decoder.decode(&mut v[start..], *read, *written) {
                     Err(e) => ServerError::Parse(e),
@@ -800,7 +853,7 @@ impl Conn {
                 }
             }
         };
-        self.respond_error(w, s, core, err);
+        self.refuse(req, &rb[self.rpos..], w, s, core, err);
         false
     }
 
@@ -808,19 +861,18 @@ impl Conn {
     /// has not arrived yet.
     #[inline(never)]
     fn maybe_continue(&mut self, req: &mut InFlight, w: &mut ByteBuffer) {
-        if req.continue_sent
-            || req.body.is_none()
-            || !req.head.expect_continue()
-            || req.head.version() != Version::Http11
-        {
+        let Stage::Body { continued, .. } = &mut req.stage else {
+            return;
+        };
+        if *continued || !req.head.expect_continue() || req.head.version() != Version::Http11 {
             return;
         }
-        req.continue_sent = true;
+        *continued = true;
         w.extend_from_slice(CONTINUE);
     }
 
-    /// Runs the handler for the complete request at `rpos`, serializes its
-    /// response and recycles `req`.
+    /// Runs the handler for the complete request at `rpos` and serializes
+    /// its response.
     #[allow(clippy::too_many_arguments)]
     fn serve(
         &mut self,
@@ -833,10 +885,10 @@ impl Conn {
         now_ms: u64,
         now: Instant,
     ) {
-        let Some(body) = req.body.as_ref() else {
+        let Stage::Body { wait, .. } = req.stage else {
             return;
         };
-        let (body_range, consumed) = match *body {
+        let (body_range, consumed) = match wait {
             BodyWait::Length { head_len, total } => (head_len..total, total),
             BodyWait::Chunked {
                 head_len,
@@ -847,17 +899,10 @@ impl Conn {
         let head = &req.head;
         let buf = &rb[self.rpos..self.rpos + body_range.end];
         self.info.request_num += 1;
-
-        // The normalized path: the raw one when the parser found it plain
-        // (or normalizing fails: `*`, an authority-form target).
-        let raw_path = head.path().get(buf);
-        let path: &[u8] = if !head.path_is_plain() {
-            match brisk_http::normalize_path(raw_path, &mut s.path_buf) {
-                Ok(()) => &s.path_buf,
-                Err(_) => raw_path,
-            }
+        let path: &[u8] = if head.path_is_plain() {
+            head.path().get(buf)
         } else {
-            raw_path
+            &req.path
         };
 
         s.resp.reset();
@@ -875,8 +920,14 @@ impl Conn {
         let handler = &core.handler;
         let panicked = catch_unwind(AssertUnwindSafe(|| handler(&mut ctx))).is_err();
         s.values.clear();
-        if panicked {
-            self.handler_panicked(s);
+        self.rpos += consumed;
+        self.last_active = now_ms;
+        let more = rb.len() > self.rpos;
+        if panicked || s.resp.header.status() < 200 {
+            // The response cannot go out as the handler left it.
+            let failed = Failed { head, buf, path };
+            self.handler_failed(w, s, core, failed, panicked);
+            return;
         }
 
         let keep_alive = !s.resp.close
@@ -884,11 +935,11 @@ impl Conn {
             && head.keep_alive()
             && !core.cfg.disable_keepalive
             && !core.shutting_down()
-            && !self.eof
+            && self.read_side != ReadSide::Closed
             && (core.cfg.max_requests_per_conn == 0
                 || self.info.request_num < core.cfg.max_requests_per_conn);
         let http10 = head.version() == Version::Http10;
-        let keep_alive = if s.resp.stream.is_none() {
+        if s.resp.stream.is_none() {
             write_response(
                 w,
                 &s.resp,
@@ -900,47 +951,53 @@ impl Conn {
                 http10,
                 None,
             );
-            keep_alive
-        } else {
-            self.start_stream(w, s, base, keep_alive, is_head, http10)
-        };
-
-        // On to the next request.
-        self.rpos += consumed;
-        self.last_active = now_ms;
-        let more = rb.len() > self.rpos;
-        self.req_started = if more { now_ms } else { 0 };
-        if !keep_alive {
-            self.close = true;
-            if more {
-                self.linger = true;
+            if !keep_alive {
+                self.enter(State::Closing { linger: more });
             }
+        } else {
+            self.start_stream(w, s, base, keep_alive, is_head, http10, more);
         }
     }
 
-    /// The handler panicked: the response becomes a 500 and the connection
-    /// closes after it.
+    /// The handler panicked, or left a status the server cannot send as a
+    /// final response (1xx): answered through the error path, and the
+    /// connection closes.
     #[cold]
     #[inline(never)]
-    fn handler_panicked(&mut self, s: &mut Scratch) {
-        error!(
-            "conn {} ({}): handler panicked on request {}; answered 500 and closing",
-            self.info.id, self.info.remote, self.info.request_num
-        );
-        s.resp.reset();
-        let _ = s.resp.header.set_status(500);
-        s.resp.body.extend_from_slice(b"internal server error");
-        s.resp.close = true;
-        self.linger = true;
+    fn handler_failed(
+        &mut self,
+        w: &mut ByteBuffer,
+        s: &mut Scratch,
+        core: &Core,
+        failed: Failed<'_>,
+        panicked: bool,
+    ) {
+        let err = if panicked {
+            error!(
+                "conn {} ({}): handler panicked on request {}; answered 500 and closing",
+                self.info.id, self.info.remote, self.info.request_num
+            );
+            ServerError::HandlerPanicked
+        } else {
+            let status = s.resp.header.status();
+            error!(
+                "conn {} ({}): handler set status {status} on request {}: a 1xx status \
+                 cannot be a final response (101 needs a protocol upgrade, which brisk does \
+                 not support yet); answered 500 and closing",
+                self.info.id, self.info.remote, self.info.request_num
+            );
+            ServerError::InformationalStatus(status)
+        };
+        self.respond_error(w, s, core, err, Some(failed), is_head(failed.head));
     }
 
     /// Writes the head of a response whose body the handler streams
     /// (`set_body_stream`) and keeps the producer for [`pump`](Self::pump);
-    /// for a HEAD request the producer is dropped. Returns whether the
-    /// connection stays open: a streamed body to an HTTP/1.0 client ends
-    /// with the connection.
+    /// for a HEAD request the producer is dropped. A streamed body to an
+    /// HTTP/1.0 client ends with the connection.
     #[cold]
     #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
     fn start_stream(
         &mut self,
         w: &mut ByteBuffer,
@@ -949,7 +1006,8 @@ impl Conn {
         keep_alive: bool,
         is_head: bool,
         http10: bool,
-    ) -> bool {
+        more: bool,
+    ) {
         let stream = s.resp.stream.take().filter(|_| !is_head);
         let keep_alive = keep_alive && !(stream.is_some() && http10);
         let framing = match (&stream, http10) {
@@ -968,15 +1026,29 @@ impl Conn {
             http10,
             framing,
         );
-        if stream.is_some() {
-            self.stream = stream;
-            self.stream_raw = http10;
-        }
-        keep_alive
+        let then = if keep_alive {
+            Persist::KeepAlive
+        } else {
+            Persist::Close { linger: more }
+        };
+        self.enter(match stream {
+            Some(body) => State::Streaming(Stream {
+                body,
+                framing: if http10 {
+                    StreamFraming::UntilClose
+                } else {
+                    StreamFraming::Chunked
+                },
+                then,
+            }),
+            None if keep_alive => State::Idle,
+            None => State::Closing { linger: more },
+        });
     }
 
-    /// Queues the error response for `err` and marks the connection to
-    /// close (lingering: the client may still be sending).
+    /// Queues the error response for `err` (through the error hook) and
+    /// moves to `Closing` with lingering: the client may still be sending.
+    /// The caller has taken any request state out of `self.state`.
     #[cold]
     #[inline(never)]
     fn respond_error(
@@ -985,52 +1057,12 @@ impl Conn {
         s: &mut Scratch,
         core: &Core,
         err: ServerError,
+        request: Option<Failed<'_>>,
+        is_head: bool,
     ) {
-        s.resp.reset();
-        let _ = s.resp.header.set_status(err.status());
-        s.resp.body.extend_from_slice(err.reason().as_bytes());
-        if let Some(eh) = core.error_handler.as_ref() {
-            let mut ctx = RequestCtx {
-                buf: &[],
-                head: &s.empty_head,
-                body: &[],
-                path: &[],
-                info: &self.info,
-                received: Instant::now(),
-                resp: &mut s.resp,
-                values: &mut s.values,
-            };
-            if catch_unwind(AssertUnwindSafe(|| eh(&mut ctx, &err))).is_err() {
-                error!(
-                    "conn {}: error handler panicked; sending the default error response",
-                    self.info.id
-                );
-                s.resp.reset();
-                let _ = s.resp.header.set_status(err.status());
-                s.resp.body.extend_from_slice(err.reason().as_bytes());
-            }
-            s.values.clear();
-        }
-        if core.cfg.log_all_errors {
-            debug!(
-                "conn {} ({}): answered {err}",
-                self.info.id, self.info.remote
-            );
-        }
-        write_response(
-            w,
-            &s.resp,
-            &mut s.head_cache,
-            s.unix_secs,
-            &base_options(core),
-            false,
-            false,
-            false,
-            None,
-        );
-        self.close = true;
-        self.linger = true;
-        self.req_started = 0;
+        debug_assert!(matches!(self.state, State::Idle));
+        write_error(w, s, core, &self.info, err, request, is_head);
+        self.enter(State::Closing { linger: true });
     }
 
     #[cold]
@@ -1053,108 +1085,63 @@ impl Conn {
     }
 }
 
-/// A buffer from the pool when the thread's spare is out (out of line: the
-/// spare is the usual case).
-#[inline(never)]
-fn pool_buf(core: &Core, which: usize) -> ByteBuffer {
-    core.pool.get_with_capacity(buf_size(core, which))
-}
-
-/// The server's response options; `keep_alive`, `head_request` and
-/// `http10` are set per response.
-fn base_options(core: &Core) -> WriteOptions<'_> {
-    WriteOptions {
-        server_name: if core.cfg.no_default_server_header {
-            None
-        } else {
-            Some(&core.cfg.name)
-        },
-        date: !core.cfg.no_default_date,
-        default_content_type: !core.cfg.no_default_content_type,
-        keep_alive: true,
-        head_request: false,
-        http10: false,
-    }
-}
-
-/// Gives a buffer to the pool (out of line: the thread's spare usually
-/// takes it).
-#[cold]
-#[inline(never)]
-fn pool_put(core: &Core, b: ByteBuffer) {
-    core.pool.put(b);
-}
-
-/// Frees an `InFlight` the full scratch list has no room for.
-#[cold]
-#[inline(never)]
-fn drop_inflight(r: Box<InFlight>) {
-    drop(r);
-}
-
-/// A new `InFlight` (out of line: the scratch list usually has one).
-#[cold]
-#[inline(never)]
-fn new_inflight(core: &Core) -> Box<InFlight> {
-    Box::new(InFlight {
-        parser: RequestParser::new(core.cfg.limits.clone()),
-        head: RequestHeader::new(),
-        decoder: ChunkedDecoder::new(&core.cfg.limits),
-        body: None,
-        continue_sent: false,
-    })
-}
-
-/// The configured size of a connection's read or write buffer.
-#[inline]
-fn buf_size(core: &Core, which: usize) -> usize {
-    if which == READ {
-        core.cfg.read_buffer_size
+/// The request view the error hook gets for a request whose head was
+/// parsed (`buf` starts at the request).
+fn failed_view<'a>(req: &'a InFlight, buf: &'a [u8]) -> Failed<'a> {
+    let head = &req.head;
+    let path = if head.path_is_plain() || req.path.is_empty() {
+        head.path().get(buf)
     } else {
-        core.cfg.write_buffer_size
+        &req.path
+    };
+    Failed { head, buf, path }
+}
+
+/// Why a complete head is refused before its body, if it is: a path that
+/// cannot be normalized (a path that needs it is normalized into
+/// `req.path` here, the handler never sees one that cannot), CONNECT,
+/// another method than GET or HEAD under `get_only`, a declared body over
+/// the limit. Out of line: the usual request is none of these.
+#[cold]
+#[inline(never)]
+fn refusal(req: &mut InFlight, buf: &[u8], core: &Core) -> Option<ServerError> {
+    if !req.head.path_is_plain() {
+        // The path first: the error hook may show it.
+        let raw = req.head.path().get(buf);
+        if let Err(e) = brisk_http::normalize_path(raw, &mut req.path) {
+            req.path.clear();
+            return Some(ServerError::InvalidPath(e));
+        }
+    }
+    match req.head.method() {
+        Method::Connect => return Some(ServerError::ConnectRefused),
+        Method::Get | Method::Head => {}
+        _ if core.cfg.get_only => return Some(ServerError::MethodNotAllowed),
+        _ => {}
+    }
+    match req.head.body_kind() {
+        // Refused before a byte of it is read.
+        BodyKind::Length(n) if n > core.cfg.max_request_body_size as u64 => {
+            Some(ServerError::BodyTooLarge)
+        }
+        _ => None,
     }
 }
 
-/// Serializes `resp` (head and, unless HEAD, body) into `w`. `framing`
-/// overrides the body framing (a streamed body: its pieces follow later).
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn write_response(
-    w: &mut ByteBuffer,
-    resp: &Response,
-    cache: &mut HeadCache,
-    unix_secs: u64,
-    base: &WriteOptions<'_>,
-    keep_alive: bool,
-    is_head: bool,
-    http10: bool,
-    framing: Option<ResponseBody>,
-) {
-    let status = resp.header.status();
-    let no_body = status == 204 || status == 304 || (100..200).contains(&status);
-    let opts = WriteOptions {
-        keep_alive,
-        head_request: is_head,
-        http10,
-        ..*base
-    };
-    match (resp.static_body, framing) {
-        // The usual fast handler: a `'static` body, sent whole.
-        (Some(body), None) if !is_head && !no_body => {
-            cache.write_static_at(unix_secs, &resp.header, body, &opts, w);
-        }
-        (_, framing) => {
-            let body = resp.body_bytes();
-            let with_body = !is_head && !no_body && framing.is_none();
-            let framing = match framing {
-                _ if no_body => ResponseBody::None,
-                Some(f) => f,
-                None => ResponseBody::Length(body.len() as u64),
-            };
-            cache.write_at(unix_secs, &resp.header, framing, &opts, w);
-            if with_body {
-                w.extend_from_slice(body);
-            }
-        }
-    }
+/// Drops a state that holds a request or a stream (out of line: the
+/// callers of `Conn::enter` take those out first).
+#[cold]
+#[inline(never)]
+fn drop_state(st: State) {
+    drop(st);
 }
+
+/// Drops a body producer (out of line: user code may run in its drop).
+#[cold]
+#[inline(never)]
+fn drop_stream(st: Stream) {
+    drop(st);
+}
+
+#[cfg(test)]
+mod tests;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use brisk_http::ParseError;
+use brisk_http::{ParseError, PathError};
 
 /// A request the server answered itself, without (or instead of) the
 /// handler. Each kind maps to one HTTP status; see [`ServerError::status`].
@@ -29,6 +29,19 @@ pub enum ServerError {
     TooManyConnectionsPerIp,
     /// The handler panicked (500).
     HandlerPanicked,
+    /// The request path cannot be normalized: a malformed escape, `%00`,
+    /// or another form [`brisk_http::normalize_path`] refuses (400). The
+    /// handler never sees such a path.
+    InvalidPath(PathError),
+    /// A `CONNECT` request: brisk opens no tunnels (501). Answering it like
+    /// any other request would let a proxy in front believe a tunnel is
+    /// open while brisk parses the tunnel's bytes as requests.
+    ConnectRefused,
+    /// The handler left an informational (1xx) status, which cannot be a
+    /// final response: `100 Continue` is the server's to send and `101
+    /// Switching Protocols` needs a protocol upgrade, which brisk does not
+    /// support yet (500; the status the handler set is kept here).
+    InformationalStatus(u16),
 }
 
 impl ServerError {
@@ -44,6 +57,9 @@ impl ServerError {
             ServerError::TooManyConnections => 503,
             ServerError::TooManyConnectionsPerIp => 429,
             ServerError::HandlerPanicked => 500,
+            ServerError::InvalidPath(_) => 400,
+            ServerError::ConnectRefused => 501,
+            ServerError::InformationalStatus(_) => 500,
         }
     }
 
@@ -59,13 +75,26 @@ impl ServerError {
             ServerError::TooManyConnections => "the server is at its connection limit",
             ServerError::TooManyConnectionsPerIp => "too many connections from this address",
             ServerError::HandlerPanicked => "internal server error",
+            ServerError::InvalidPath(_) => "invalid request path",
+            ServerError::ConnectRefused => "CONNECT is not supported",
+            ServerError::InformationalStatus(_) => "internal server error",
         }
     }
 }
 
 impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.reason(), self.status())
+        match self {
+            ServerError::InvalidPath(e) => {
+                write!(f, "{}: {e} ({})", self.reason(), self.status())
+            }
+            ServerError::InformationalStatus(code) => write!(
+                f,
+                "the handler set status {code}, which cannot be a final response ({})",
+                self.status()
+            ),
+            _ => write!(f, "{} ({})", self.reason(), self.status()),
+        }
     }
 }
 

@@ -36,10 +36,18 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use socket2::{Socket, TcpKeepalive};
 
-use crate::conn::{Conn, Next, Phase, Scratch};
+use crate::conn::{Conn, Next, Phase};
+use crate::ctx::ConnInfo;
+use crate::error::ServerError;
+use crate::respond::write_error;
+use crate::scratch::{Scratch, WRITE};
 use crate::server::{Core, Run};
 use crate::sys;
 use crate::timer::{Entry, TimerMeta, Wheel};
+use crate::transport::TcpTransport;
+
+/// The loop's connections: the state machine over plain TCP.
+pub(crate) type TcpConn = Conn<TcpTransport>;
 
 const MAX_EVENTS: usize = 1024;
 /// Connections that used up their turn budget resumed per `epoll_wait`.
@@ -72,12 +80,12 @@ pub(crate) struct LoopShared {
 struct Returned {
     idx: u32,
     generation: u32,
-    conn: Box<Conn>,
+    conn: Box<TcpConn>,
 }
 
 struct Slot {
     generation: u32,
-    conn: Option<Box<Conn>>,
+    conn: Option<Box<TcpConn>>,
     /// Checked out: a thread is driving the connection.
     out: bool,
     /// An event arrived while checked out.
@@ -224,11 +232,11 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
                     | EpollFlags::EPOLLHUP
                     | EpollFlags::EPOLLERR,
             ) {
-                conn.readable = true;
+                conn.on_readable();
             }
             if flags.intersects(EpollFlags::EPOLLOUT | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR)
             {
-                conn.writable = true;
+                conn.on_writable();
             }
             let (now_ms, now) = (st.now_ms, st.now);
 
@@ -425,7 +433,7 @@ impl LoopState {
         }
     }
 
-    fn checkout(&mut self, idx: u32, generation: u32) -> Option<Box<Conn>> {
+    fn checkout(&mut self, idx: u32, generation: u32) -> Option<Box<TcpConn>> {
         let slot = self.slots.get_mut(idx as usize)?;
         if slot.generation != generation {
             return None;
@@ -444,7 +452,7 @@ impl LoopState {
         &mut self,
         idx: u32,
         generation: u32,
-        mut conn: Box<Conn>,
+        mut conn: Box<TcpConn>,
         mut next: Next,
         core: &Core,
         s: &mut Scratch,
@@ -456,8 +464,8 @@ impl LoopState {
         self.out -= 1;
         if std::mem::take(&mut slot.missed) && next == Next::Keep {
             // The missed event's kind is unknown: assume both directions.
-            conn.readable = true;
-            conn.writable = true;
+            conn.on_readable();
+            conn.on_writable();
             next = Next::Again;
         }
         self.put_back(idx, generation, conn, next, core, s);
@@ -468,12 +476,12 @@ impl LoopState {
         &mut self,
         idx: u32,
         generation: u32,
-        conn: Box<Conn>,
+        conn: Box<TcpConn>,
         next: Next,
         core: &Core,
         s: &mut Scratch,
     ) {
-        let close = next == Next::Close || (self.shutdown_seen && conn.is_idle() && !conn.readable);
+        let close = next == Next::Close || (self.shutdown_seen && conn.is_idle() && !conn.may_read());
         if close {
             self.close_conn(idx, generation, conn, core, s);
             return;
@@ -495,7 +503,7 @@ impl LoopState {
         &mut self,
         idx: u32,
         generation: u32,
-        mut conn: Box<Conn>,
+        mut conn: Box<TcpConn>,
         core: &Core,
         s: &mut Scratch,
     ) {
@@ -526,7 +534,7 @@ impl LoopState {
                     let remote = addr
                         .as_socket()
                         .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
-                    self.admit(shared, core, sock, remote);
+                    self.admit(shared, core, s, sock, remote);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if is_fd_exhaustion(&e) => {
@@ -546,22 +554,29 @@ impl LoopState {
         }
     }
 
-    fn admit(&mut self, shared: &LoopShared, core: &Core, sock: Socket, remote: SocketAddr) {
+    fn admit(
+        &mut self,
+        shared: &LoopShared,
+        core: &Core,
+        s: &mut Scratch,
+        sock: Socket,
+        remote: SocketAddr,
+    ) {
         if core.open.fetch_add(1, Ordering::AcqRel) >= core.cfg.concurrency {
             core.open.fetch_sub(1, Ordering::AcqRel);
-            reject(&sock, REJECT_503);
             if core.cfg.log_all_errors {
                 warn!("rejected {remote}: the server is at its concurrency limit");
             }
+            reject(core, s, &sock, remote, ServerError::TooManyConnections);
             return;
         }
         let ip_counted = core.cfg.max_conns_per_ip > 0;
         if ip_counted && !core.ip_acquire(remote.ip()) {
             core.open.fetch_sub(1, Ordering::AcqRel);
-            reject(&sock, REJECT_429);
             if core.cfg.log_all_errors {
                 warn!("rejected {remote}: too many connections from this address");
             }
+            reject(core, s, &sock, remote, ServerError::TooManyConnectionsPerIp);
             return;
         }
         if core.cfg.tcp_nodelay {
@@ -571,8 +586,12 @@ impl LoopState {
             let ka = TcpKeepalive::new().with_time(core.cfg.tcp_keepalive_period);
             let _ = sock.set_tcp_keepalive(&ka);
         }
-        let id = core.next_conn_id();
-        let mut conn = Box::new(Conn::new(sock, remote, id, self.now_ms));
+        let info = ConnInfo {
+            remote,
+            id: core.next_conn_id(),
+            request_num: 0,
+        };
+        let mut conn = Box::new(Conn::new(TcpTransport::new(sock), info, self.now_ms));
         conn.ip_counted = ip_counted;
         let idx = match self.free.pop() {
             Some(i) => i,
@@ -595,14 +614,13 @@ impl LoopState {
                 | EpollFlags::EPOLLET,
             token(idx, generation),
         );
-        if let Err(e) = shared.epoll.add(conn.sock.as_fd(), ev) {
+        if let Err(e) = shared.epoll.add(conn.io.socket().as_fd(), ev) {
             error!("loop {}: cannot watch a new connection: {e}", shared.idx);
             core.conn_closed(&conn);
             self.free.push(idx);
             return;
         }
         // Not readable until epoll says so (it reports data already queued).
-        conn.readable = false;
         let deadline = conn.deadline(core);
         let slot = &mut self.slots[idx as usize];
         slot.conn = Some(conn);
@@ -682,13 +700,21 @@ fn is_fd_exhaustion(e: &io::Error) -> bool {
     )
 }
 
-static REJECT_503: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 37\r\n\r\nthe server is at its connection limit";
-static REJECT_429: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 38\r\n\r\ntoo many connections from this address";
-
-/// Best-effort canned answer to a connection refused at accept.
-fn reject(sock: &Socket, msg: &[u8]) {
-    let _ = sys::send(sock, msg);
+/// Answers a connection refused at accept (best effort: one send, then
+/// close), through the error path like every other error response.
+#[cold]
+#[inline(never)]
+fn reject(core: &Core, s: &mut Scratch, sock: &Socket, remote: SocketAddr, err: ServerError) {
+    let info = ConnInfo {
+        remote,
+        id: core.next_conn_id(),
+        request_num: 0,
+    };
+    let mut w = s.get_buf(core, WRITE);
+    write_error(&mut w, s, core, &info, err, None, false);
+    let _ = sys::send(sock, &w);
     let _ = sock.shutdown(std::net::Shutdown::Write);
+    s.put_buf(core, WRITE, w);
 }
 
 /// Per-IP connection counts (only used when `max_conns_per_ip` is set).
@@ -725,26 +751,11 @@ mod tests {
     /// 16-byte header) and its slab slot: at most 256 bytes of user memory.
     #[test]
     fn idle_connection_fits_in_256_bytes() {
-        let conn = std::mem::size_of::<crate::conn::Conn>();
+        let conn = std::mem::size_of::<super::TcpConn>();
         let slot = std::mem::size_of::<super::Slot>();
         assert!(
             conn + 16 + slot <= 256,
             "Conn {conn} + malloc 16 + Slot {slot} > 256"
         );
-    }
-
-    #[test]
-    fn canned_rejections_have_exact_lengths() {
-        for msg in [super::REJECT_503, super::REJECT_429] {
-            let s = std::str::from_utf8(msg).unwrap();
-            let (head, body) = s.split_once("\r\n\r\n").unwrap();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("Content-Length: "))
-                .unwrap()
-                .parse()
-                .unwrap();
-            assert_eq!(len, body.len(), "{head}");
-        }
     }
 }

@@ -36,9 +36,12 @@ mod conn;
 mod ctx;
 mod error;
 mod event_loop;
+mod respond;
+mod scratch;
 mod server;
 mod sys;
 mod timer;
+mod transport;
 
 pub use brisk_http::{HeaderError, Method, TargetForm, Version};
 pub use config::{ConfigError, ErrorHandler, Handler, ServerBuilder};

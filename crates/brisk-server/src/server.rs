@@ -42,6 +42,8 @@ pub struct ShutdownHandle {
 /// State shared by every loop of one server.
 pub(crate) struct Core {
     pub(crate) cfg: Config,
+    /// The connection timeouts in ms (the loops' clock unit).
+    pub(crate) timeouts: TimeoutsMs,
     pub(crate) handler: Arc<Handler>,
     pub(crate) error_handler: Option<Arc<ErrorHandler>>,
     pub(crate) pool: &'static BufferPool,
@@ -53,6 +55,26 @@ pub(crate) struct Core {
     per_ip: PerIp,
     /// Wakers of the running loops (filled by `serve`).
     wakers: Mutex<Vec<Arc<LoopShared>>>,
+}
+
+/// The connection timeouts of a [`Config`] in milliseconds.
+pub(crate) struct TimeoutsMs {
+    pub(crate) read: u64,
+    pub(crate) write: u64,
+    pub(crate) idle: u64,
+    pub(crate) first_byte: u64,
+}
+
+impl TimeoutsMs {
+    fn of(cfg: &Config) -> TimeoutsMs {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 4);
+        TimeoutsMs {
+            read: ms(cfg.read_timeout),
+            write: ms(cfg.write_timeout),
+            idle: ms(cfg.idle_timeout),
+            first_byte: ms(cfg.first_byte_timeout),
+        }
+    }
 }
 
 /// One `serve` call: the loops, and who is done.
@@ -86,6 +108,7 @@ impl Server {
     ) -> Server {
         Server {
             core: Arc::new(Core {
+                timeouts: TimeoutsMs::of(&cfg),
                 cfg,
                 handler,
                 error_handler,
@@ -319,7 +342,7 @@ impl Core {
     }
 
     /// Bookkeeping when a connection closes.
-    pub(crate) fn conn_closed(&self, conn: &Conn) {
+    pub(crate) fn conn_closed<T>(&self, conn: &Conn<T>) {
         self.open.fetch_sub(1, Ordering::AcqRel);
         if conn.ip_counted {
             self.per_ip.release(conn.info.remote.ip());

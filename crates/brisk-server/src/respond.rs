@@ -1,0 +1,205 @@
+//! Serializing responses: the handler's ([`write_response`], inlined into
+//! the hot path) and the one path every error response takes
+//! ([`write_error`]).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+use brisk_buf::ByteBuffer;
+use brisk_http::{HeadCache, Method, RequestHeader, ResponseBody, Version, WriteOptions};
+use log::{debug, error};
+
+use crate::ctx::{ConnInfo, RequestCtx, Response};
+use crate::error::ServerError;
+use crate::scratch::Scratch;
+use crate::server::Core;
+
+/// The server's response options; `keep_alive`, `head_request` and
+/// `http10` are set per response.
+pub(crate) fn base_options(core: &Core) -> WriteOptions<'_> {
+    WriteOptions {
+        server_name: if core.cfg.no_default_server_header {
+            None
+        } else {
+            Some(&core.cfg.name)
+        },
+        date: !core.cfg.no_default_date,
+        default_content_type: !core.cfg.no_default_content_type,
+        keep_alive: true,
+        head_request: false,
+        http10: false,
+    }
+}
+
+/// Serializes `resp` (head and, unless HEAD, body) into `w`. `framing`
+/// overrides the body framing (a streamed body: its pieces follow later).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) fn write_response(
+    w: &mut ByteBuffer,
+    resp: &Response,
+    cache: &mut HeadCache,
+    unix_secs: u64,
+    base: &WriteOptions<'_>,
+    keep_alive: bool,
+    is_head: bool,
+    http10: bool,
+    framing: Option<ResponseBody>,
+) {
+    let status = resp.header.status();
+    let no_body = status == 204 || status == 304 || (100..200).contains(&status);
+    let opts = WriteOptions {
+        keep_alive,
+        head_request: is_head,
+        http10,
+        ..*base
+    };
+    match (resp.static_body, framing) {
+        // The usual fast handler: a `'static` body, sent whole.
+        (Some(body), None) if !is_head && !no_body => {
+            cache.write_static_at(unix_secs, &resp.header, body, &opts, w);
+        }
+        (_, framing) => {
+            let body = resp.body_bytes();
+            let with_body = !is_head && !no_body && framing.is_none();
+            let framing = match framing {
+                _ if no_body => ResponseBody::None,
+                Some(f) => f,
+                None => ResponseBody::Length(body.len() as u64),
+            };
+            cache.write_at(unix_secs, &resp.header, framing, &opts, w);
+            if with_body {
+                w.extend_from_slice(body);
+            }
+        }
+    }
+}
+
+/// The request an error answers, when its head was parsed: what the error
+/// hook's context shows.
+#[derive(Clone, Copy)]
+pub(crate) struct Failed<'a> {
+    pub(crate) head: &'a RequestHeader,
+    /// The bytes `head`'s spans point into.
+    pub(crate) buf: &'a [u8],
+    /// The normalized path (the raw one where normalizing failed).
+    pub(crate) path: &'a [u8],
+}
+
+/// Writes the response for `err` into `w`: the one path of every error
+/// response (malformed requests, limits, timeouts, refused connections, a
+/// handler that panicked or set a 1xx status).
+///
+/// The response starts with status `err.status()` and an empty body. The
+/// error hook, if set, runs with it (see
+/// [`ServerBuilder::error_handler`](crate::ServerBuilder::error_handler)
+/// for its contract); without one the body is `err.reason()`. A response
+/// to HEAD has no body, and the connection always closes after it.
+#[cold]
+#[inline(never)]
+pub(crate) fn write_error(
+    w: &mut ByteBuffer,
+    s: &mut Scratch,
+    core: &Core,
+    info: &ConnInfo,
+    err: ServerError,
+    request: Option<Failed<'_>>,
+    is_head: bool,
+) {
+    let Scratch {
+        resp,
+        values,
+        empty_head,
+        head_cache,
+        unix_secs,
+        ..
+    } = s;
+    resp.reset();
+    let _ = resp.header.set_status(err.status());
+    match core.error_handler.as_ref() {
+        None => resp.body.extend_from_slice(err.reason().as_bytes()),
+        Some(eh) => {
+            let view = request.unwrap_or(Failed {
+                head: empty_head,
+                buf: &[],
+                path: &[],
+            });
+            let mut ctx = RequestCtx {
+                buf: view.buf,
+                head: view.head,
+                body: &[],
+                path: view.path,
+                info,
+                received: Instant::now(),
+                resp,
+                values,
+            };
+            if catch_unwind(AssertUnwindSafe(|| eh(&mut ctx, &err))).is_err() {
+                error!(
+                    "conn {}: error handler panicked on {err}; sending the default response",
+                    info.id
+                );
+                resp.reset();
+                let _ = resp.header.set_status(err.status());
+                resp.body.extend_from_slice(err.reason().as_bytes());
+            }
+            values.clear();
+            // The hook shapes an error; it cannot turn it into a success,
+            // an interim response or a stream.
+            if !(400..=599).contains(&resp.header.status()) {
+                let _ = resp.header.set_status(err.status());
+            }
+            resp.drop_stream();
+        }
+    }
+    if err == ServerError::MethodNotAllowed && resp.header.get(b"Allow").is_none() {
+        let _ = resp.header.add(b"Allow", b"GET, HEAD");
+    }
+    if core.cfg.log_all_errors {
+        debug!("conn {} ({}): answered {err}", info.id, info.remote);
+    }
+    let http10 = request.is_some_and(|r| r.head.version() == Version::Http10);
+    write_response(
+        w,
+        resp,
+        head_cache,
+        *unix_secs,
+        &base_options(core),
+        false,
+        is_head,
+        http10,
+        None,
+    );
+}
+
+/// Whether `bytes`, the start of a request whose head did not parse, is a
+/// HEAD request (its answer then has no body). The parser skips empty lines
+/// before the request line, so this does too.
+pub(crate) fn starts_as_head(bytes: &[u8]) -> bool {
+    let start = bytes
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(bytes.len());
+    bytes[start..].starts_with(b"HEAD ")
+}
+
+/// Whether a parsed head is a HEAD request.
+#[inline]
+pub(crate) fn is_head(head: &RequestHeader) -> bool {
+    head.method() == Method::Head
+}
+
+#[cfg(test)]
+mod tests {
+    use super::starts_as_head;
+
+    #[test]
+    fn head_requests_are_recognised_before_their_head_parses() {
+        assert!(starts_as_head(b"HEAD / HTTP/1.1\r\n"));
+        assert!(starts_as_head(b"\r\n\r\nHEAD /x"));
+        assert!(!starts_as_head(b"HEADER / HTTP/1.1"));
+        assert!(!starts_as_head(b"head / HTTP/1.1"));
+        assert!(!starts_as_head(b"GET / HTTP/1.1"));
+        assert!(!starts_as_head(b""));
+    }
+}
