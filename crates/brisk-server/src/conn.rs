@@ -42,9 +42,7 @@ use log::{debug, error, warn};
 
 use crate::ctx::{BodyStream, BodyWriter, ConnInfo, RequestCtx};
 use crate::error::ServerError;
-use crate::respond::{
-    Failed, base_options, is_head, starts_as_head, write_error, write_response,
-};
+use crate::respond::{Failed, base_options, is_head, starts_as_head, write_error, write_response};
 use crate::scratch::{BodyWait, InFlight, READ, Scratch, Stage, WRITE};
 use crate::server::Core;
 use crate::transport::Transport;

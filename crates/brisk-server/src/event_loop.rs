@@ -481,7 +481,8 @@ impl LoopState {
         core: &Core,
         s: &mut Scratch,
     ) {
-        let close = next == Next::Close || (self.shutdown_seen && conn.is_idle() && !conn.may_read());
+        let close =
+            next == Next::Close || (self.shutdown_seen && conn.is_idle() && !conn.may_read());
         if close {
             self.close_conn(idx, generation, conn, core, s);
             return;

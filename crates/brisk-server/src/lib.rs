@@ -36,6 +36,7 @@ mod conn;
 mod ctx;
 mod error;
 mod event_loop;
+mod mem;
 mod respond;
 mod scratch;
 mod server;
@@ -48,6 +49,9 @@ pub use config::{ConfigError, ErrorHandler, Handler, ServerBuilder};
 pub use ctx::{BodyStream, BodyWriter, RequestCtx};
 pub use error::{ServeError, ServerError};
 pub use server::{Server, ShutdownHandle};
+
+#[doc(hidden)]
+pub mod _fuzz;
 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

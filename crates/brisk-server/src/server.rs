@@ -125,6 +125,11 @@ impl Server {
         }
     }
 
+    /// The shared state, for the in-memory driver (`mem.rs`).
+    pub(crate) fn into_core(self) -> Arc<Core> {
+        self.core
+    }
+
     /// A handle that stops this server (usable before or while it serves).
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {

@@ -164,7 +164,10 @@ impl Transport for MemTransport {
         }
         if n == 0 {
             if self.inbox.is_empty() && self.peer_closed {
-                return Ok(Filled { n: 0, drained: true });
+                return Ok(Filled {
+                    n: 0,
+                    drained: true,
+                });
             }
             return Err(io::ErrorKind::WouldBlock.into());
         }

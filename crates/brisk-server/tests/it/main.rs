@@ -2,6 +2,7 @@
 
 mod basics;
 mod blocking;
+mod corpus;
 mod errors;
 mod shutdown;
 mod support;

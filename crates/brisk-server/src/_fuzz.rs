@@ -1,0 +1,134 @@
+//! Invariant checks shared by the `conn` fuzz target
+//! (`fuzz/fuzz_targets/conn.rs`) and the corpus replay test
+//! (`tests/it/corpus.rs`). Not a stable API.
+//!
+//! Each function takes arbitrary bytes and panics if an invariant breaks;
+//! it must never panic for any other reason.
+
+use crate::mem::{MemConn, model_handler, without_continues};
+use crate::{Server, ServerBuilder};
+
+/// Bytes of a fuzz input before the request data: settings, then the
+/// script length.
+const PREAMBLE: usize = 3;
+
+fn builder() -> ServerBuilder {
+    Server::builder()
+        .handler(|ctx| model_handler(ctx, false))
+        .loops(1)
+        .read_buffer_size(256)
+        .write_buffer_size(256)
+        .max_request_body_size(16 * 1024)
+}
+
+/// Checks the connection state machine on `data`: a script of deliveries
+/// (how the input is cut, how much output the peer takes and when) and
+/// the bytes a client sends (anything: pipelined requests, garbage).
+///
+/// Invariants:
+/// - the responses are the same, byte for byte (but for interim
+///   `100 Continue`), as when the same bytes arrive in one piece and every
+///   write is taken whole: split points, read sizes, partial writes,
+///   would-block and a transport that holds output (as TLS does) change
+///   nothing;
+/// - an error response (4xx or 5xx: the model handler sends none) is the
+///   last response, and says `Connection: close`;
+/// - a connection whose client closed, once its output is taken, is
+///   closed; one left open and idle holds no buffer;
+/// - every buffer is back in the pool at the end, in both runs.
+pub fn conn(data: &[u8]) {
+    let Some((cfg, rest)) = data.split_first_chunk::<PREAMBLE>() else {
+        return;
+    };
+    let script_len = usize::from(cfg[2] % 64).min(rest.len());
+    let (script, input) = rest.split_at(script_len);
+    let close_at_end = cfg[0] & 0x20 != 0;
+
+    // The reference: everything at once, every write taken whole.
+    let mut whole = MemConn::new(builder());
+    whole.send(input);
+    if close_at_end {
+        whole.close_input();
+    }
+    let expected = without_continues(whole.output());
+    let stats = whole.finish();
+    assert_eq!(
+        stats.gets, stats.puts,
+        "reference run: buffers not returned"
+    );
+
+    // The same bytes, cut and paced by the script.
+    let mut m = MemConn::new(builder());
+    if let Some(io) = m.io() {
+        io.read_size = usize::from(cfg[0] & 0x0f);
+        io.hold_output = cfg[0] & 0x10 != 0;
+        io.write_size = usize::from(cfg[1] % 32);
+        io.write_budget = usize::from(cfg[1] / 32) * 7;
+    }
+    let mut pos = 0;
+    for &op in script {
+        let arg = usize::from(op & 0x3f);
+        match op >> 6 {
+            0 | 3 => {
+                let n = if op >> 6 == 0 {
+                    arg + 1
+                } else {
+                    (arg + 1) * 16
+                };
+                let end = (pos + n).min(input.len());
+                m.send(&input[pos..end]);
+                pos = end;
+            }
+            1 => {
+                m.grant(arg * 8);
+            }
+            _ => {
+                // An input event with nothing new (epoll may report one).
+                m.send(&[]);
+            }
+        }
+    }
+    m.send(&input[pos..]);
+    m.grant(usize::MAX);
+    if close_at_end {
+        m.close_input();
+        assert!(m.is_closed(), "the client closed and all output was taken");
+    }
+    let got = without_continues(m.output());
+    if got != expected {
+        panic!(
+            "responses depend on delivery:\n--- whole ---\n{}\n--- paced ---\n{}",
+            expected.escape_ascii(),
+            got.escape_ascii()
+        );
+    }
+    check_error_is_last(&got);
+    let stats = m.finish();
+    assert_eq!(stats.gets, stats.puts, "paced run: buffers not returned");
+}
+
+/// An error response (status 4xx or 5xx) is the last response and closes.
+/// Response starts are found by `HTTP/1.1 `, which the model handler's
+/// bodies never contain.
+fn check_error_is_last(out: &[u8]) {
+    const START: &[u8] = b"HTTP/1.1 ";
+    let starts: Vec<usize> = (0..out.len())
+        .filter(|&i| out[i..].starts_with(START))
+        .collect();
+    for (k, &i) in starts.iter().enumerate() {
+        let status = &out[i + START.len()..(i + START.len() + 3).min(out.len())];
+        if status.first().is_some_and(|&c| c == b'4' || c == b'5') {
+            assert_eq!(
+                k + 1,
+                starts.len(),
+                "a response follows the error response at byte {i}"
+            );
+            let end = starts.get(k + 1).copied().unwrap_or(out.len());
+            let head = &out[i..end];
+            assert!(
+                head.windows(19).any(|w| w == b"Connection: close\r\n"),
+                "an error response without Connection: close"
+            );
+        }
+    }
+}
