@@ -1,21 +1,83 @@
 //! The server under abuse (scaled down, loopback only, bounded): slowloris
 //! floods, clients that pipeline and never read, descriptor exhaustion.
 //!
-//! A test binary of its own: the memory test reads this process's RSS, so
-//! the tests here run one at a time.
+//! A test binary of its own without the test harness (`harness = false`):
+//! the memory test reads this process's RSS, so the scenarios run one at a
+//! time, and the descriptor-exhaustion scenario runs this same binary again
+//! as its server process (with `BRISK_ABUSE_CHILD` set), which a harness
+//! could only start through a `#[test]` that passes without testing
+//! anything when run on its own.
+//!
+//! Arguments: names (or parts of names) of the scenarios to run, default
+//! all; `--list` lists them. Other flags are ignored.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-static SERIAL: Mutex<()> = Mutex::new(());
+/// Set in the environment of the child server process.
+const CHILD_ENV: &str = "BRISK_ABUSE_CHILD";
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+fn main() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        child_server_with_low_fd_limit();
+        return;
+    }
+    let scenarios: [(&str, fn()); 3] = [
+        (
+            "slowloris_flood_does_not_delay_a_normal_client",
+            slowloris_flood_does_not_delay_a_normal_client,
+        ),
+        (
+            "clients_that_pipeline_and_never_read_cost_bounded_memory",
+            clients_that_pipeline_and_never_read_cost_bounded_memory,
+        ),
+        (
+            "descriptor_exhaustion_keeps_serving_new_clients",
+            descriptor_exhaustion_keeps_serving_new_clients,
+        ),
+    ];
+    // libtest's flags that take a value (cargo may pass them on).
+    const VALUE_FLAGS: &[&str] = &[
+        "--test-threads",
+        "--skip",
+        "--color",
+        "--format",
+        "--logfile",
+        "-Z",
+    ];
+    let mut filters = Vec::new();
+    let mut list = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--list" {
+            list = true;
+        } else if VALUE_FLAGS.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            filters.push(a);
+        }
+    }
+    let chosen = scenarios.iter().filter(|(name, _)| {
+        filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+    });
+    if list {
+        for (name, _) in chosen {
+            println!("{name}: test");
+        }
+        return;
+    }
+    let mut passed = 0;
+    for (name, scenario) in chosen {
+        println!("abuse: {name} ...");
+        scenario();
+        println!("abuse: {name}: ok");
+        passed += 1;
+    }
+    println!("abuse: {passed} passed, 0 failed");
 }
 
 struct Srv {
@@ -88,9 +150,7 @@ fn has_input(c: &TcpStream) -> bool {
 /// connection the server has just closed could draw a reset and lose its
 /// 408. That trickling does not restart the read timeout is the business
 /// of `errors::slowloris_gets_408_and_does_not_hold_up_others`.
-#[test]
 fn slowloris_flood_does_not_delay_a_normal_client() {
-    let _g = serial();
     for read_timeout_ms in [1000, 2000, 4000, 8000] {
         let srv = Srv::start(|b| b.read_timeout(Duration::from_millis(read_timeout_ms)));
         let addr = srv.addr;
@@ -142,9 +202,7 @@ fn slowloris_flood_does_not_delay_a_normal_client() {
     );
 }
 
-#[test]
 fn clients_that_pipeline_and_never_read_cost_bounded_memory() {
-    let _g = serial();
     let srv = Srv::start(|b| b);
     let addr = srv.addr;
     // Warm up the server's allocations (pool, scratch) before the baseline.
@@ -211,15 +269,7 @@ fn clients_that_pipeline_and_never_read_cost_bounded_memory() {
 /// descriptor limit; see `child_server_with_low_fd_limit`.
 fn spawn_child() -> (Child, SocketAddr) {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "child_server_with_low_fd_limit",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env("BRISK_ABUSE_CHILD", "1")
+        .env(CHILD_ENV, "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -234,7 +284,6 @@ fn spawn_child() -> (Child, SocketAddr) {
         }
         if b[0] == b'\n' {
             let s = String::from_utf8_lossy(&line).to_string();
-            // libtest may print "test name ... " before it on the same line.
             if let Some((_, a)) = s.split_once("CHILD LISTENING ") {
                 return (child, a.trim().parse().unwrap());
             }
@@ -248,19 +297,10 @@ fn spawn_child() -> (Child, SocketAddr) {
     panic!("child server did not start");
 }
 
-/// Not a test of its own: the server process of
-/// `descriptor_exhaustion_keeps_serving_new_clients`, which runs this
-/// binary again with `--ignored --exact child_server_with_low_fd_limit`.
-/// Ignored, so that a normal run does not list it as a passing test; run
-/// by hand (`--ignored`/`--include-ignored`), it returns at once rather
-/// than lower this process's descriptor limit and serve forever.
-#[test]
-#[ignore = "the child process of descriptor_exhaustion_keeps_serving_new_clients"]
+/// The server process of `descriptor_exhaustion_keeps_serving_new_clients`
+/// (this binary run again with `BRISK_ABUSE_CHILD` set): serves with a
+/// 256-descriptor limit until the parent kills it.
 fn child_server_with_low_fd_limit() {
-    if std::env::var_os("BRISK_ABUSE_CHILD").is_none() {
-        eprintln!("child_server_with_low_fd_limit: not started by its parent test; nothing to do");
-        return;
-    }
     let lim = libc::rlimit {
         rlim_cur: 256,
         rlim_max: 256,
@@ -280,9 +320,7 @@ fn child_server_with_low_fd_limit() {
     let _ = server.serve_listeners(l);
 }
 
-#[test]
 fn descriptor_exhaustion_keeps_serving_new_clients() {
-    let _g = serial();
     let (mut child, addr) = spawn_child();
     struct Kill(Child);
     impl Drop for Kill {
