@@ -105,6 +105,37 @@ fn hello_example_rejects_bad_flags() {
 }
 
 #[test]
+fn every_example_takes_port_and_loops_flags() {
+    for (name, loops, path, want) in [
+        ("json", true, "/", "Hello, World!"),
+        ("routing", true, "/users/42", "{\"id\":42}"),
+        ("blocking", false, "/", "fast"),
+        ("stream", true, "/", "xxxxxxxx"),
+    ] {
+        let args: &[&str] = if loops {
+            &["--port", "0", "--loops", "1"]
+        } else {
+            &["--port", "0"]
+        };
+        let (_p, line) = start(name, args);
+        let (status, body) = get(addr_of(&line), path);
+        assert_eq!(status, 200, "{name}");
+        assert!(
+            body.contains(want),
+            "{name}: {}",
+            &body[..body.len().min(200)]
+        );
+    }
+    // `blocking` runs one event loop on purpose: --loops is refused.
+    let out = Command::new(example("blocking"))
+        .args(["--port", "0", "--loops", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--loops"));
+}
+
+#[test]
 fn prefork_example_answers_from_several_children() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
