@@ -1,5 +1,7 @@
 //! The facade's examples, run as real processes.
 
+mod inspect;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -110,6 +112,7 @@ fn every_example_takes_port_and_loops_flags() {
         ("json", true, "/", "Hello, World!"),
         ("routing", true, "/users/42", "{\"id\":42}"),
         ("blocking", false, "/", "fast"),
+        ("inspect", true, "/x", "\"path\":\"/x\""),
         ("stream", true, "/", "xxxxxxxx"),
     ] {
         let args: &[&str] = if loops {
