@@ -114,16 +114,19 @@ fn stop_after_reaping() {
 }
 
 fn drop_with_running_jobs() {
-    let pool = job_pool(Config {
+    // In an `Arc` only so that the opener can see the drop begin: the
+    // strong count falls to zero just before the pool's `Drop` runs.
+    let pool = Arc::new(job_pool(Config {
         max_workers: 4,
         ..Config::default()
-    });
+    }));
     let gate = Arc::new(Gate::default());
     occupy(&pool, 4, &gate);
+    let handle = Arc::downgrade(&pool);
     let opener = thread::spawn({
         let gate = Arc::clone(&gate);
         move || {
-            thread::sleep(Duration::from_millis(5));
+            wait_until("the drop to begin", || handle.strong_count() == 0);
             gate.open();
         }
     });

@@ -1,21 +1,83 @@
 //! The server under abuse (scaled down, loopback only, bounded): slowloris
 //! floods, clients that pipeline and never read, descriptor exhaustion.
 //!
-//! A test binary of its own: the memory test reads this process's RSS, so
-//! the tests here run one at a time.
+//! A test binary of its own without the test harness (`harness = false`):
+//! the memory test reads this process's RSS, so the scenarios run one at a
+//! time, and the descriptor-exhaustion scenario runs this same binary again
+//! as its server process (with `BRISK_ABUSE_CHILD` set), which a harness
+//! could only start through a `#[test]` that passes without testing
+//! anything when run on its own.
+//!
+//! Arguments: names (or parts of names) of the scenarios to run, default
+//! all; `--list` lists them. Other flags are ignored.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-static SERIAL: Mutex<()> = Mutex::new(());
+/// Set in the environment of the child server process.
+const CHILD_ENV: &str = "BRISK_ABUSE_CHILD";
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+fn main() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        child_server_with_low_fd_limit();
+        return;
+    }
+    let scenarios: [(&str, fn()); 3] = [
+        (
+            "slowloris_flood_does_not_delay_a_normal_client",
+            slowloris_flood_does_not_delay_a_normal_client,
+        ),
+        (
+            "clients_that_pipeline_and_never_read_cost_bounded_memory",
+            clients_that_pipeline_and_never_read_cost_bounded_memory,
+        ),
+        (
+            "descriptor_exhaustion_keeps_serving_new_clients",
+            descriptor_exhaustion_keeps_serving_new_clients,
+        ),
+    ];
+    // libtest's flags that take a value (cargo may pass them on).
+    const VALUE_FLAGS: &[&str] = &[
+        "--test-threads",
+        "--skip",
+        "--color",
+        "--format",
+        "--logfile",
+        "-Z",
+    ];
+    let mut filters = Vec::new();
+    let mut list = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--list" {
+            list = true;
+        } else if VALUE_FLAGS.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            filters.push(a);
+        }
+    }
+    let chosen = scenarios.iter().filter(|(name, _)| {
+        filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+    });
+    if list {
+        for (name, _) in chosen {
+            println!("{name}: test");
+        }
+        return;
+    }
+    let mut passed = 0;
+    for (name, scenario) in chosen {
+        println!("abuse: {name} ...");
+        scenario();
+        println!("abuse: {name}: ok");
+        passed += 1;
+    }
+    println!("abuse: {passed} passed, 0 failed");
 }
 
 struct Srv {
@@ -68,76 +130,79 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-#[test]
+/// Whether `c` has unread input (bytes, EOF or a reset), without waiting.
+fn has_input(c: &TcpStream) -> bool {
+    c.set_nonblocking(true).unwrap();
+    let r = c.peek(&mut [0u8; 1]);
+    c.set_nonblocking(false).unwrap();
+    !matches!(r, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+/// 200 clients each hold an incomplete head; a normal client makes 100
+/// requests (a new connection each), then every slow client gets its 408.
+/// The normal requests are checked to have all been served while every
+/// slow request was still unanswered (a non-blocking peek on each slow
+/// connection afterwards), not by a clock. If the machine is too slow to do
+/// them inside one read timeout, the scenario runs again with twice the
+/// timeout. The latencies are printed for information only.
+///
+/// The slow heads are written once and not trickled: writing to a
+/// connection the server has just closed could draw a reset and lose its
+/// 408. That trickling does not restart the read timeout is the business
+/// of `errors::slowloris_gets_408_and_does_not_hold_up_others`.
 fn slowloris_flood_does_not_delay_a_normal_client() {
-    let _g = serial();
-    let srv = Srv::start(|b| b.read_timeout(Duration::from_secs(3)));
-    let addr = srv.addr;
-    // 200 clients trickle a head one byte every 100 ms; none ever finishes.
-    let stop = Arc::new(AtomicBool::new(false));
-    let got_408 = Arc::new(AtomicUsize::new(0));
-    let slow: Vec<_> = (0..4)
-        .map(|_| {
-            let (stop, got_408) = (stop.clone(), got_408.clone());
-            std::thread::spawn(move || {
-                let mut conns: Vec<TcpStream> = (0..50)
-                    .filter_map(|_| TcpStream::connect(addr).ok())
-                    .collect();
-                let head = b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ";
-                let mut i = 0;
-                let started = Instant::now();
-                while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(10) {
-                    for c in &mut conns {
-                        let _ = c.write_all(&[*head.get(i).unwrap_or(&b'a')]);
-                    }
-                    i += 1;
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                for mut c in conns {
-                    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                    let mut b = [0u8; 64];
-                    if let Ok(n) = c.read(&mut b) {
-                        if b[..n].starts_with(b"HTTP/1.1 408") {
-                            got_408.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
+    for read_timeout_ms in [1000, 2000, 4000, 8000] {
+        let srv = Srv::start(|b| b.read_timeout(Duration::from_millis(read_timeout_ms)));
+        let addr = srv.addr;
+        let slow: Vec<TcpStream> = (0..200)
+            .map(|_| {
+                let mut c = TcpStream::connect(addr).unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: a")
+                    .unwrap();
+                c
             })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    // The normal client is served while all 200 are still trickling.
-    let mut lat = Vec::new();
-    for _ in 0..100 {
-        let t = Instant::now();
-        let r = get(addr).expect("normal client served");
-        lat.push(t.elapsed());
-        assert!(
-            r.starts_with(b"HTTP/1.1 200"),
-            "{:?}",
-            String::from_utf8_lossy(&r)
+            .collect();
+        let mut lat = Vec::new();
+        for _ in 0..100 {
+            let t = Instant::now();
+            let r = get(addr).expect("normal client served");
+            lat.push(t.elapsed());
+            assert!(
+                r.starts_with(b"HTTP/1.1 200"),
+                "{:?}",
+                String::from_utf8_lossy(&r)
+            );
+        }
+        let answered = slow.iter().filter(|c| has_input(c)).count();
+        lat.sort();
+        eprintln!(
+            "normal client during 200 slowloris (read_timeout {read_timeout_ms} ms): \
+             p50 {:?} p99 {:?}; slow clients answered meanwhile: {answered}",
+            lat[50], lat[98]
         );
+        if answered > 0 {
+            eprintln!("slowloris flood: the machine was too slow for the premise; again");
+            continue;
+        }
+        // Every slow client gets its 408 once its read timeout expires.
+        let mut got_408 = 0;
+        for mut c in slow {
+            let mut all = Vec::new();
+            let _ = c.read_to_end(&mut all);
+            if all.starts_with(b"HTTP/1.1 408") {
+                got_408 += 1;
+            }
+        }
+        assert_eq!(got_408, 200, "408s");
+        return;
     }
-    lat.sort();
-    eprintln!(
-        "normal client during 200 slowloris: p50 {:?} p99 {:?}",
-        lat[50], lat[98]
-    );
-    // Then every slow client gets its 408 (read timeout 3 s).
-    stop.store(true, Ordering::Relaxed);
-    for t in slow {
-        t.join().unwrap();
-    }
-    assert!(
-        got_408.load(Ordering::Relaxed) >= 190,
-        "408s: {}",
-        got_408.load(Ordering::Relaxed)
+    panic!(
+        "with read timeouts up to 8 s, a slow client was always answered before the normal requests were"
     );
 }
 
-#[test]
 fn clients_that_pipeline_and_never_read_cost_bounded_memory() {
-    let _g = serial();
     let srv = Srv::start(|b| b);
     let addr = srv.addr;
     // Warm up the server's allocations (pool, scratch) before the baseline.
@@ -204,14 +269,7 @@ fn clients_that_pipeline_and_never_read_cost_bounded_memory() {
 /// descriptor limit; see `child_server_with_low_fd_limit`.
 fn spawn_child() -> (Child, SocketAddr) {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_server_with_low_fd_limit",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env("BRISK_ABUSE_CHILD", "1")
+        .env(CHILD_ENV, "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -226,7 +284,6 @@ fn spawn_child() -> (Child, SocketAddr) {
         }
         if b[0] == b'\n' {
             let s = String::from_utf8_lossy(&line).to_string();
-            // libtest may print "test name ... " before it on the same line.
             if let Some((_, a)) = s.split_once("CHILD LISTENING ") {
                 return (child, a.trim().parse().unwrap());
             }
@@ -240,11 +297,10 @@ fn spawn_child() -> (Child, SocketAddr) {
     panic!("child server did not start");
 }
 
-#[test]
+/// The server process of `descriptor_exhaustion_keeps_serving_new_clients`
+/// (this binary run again with `BRISK_ABUSE_CHILD` set): serves with a
+/// 256-descriptor limit until the parent kills it.
 fn child_server_with_low_fd_limit() {
-    if std::env::var_os("BRISK_ABUSE_CHILD").is_none() {
-        return; // only meaningful as the child of descriptor_exhaustion_*
-    }
     let lim = libc::rlimit {
         rlim_cur: 256,
         rlim_max: 256,
@@ -264,9 +320,7 @@ fn child_server_with_low_fd_limit() {
     let _ = server.serve_listeners(l);
 }
 
-#[test]
 fn descriptor_exhaustion_keeps_serving_new_clients() {
-    let _g = serial();
     let (mut child, addr) = spawn_child();
     struct Kill(Child);
     impl Drop for Kill {
@@ -287,7 +341,24 @@ fn descriptor_exhaustion_keeps_serving_new_clients() {
         c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
         idle.push(c);
     }
-    std::thread::sleep(Duration::from_millis(200));
+    // Wait until the server has dealt with every one of them: each gets
+    // its response (then idles, keep-alive) or is closed unanswered (the
+    // server closes the longest-idle connections to free descriptors). So
+    // the server is at its descriptor limit before the fresh clients come.
+    let mut answered = 0;
+    for c in &mut idle {
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut got = Vec::new();
+        let mut b = [0u8; 256];
+        while !got.ends_with(b"Hello, World!") {
+            match c.read(&mut b) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&b[..n]),
+            }
+        }
+        answered += usize::from(got.starts_with(b"HTTP/1.1 200"));
+    }
+    eprintln!("descriptor exhaustion: {answered}/400 idle connections answered");
     // A normal client that keeps connecting is still served.
     let mut ok = 0;
     let tries = 100;

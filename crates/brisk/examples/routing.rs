@@ -1,9 +1,15 @@
 //! Routing on the normalized path with a plain `match`.
 //!
-//! `cargo run --release -p brisk --example routing`, then try
-//! `curl 127.0.0.1:8080/users/42`, `/search?q=brisk`, `/old`, `/a/../`.
+//! `cargo run --release -p brisk --example routing -- --port 8080`, then try
+//! `curl 127.0.0.1:8080/users/42`, `/search?q=brisk`, `/old`, `/a/../`
+//! (`--port 0`: any free port; `--loops N`: event loops, default one per
+//! core).
+
+#[path = "common/args.rs"]
+mod args;
 
 use std::fmt::Write as _;
+use std::process::ExitCode;
 
 use brisk::{Method, RequestCtx};
 
@@ -39,10 +45,7 @@ fn route(ctx: &mut RequestCtx<'_>) {
     }
 }
 
-fn main() {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8080".into());
-    println!("listening on http://{addr}");
-    brisk::listen_and_serve(addr.as_str(), route).expect("serve");
+fn main() -> ExitCode {
+    let args = args::parse("routing", true);
+    args::serve("routing", brisk::Server::builder().handler(route), &args)
 }

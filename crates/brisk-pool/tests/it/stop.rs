@@ -1,9 +1,10 @@
 //! stop: while jobs run, idempotent, concurrent, from inside a job, on drop.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use brisk_pool::Config;
 
@@ -32,11 +33,13 @@ fn stop_refuses_new_jobs_and_waits_for_running_ones() {
     idle_gate.open();
     wait_stats(&pool, "one idle, two busy", |s| s.idle == 1 && s.busy == 2);
 
+    // Set just before the gate opens: `stop` must not return before.
+    let opened = Arc::new(AtomicBool::new(false));
     let stopper = thread::spawn({
-        let pool = Arc::clone(&pool);
+        let (pool, opened) = (Arc::clone(&pool), Arc::clone(&opened));
         move || {
             pool.stop();
-            (Instant::now(), pool.stats())
+            (opened.load(Ordering::SeqCst), pool.stats())
         }
     });
     wait_until("stop to begin", || pool.is_stopped());
@@ -47,16 +50,18 @@ fn stop_refuses_new_jobs_and_waits_for_running_ones() {
     let s = wait_stats(&pool, "the idle worker to leave", |s| s.alive == 2);
     assert_eq!((s.idle, s.busy, s.rejected), (0, 2, 1));
     // The running jobs hold stop back.
-    thread::sleep(Duration::from_millis(20));
     assert!(
         !stopper.is_finished(),
         "stop returned while jobs were running"
     );
 
-    let opened = Instant::now();
+    opened.store(true, Ordering::SeqCst);
     gate.open();
-    let (stopped, s) = stopper.join().unwrap();
-    assert!(stopped >= opened);
+    let (returned_after_open, s) = stopper.join().unwrap();
+    assert!(
+        returned_after_open,
+        "stop returned before the running jobs could finish"
+    );
     assert_eq!((s.alive, s.idle, s.busy, s.threads), (0, 0, 0, 0), "{s:?}");
     assert_eq!((s.served, s.completed, s.rejected), (3, 3, 1));
 }
@@ -165,10 +170,12 @@ fn dropping_the_last_handle_inside_a_job_does_not_deadlock() {
 fn drop_stops_the_pool_and_waits_for_running_jobs() {
     let gate = Gate::new();
     let (finished, finished_rx) = mpsc::channel();
-    let pool = job_pool(Config {
+    // In an `Arc` only so that the opener can see the drop begin: the
+    // strong count falls to zero just before the pool's `Drop` runs.
+    let pool = Arc::new(job_pool(Config {
         max_workers: 2,
         ..Config::default()
-    });
+    }));
     let (started, started_rx) = mpsc::channel();
     let g = Arc::clone(&gate);
     pool.serve(Box::new(move || {
@@ -179,8 +186,9 @@ fn drop_stops_the_pool_and_waits_for_running_jobs() {
     .map_err(|_| "rejected")
     .unwrap();
     started_rx.recv_timeout(RECV).unwrap();
+    let handle = Arc::downgrade(&pool);
     let opener = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(10));
+        wait_until("the drop to begin", || handle.strong_count() == 0);
         gate.open();
     });
     drop(pool);

@@ -9,10 +9,11 @@ use crate::harness::{Master, gone_or_zombie, kill9, reaped, temp_dir, wait_until
 #[test]
 fn sigterm_and_sigint_stop_every_child() {
     for signal in [Signal::SIGTERM, Signal::SIGINT] {
-        let mut master = Master::start(&["--children", "3", "--grace-ms", "5000"]);
+        // A grace period of an hour: the master exits (within the harness's
+        // bound) only if the children stop on the signal itself.
+        let mut master = Master::start(&["--children", "3", "--grace-ms", "3600000"]);
         let ready = master.ready_pids();
         master.listening(3);
-        let signalled_at = Instant::now();
         master.signal(signal);
         assert_eq!(
             master.wait_exit().code(),
@@ -21,7 +22,13 @@ fn sigterm_and_sigint_stop_every_child() {
             master.dump()
         );
         // The children die on SIGTERM at once: no need for the grace period.
-        assert!(signalled_at.elapsed() < Duration::from_secs(4), "{signal}");
+        assert!(
+            !master
+                .lines()
+                .iter()
+                .any(|l| l.contains("still running after")),
+            "{signal}"
+        );
         assert!(master.lines().iter().any(|l| l == "exit ok"));
         assert!(master.lines().iter().any(|l| l == "leftover=0"));
         for pid in ready {
@@ -40,11 +47,12 @@ fn children_ignoring_sigterm_are_killed_after_the_grace_period() {
     master.signal(Signal::SIGTERM);
     assert_eq!(master.wait_exit().code(), Some(0), "{}", master.dump());
     let took = signalled_at.elapsed();
+    // A lower bound only (a timer that fired early); how much later the
+    // master stopped depends on the machine's load.
     assert!(
         took >= grace,
         "stopped after {took:?}, inside the grace period"
     );
-    assert!(took < grace + Duration::from_secs(5), "took {took:?}");
     let lines = master.lines();
     assert!(
         lines
@@ -59,15 +67,21 @@ fn children_ignoring_sigterm_are_killed_after_the_grace_period() {
 
 #[test]
 fn a_second_signal_skips_the_grace_period() {
-    let mut master = Master::start(&["--children", "2", "--grace-ms", "20000", "--ignore-sigterm"]);
+    // A grace period of an hour: the master exits (within the harness's
+    // bound) only if the second signal cuts it short.
+    let mut master = Master::start(&[
+        "--children",
+        "2",
+        "--grace-ms",
+        "3600000",
+        "--ignore-sigterm",
+    ]);
     master.ready_pids();
     master.listening(2);
     master.signal(Signal::SIGTERM);
     master.wait_lines("the stop starts", 1, |l| l.contains("stopping 2 children"));
-    let signalled_at = Instant::now();
     master.signal(Signal::SIGINT);
     assert_eq!(master.wait_exit().code(), Some(0), "{}", master.dump());
-    assert!(signalled_at.elapsed() < Duration::from_secs(5));
     assert!(
         master
             .lines()

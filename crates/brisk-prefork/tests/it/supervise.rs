@@ -81,6 +81,7 @@ fn recover_interval_delays_the_replacement() {
     kill9(ready[0]);
     let line = master.wait_line("recover ");
     let waited = killed_at.elapsed();
+    // A lower bound only (a replacement before the interval).
     assert!(
         waited >= interval,
         "replaced after {waited:?}, before {interval:?}"
@@ -92,17 +93,14 @@ fn recover_interval_delays_the_replacement() {
 
 #[test]
 fn shutdown_cuts_the_recover_interval_short() {
-    let mut master = Master::start(&["--children", "2", "--recover-interval-ms", "20000"]);
+    // A back-off of an hour: the master exits (within the harness's bound)
+    // only if the shutdown cuts it short.
+    let mut master = Master::start(&["--children", "2", "--recover-interval-ms", "3600000"]);
     let ready = master.ready_pids();
     kill9(ready[0]);
     master.wait_lines("the back-off starts", 1, |l| l.contains("replacing child"));
-    let signalled_at = Instant::now();
     master.signal(Signal::SIGTERM);
     assert_eq!(master.wait_exit().code(), Some(0), "{}", master.dump());
-    assert!(
-        signalled_at.elapsed() < Duration::from_secs(5),
-        "the back-off was not cut short"
-    );
     assert!(!master.lines().iter().any(|l| l.starts_with("recover ")));
     assert!(master.lines().iter().any(|l| l == "leftover=0"));
 }

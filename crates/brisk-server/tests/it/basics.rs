@@ -3,7 +3,6 @@
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use crate::support::{Client, TestServer};
 
@@ -75,6 +74,9 @@ fn hundred_pipelined_requests_in_one_write_are_answered_in_order() {
     }
 }
 
+/// Every byte of a request reaches the server in a read of its own: after
+/// each one the test waits until the server has read it
+/// (`Client::wait_until_server_read`) before sending the next.
 #[test]
 fn a_request_delivered_byte_by_byte_is_served() {
     let srv = TestServer::start(
@@ -88,13 +90,20 @@ fn a_request_delivered_byte_by_byte_is_served() {
     let req = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello";
     for b in req.iter() {
         c.send(std::slice::from_ref(b));
-        std::thread::sleep(Duration::from_millis(1));
+        c.wait_until_server_read();
     }
     let r = c.read_response();
     assert_eq!(r.status, 200);
     assert_eq!(r.body, b"hello");
 }
 
+/// A chunked body is decoded however its bytes are split across the
+/// server's reads. For every split point of the body (inside a size line,
+/// an extension, between CR and LF, inside chunk data, in the last chunk,
+/// inside a trailer and the final CRLF), the first part is sent, the test
+/// waits until the server has read it (`Client::wait_until_server_read`:
+/// the kernel's socket state, not a delay), then the rest is sent, with a
+/// pipelined request behind it. So the decoder certainly sees each split.
 #[test]
 fn chunked_request_bodies_are_decoded() {
     let srv = TestServer::start(
@@ -104,15 +113,22 @@ fn chunked_request_bodies_are_decoded() {
         },
         |b| b,
     );
+    let head = b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let body = b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n";
     let mut c = srv.connect();
-    c.send(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
-    std::thread::sleep(Duration::from_millis(20));
-    c.send(b"6\r\n world\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n");
-    let r = c.read_response();
-    assert_eq!(r.body, b"hello world");
-    let r = c.read_response();
-    assert_eq!(r.status, 200);
-    assert_eq!(r.body, b"");
+    for split in 0..=body.len() {
+        c.send(head);
+        c.send(&body[..split]);
+        c.wait_until_server_read();
+        c.send(&body[split..]);
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+        let r = c.read_response();
+        assert_eq!(r.status, 200, "split at {split}");
+        assert_eq!(r.body, b"hello world", "split at {split}");
+        let r = c.read_response();
+        assert_eq!(r.status, 200, "split at {split}");
+        assert_eq!(r.body, b"", "split at {split}");
+    }
 }
 
 #[test]

@@ -1,19 +1,30 @@
 //! Graceful shutdown: requests in flight are all answered.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::Duration;
 
 use crate::support::{TestServer, wait_until};
 
+/// Four requests are inside the handler (each reported on a channel) when
+/// the shutdown starts; the handlers are held on a gate the test opens
+/// only once `is_shutting_down()` is observed true. So every one of them
+/// was in flight when the shutdown began and answered after it: each
+/// answer carries `Connection: close` (a response finished before the
+/// shutdown would keep the connection alive).
 #[test]
 fn graceful_shutdown_answers_requests_in_flight() {
-    let inside = Arc::new(AtomicUsize::new(0));
-    let counter = inside.clone();
+    let (entered_tx, entered) = mpsc::channel::<()>();
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let handler_gate = gate.clone();
     let srv = TestServer::start(
         move |ctx| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(200));
+            entered_tx.send(()).unwrap();
+            let (open, cv) = &*handler_gate;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = cv.wait(open).unwrap();
+            }
+            drop(open);
             ctx.set_body(b"done");
         },
         |b| b.loops(2).blocking_threshold(Duration::from_millis(5)),
@@ -23,14 +34,24 @@ fn graceful_shutdown_answers_requests_in_flight() {
     for c in &mut busy {
         c.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     }
-    assert!(wait_until(Duration::from_secs(5), || inside
-        .load(Ordering::SeqCst)
-        == 4));
+    for _ in 0..4 {
+        entered
+            .recv_timeout(Duration::from_secs(10))
+            .expect("all four requests reach the handler");
+    }
     let stop = srv.stop.clone();
     let addr = srv.addr;
     let waiter = std::thread::spawn(move || srv.shutdown());
-    std::thread::sleep(Duration::from_millis(20));
-    assert!(stop.is_shutting_down());
+    assert!(
+        wait_until(Duration::from_secs(10), || stop.is_shutting_down()),
+        "the shutdown starts"
+    );
+    // Only now may the handlers finish.
+    {
+        let (open, cv) = &*gate;
+        *open.lock().unwrap() = true;
+        cv.notify_all();
+    }
     for c in &mut busy {
         let r = c.read_response();
         assert_eq!(r.status, 200);

@@ -195,6 +195,54 @@ impl Client {
         }
     }
 
+    /// Whether the server sent anything this client has not read yet (bytes,
+    /// EOF or a reset), without waiting: a non-blocking peek.
+    pub fn has_input(&mut self) -> bool {
+        if !self.buf.is_empty() {
+            return true;
+        }
+        self.stream.set_nonblocking(true).unwrap();
+        let r = self.stream.peek(&mut [0u8; 1]);
+        self.stream.set_nonblocking(false).unwrap();
+        !matches!(r, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+
+    /// Waits until the server has read every byte this client sent so far:
+    /// this client's send queue is empty (the server's kernel acknowledged
+    /// the bytes, so they reached its socket) and the server's socket holds
+    /// no unread byte (the server called `recv` for them). Both are read
+    /// from `/proc/net/tcp` (Linux), polled until true; panics after 10 s.
+    ///
+    /// The event, not a delay: bytes sent after this returns reach the
+    /// server in a later read than the bytes before it.
+    pub fn wait_until_server_read(&self) {
+        let me = self.stream.local_addr().unwrap().port();
+        let server = self.stream.peer_addr().unwrap().port();
+        let read = wait_until(Duration::from_secs(10), || {
+            // (tx_queue, rx_queue) of the established socket local:remote.
+            let queues = |table: &str, local: u16, remote: u16| {
+                table.lines().skip(1).find_map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    let port = |a: &str| u16::from_str_radix(a.rsplit(':').next()?, 16).ok();
+                    if f.len() < 5 || port(f[1])? != local || port(f[2])? != remote || f[3] != "01"
+                    {
+                        return None;
+                    }
+                    let (tx, rx) = f[4].split_once(':')?;
+                    Some((
+                        u64::from_str_radix(tx, 16).ok()?,
+                        u64::from_str_radix(rx, 16).ok()?,
+                    ))
+                })
+            };
+            let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp (Linux)");
+            let client = queues(&table, me, server).expect("the client's socket in /proc/net/tcp");
+            let srv = queues(&table, server, me).expect("the server's socket in /proc/net/tcp");
+            client.0 == 0 && srv.1 == 0
+        });
+        assert!(read, "the server did not read the bytes sent within 10 s");
+    }
+
     /// Whether the server closed the connection (EOF, or a reset) within 10 s.
     pub fn is_closed(&mut self) -> bool {
         if !self.buf.is_empty() {

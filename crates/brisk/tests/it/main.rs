@@ -1,5 +1,7 @@
 //! The facade's examples, run as real processes.
 
+mod inspect;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -98,6 +100,38 @@ fn hello_example_rejects_bad_flags() {
     let out = Command::new(example("hello"))
         .arg("--loops")
         .arg("zero")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--loops"));
+}
+
+#[test]
+fn every_example_takes_port_and_loops_flags() {
+    for (name, loops, path, want) in [
+        ("json", true, "/", "Hello, World!"),
+        ("routing", true, "/users/42", "{\"id\":42}"),
+        ("blocking", false, "/", "fast"),
+        ("inspect", true, "/x", "\"path\":\"/x\""),
+        ("stream", true, "/", "xxxxxxxx"),
+    ] {
+        let args: &[&str] = if loops {
+            &["--port", "0", "--loops", "1"]
+        } else {
+            &["--port", "0"]
+        };
+        let (_p, line) = start(name, args);
+        let (status, body) = get(addr_of(&line), path);
+        assert_eq!(status, 200, "{name}");
+        assert!(
+            body.contains(want),
+            "{name}: {}",
+            &body[..body.len().min(200)]
+        );
+    }
+    // `blocking` runs one event loop on purpose: --loops is refused.
+    let out = Command::new(example("blocking"))
+        .args(["--port", "0", "--loops", "2"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

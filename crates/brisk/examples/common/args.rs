@@ -1,0 +1,111 @@
+//! Command-line handling shared by the examples (included with
+//! `#[path = "common/args.rs"] mod args;`; a directory without `main.rs`,
+//! so cargo does not take it for an example of its own).
+//!
+//! Flags: `--port N` (`-p`; default 8080, 0 = any free port), `--loops N`
+//! (`-l`; default: one event loop per core) where the example allows it,
+//! `--help` (`-h`). A value may also follow `=` (`--port=8080`). A bad flag
+//! is reported on stderr with exit status 2.
+
+use std::process::ExitCode;
+
+/// The parsed flags.
+pub struct Args {
+    /// Port on 127.0.0.1 to listen on (0: any free port).
+    pub port: u16,
+    /// Event loops; `None`: the server's default (one per core).
+    pub loops: Option<usize>,
+}
+
+/// Parses the process's arguments for the example `name`. `loops` says
+/// whether `--loops` is accepted. Prints the usage and exits 0 on `--help`;
+/// prints the error and exits 2 on a bad flag.
+pub fn parse(name: &str, loops: bool) -> Args {
+    match parse_from(std::env::args().skip(1), loops) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            let loops_usage = if loops {
+                " [--loops N (default: cores)]"
+            } else {
+                ""
+            };
+            println!("usage: {name} [--port N (default 8080, 0 = any)]{loops_usage}");
+            std::process::exit(0);
+        }
+        Err(e) => {
+            eprintln!("{name}: {e}; try --help");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Parses `args` (without the program name); `Ok(None)` for `--help`.
+fn parse_from(
+    args: impl IntoIterator<Item = String>,
+    loops_allowed: bool,
+) -> Result<Option<Args>, String> {
+    let mut out = Args {
+        port: 8080,
+        loops: None,
+    };
+    let mut args = args.into_iter();
+    while let Some(a) = args.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) => (f.to_string(), Some(v.to_string())),
+            None => (a.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or(format!("{name} needs a value"))
+        };
+        match flag.as_str() {
+            "--port" | "-p" => {
+                let v = value("--port")?;
+                out.port = v.parse().map_err(|e| format!("--port {v}: {e}"))?;
+            }
+            "--loops" | "-l" if loops_allowed => {
+                let v = value("--loops")?;
+                out.loops = Some(v.parse().map_err(|e| format!("--loops {v}: {e}"))?);
+            }
+            "--help" | "-h" => return Ok(None),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Builds `builder` (with `args.loops` applied), binds 127.0.0.1:`args.port`,
+/// prints `listening on http://ADDR` and serves until the process is
+/// stopped. Errors go to stderr: exit status 2 for a bad configuration, 1
+/// for a failure to bind or serve.
+pub fn serve(name: &str, mut builder: brisk::ServerBuilder, args: &Args) -> ExitCode {
+    if let Some(n) = args.loops {
+        builder = builder.loops(n);
+    }
+    let server = match builder.build() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let listeners = match server.bind(("127.0.0.1", args.port)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(addr) = listeners.first().and_then(|l| l.local_addr().ok()) {
+        println!("listening on http://{addr}");
+    }
+    match server.serve_listeners(listeners) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
