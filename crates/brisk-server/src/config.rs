@@ -12,9 +12,42 @@ use crate::error::ServerError;
 /// A request handler: runs inline on an event-loop thread for every request.
 pub type Handler = dyn Fn(&mut RequestCtx<'_>) + Send + Sync + 'static;
 
-/// Shapes the response to a request that failed before reaching the handler
-/// (a malformed head, a timeout, a limit). The context has the status and a
-/// short reason already set; the connection closes after the response.
+/// Shapes every error response the server sends on the client's behalf:
+/// a malformed or refused request (4xx), a timeout (408), a connection
+/// refused at accept (503, 429), a handler that panicked or left a 1xx
+/// status (500). Each is a [`ServerError`]; the hook runs on the loop
+/// thread, so keep it quick.
+///
+/// **Before the hook runs**, the context holds:
+/// - the response: status `err.status()`, an **empty body**, no headers
+///   (the default `Content-Type` applies unless the hook sets one);
+/// - the request: its method, target, path and headers when its head was
+///   parsed (a refused CONNECT, a body over the limit, a panicking handler,
+///   an unnormalizable path: then `ctx.path()` is the raw path), else an
+///   empty request (a malformed head, a timeout in the head, a connection
+///   refused at accept); the request body is always empty.
+///
+/// **The hook may** set the status (a 4xx or 5xx; anything else is
+/// replaced by `err.status()`), headers and the body. Without a hook the
+/// body is `err.reason()`. **It cannot** keep the connection open (the
+/// response always says `Connection: close`), stream a body (a stream is
+/// dropped), or send a body to a HEAD request (it is left out). If the
+/// hook panics, the default response is sent.
+///
+/// ```
+/// use brisk_server::{Server, ServerError};
+///
+/// let server = Server::builder()
+///     .handler(|ctx| ctx.set_body(b"ok"))
+///     .error_handler(|ctx, err: &ServerError| {
+///         ctx.set_content_type(b"application/json");
+///         let body = format!(r#"{{"status":{},"error":"{}"}}"#, err.status(), err.reason());
+///         ctx.set_body(body.as_bytes());
+///     })
+///     .build()
+///     .unwrap();
+/// # drop(server);
+/// ```
 pub type ErrorHandler = dyn Fn(&mut RequestCtx<'_>, &ServerError) + Send + Sync + 'static;
 
 /// Why a [`ServerBuilder`] refused to build.
@@ -181,8 +214,10 @@ impl ServerBuilder {
         self
     }
 
-    /// A hook that shapes error responses (4xx/5xx sent before or instead of
-    /// the handler). Default: a `text/plain` body with the short reason.
+    /// A hook that shapes every error response (4xx/5xx sent before or
+    /// instead of the handler's); see [`ErrorHandler`] for what is set
+    /// before it runs and what it may change. Default: a `text/plain` body
+    /// with the short reason ([`ServerError::reason`]).
     pub fn error_handler<F>(mut self, f: F) -> Self
     where
         F: Fn(&mut RequestCtx<'_>, &ServerError) + Send + Sync + 'static,

@@ -219,7 +219,11 @@ impl<'a> RequestCtx<'a> {
     }
 
     /// The path, percent-decoded and normalized (dot segments resolved,
-    /// repeated slashes collapsed). Route on this.
+    /// repeated slashes collapsed; [`brisk_http::normalize_path`]). Route on
+    /// this: it never holds a `.` or `..` segment, a NUL byte or an invalid
+    /// escape, because a request whose path cannot be normalized is
+    /// answered 400 ([`ServerError::InvalidPath`](crate::ServerError))
+    /// before the handler runs.
     #[inline]
     pub fn path(&self) -> &'a [u8] {
         self.path
@@ -356,6 +360,13 @@ impl<'a> RequestCtx<'a> {
 
     /// Sets the response status code (default 200). Codes outside
     /// `100..=999` are refused and leave the status unchanged.
+    ///
+    /// A final status of 1xx is not sent: `100 Continue` is the server's
+    /// (see `Expect: 100-continue`) and `101 Switching Protocols` needs a
+    /// protocol upgrade, which brisk does not support yet. A handler that
+    /// returns with a 1xx status gets a 500 (logged, and through the error
+    /// hook as [`ServerError::InformationalStatus`](crate::ServerError)),
+    /// and the connection closes.
     pub fn set_status(&mut self, code: u16) {
         // Out-of-range codes are refused by the header; keep the old status.
         let _ = self.resp.header.set_status(code);
@@ -465,7 +476,22 @@ impl<'a> RequestCtx<'a> {
         self.resp.body.reset();
     }
 
-    /// Answers with `status` and a plain-text `message` body.
+    /// Answers with `status` and a plain-text `message` body, as
+    /// fasthttp's `Error` does: the response is reset first (status,
+    /// headers set so far, `Set-Cookie` and custom ones included, content
+    /// type and body), then the status and the message are set (with the
+    /// server's default content type, `text/plain; charset=utf-8` unless
+    /// turned off). Whether the connection stays open is not changed.
+    ///
+    /// ```
+    /// # fn h(ctx: &mut brisk_server::RequestCtx<'_>) {
+    /// ctx.add_header(b"Set-Cookie", b"a=1").unwrap();
+    /// ctx.error("no such item", 404);
+    /// assert_eq!(ctx.status(), 404);
+    /// assert_eq!(ctx.response_body(), b"no such item");
+    /// assert!(ctx.response_header().get(b"Set-Cookie").is_none());
+    /// # }
+    /// ```
     pub fn error(&mut self, message: &str, status: u16) {
         self.resp.header.reset();
         self.set_status(status);

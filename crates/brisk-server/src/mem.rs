@@ -19,8 +19,24 @@ use crate::transport::MemTransport;
 /// A fixed wall clock for the `Date` header, so outputs compare equal.
 const UNIX_SECS: u64 = 1_700_000_000;
 
+thread_local! {
+    /// The buffer pool of the connections this thread drives: only this
+    /// thread touches it, so its counters are exact (see
+    /// `brisk_buf::PoolStats`). Leaked once per thread on purpose (a
+    /// server's pool is `'static`); the thread-local keeps it reachable.
+    static POOL: &'static BufferPool = Box::leak(Box::new(BufferPool::new()));
+}
+
+/// Buffers a [`MemConn`] took from its pool and gave back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Balance {
+    pub(crate) gets: u64,
+    pub(crate) puts: u64,
+}
+
 /// One connection driven in memory, with its own thread scratch and a
-/// buffer pool of its own (so a test can see every buffer come back).
+/// buffer pool only its thread uses (so a test can see every buffer come
+/// back).
 pub(crate) struct MemConn {
     conn: Option<Box<Conn<MemTransport>>>,
     scratch: Scratch,
@@ -32,6 +48,8 @@ pub(crate) struct MemConn {
     /// `Next::Again` results in a row allowed before the driver calls it a
     /// livelock.
     again_limit: usize,
+    /// The pool's counters when the connection was made.
+    start: brisk_buf::PoolStats,
 }
 
 impl MemConn {
@@ -40,7 +58,8 @@ impl MemConn {
     pub(crate) fn new(builder: ServerBuilder) -> MemConn {
         let server = builder.build().expect("a valid test configuration");
         let mut core = server.into_core();
-        let pool: &'static BufferPool = Box::leak(Box::new(BufferPool::new()));
+        let pool = POOL.with(|p| *p);
+        let start = pool.stats();
         Arc::get_mut(&mut core)
             .expect("the core is not shared before serving")
             .pool = pool;
@@ -63,6 +82,7 @@ impl MemConn {
             now_ms,
             out: Vec::new(),
             again_limit: 100_000,
+            start,
         }
     }
 
@@ -211,12 +231,17 @@ impl MemConn {
     }
 
     /// Closes the connection if it is open and the thread's spare buffers
-    /// go back to the pool (the thread leaves its loop). Returns the pool
-    /// counters: every buffer handed out is back when `gets == puts`.
-    pub(crate) fn finish(&mut self) -> brisk_buf::PoolStats {
+    /// go back to the pool (the thread leaves its loop). Returns what the
+    /// connection took from the pool and gave back: every buffer is back
+    /// when `gets == puts`.
+    pub(crate) fn finish(&mut self) -> Balance {
         self.close();
         self.scratch.release(&self.core);
-        self.core.pool.stats()
+        let now = self.core.pool.stats();
+        Balance {
+            gets: now.gets - self.start.gets,
+            puts: now.puts - self.start.puts,
+        }
     }
 }
 

@@ -4,5 +4,6 @@ mod basics;
 mod blocking;
 mod corpus;
 mod errors;
+mod refusals;
 mod shutdown;
 mod support;
