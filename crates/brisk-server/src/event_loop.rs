@@ -42,8 +42,9 @@ use crate::error::ServerError;
 use crate::respond::write_error;
 use crate::scratch::{Scratch, WRITE};
 use crate::server::{Core, Run};
+use crate::slab::Slab;
 use crate::sys;
-use crate::timer::{Entry, TimerMeta, Wheel};
+use crate::timer::{Entry, Wheel};
 use crate::transport::TcpTransport;
 
 /// The loop's connections: the state machine over plain TCP.
@@ -83,20 +84,8 @@ struct Returned {
     conn: Box<TcpConn>,
 }
 
-struct Slot {
-    generation: u32,
-    conn: Option<Box<TcpConn>>,
-    /// Checked out: a thread is driving the connection.
-    out: bool,
-    /// An event arrived while checked out.
-    missed: bool,
-    timer: TimerMeta,
-}
-
 struct LoopState {
-    slots: Vec<Slot>,
-    free: Vec<u32>,
-    live: usize,
+    slab: Slab,
     out: usize,
     events: Vec<EpollEvent>,
     ev_len: usize,
@@ -134,9 +123,7 @@ impl LoopShared {
             away_since_us: AtomicU64::new(0),
             owner_tid: std::sync::atomic::AtomicI32::new(0),
             state: Mutex::new(LoopState {
-                slots: Vec::new(),
-                free: Vec::new(),
-                live: 0,
+                slab: Slab::new(),
                 out: 0,
                 events: vec![EpollEvent::empty(); MAX_EVENTS],
                 ev_len: 0,
@@ -200,6 +187,7 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
                 run.loop_done(li);
                 return;
             }
+            st.slab.trim();
             st.poll(shared, core);
             scratch.unix_secs = brisk_http::date::unix_secs();
             st.handle_timers(&mut scratch, core);
@@ -297,7 +285,7 @@ impl LoopState {
         if !core.shutting_down() {
             return false;
         }
-        if self.live == 0 && self.out == 0 {
+        if self.slab.live() == 0 && self.out == 0 {
             return true;
         }
         // Past the shutdown deadline connections are closed by force.
@@ -358,7 +346,7 @@ impl LoopState {
         let mut due = std::mem::take(&mut self.due);
         self.wheel.advance(now, &mut due);
         for e in due.drain(..) {
-            let Some(slot) = self.slots.get_mut(e.idx as usize) else {
+            let Some(slot) = self.slab.slots.get_mut(e.idx as usize) else {
                 continue;
             };
             if slot.generation != e.generation || !self.wheel.fire(e, &mut slot.timer, now) {
@@ -377,6 +365,8 @@ impl LoopState {
             }
             self.put_back(e.idx, e.generation, conn, next, core, s);
         }
+        // A burst's deadlines do not keep their memory.
+        due.shrink_to(1024);
         self.due = due;
         if core.shutting_down() && now >= core.shutdown_deadline_ms() {
             self.close_all(core, s);
@@ -387,7 +377,7 @@ impl LoopState {
         let _ = shared.wake.read();
         let returned = std::mem::take(&mut *lock(&shared.returns));
         for r in returned {
-            if let Some(slot) = self.slots.get_mut(r.idx as usize) {
+            if let Some(slot) = self.slab.slots.get_mut(r.idx as usize) {
                 if slot.generation == r.generation && slot.out {
                     slot.out = false;
                     self.out -= 1;
@@ -409,8 +399,8 @@ impl LoopState {
             }
             self.accepting = false;
             // Idle connections close at once; busy ones after their response.
-            for i in 0..self.slots.len() {
-                let slot = &mut self.slots[i];
+            for i in 0..self.slab.slots.len() {
+                let slot = &mut self.slab.slots[i];
                 let Some(conn) = slot.conn.as_mut() else {
                     continue;
                 };
@@ -425,16 +415,16 @@ impl LoopState {
     }
 
     fn close_all(&mut self, core: &Core, s: &mut Scratch) {
-        for i in 0..self.slots.len() {
-            let generation = self.slots[i].generation;
-            if let Some(conn) = self.slots[i].conn.take() {
+        for i in 0..self.slab.slots.len() {
+            let generation = self.slab.slots[i].generation;
+            if let Some(conn) = self.slab.slots[i].conn.take() {
                 self.put_back(i as u32, generation, conn, Next::Close, core, s);
             }
         }
     }
 
     fn checkout(&mut self, idx: u32, generation: u32) -> Option<Box<TcpConn>> {
-        let slot = self.slots.get_mut(idx as usize)?;
+        let slot = self.slab.slots.get_mut(idx as usize)?;
         if slot.generation != generation {
             return None;
         }
@@ -457,7 +447,7 @@ impl LoopState {
         core: &Core,
         s: &mut Scratch,
     ) {
-        let Some(slot) = self.slots.get_mut(idx as usize) else {
+        let Some(slot) = self.slab.slots.get_mut(idx as usize) else {
             return;
         };
         slot.out = false;
@@ -487,7 +477,7 @@ impl LoopState {
             self.close_conn(idx, generation, conn, core, s);
             return;
         }
-        let slot = &mut self.slots[idx as usize];
+        let slot = &mut self.slab.slots[idx as usize];
         let deadline = conn.deadline(core);
         slot.conn = Some(conn);
         self.wheel.arm(&mut slot.timer, idx, generation, deadline);
@@ -511,15 +501,9 @@ impl LoopState {
         conn.release(core, s);
         core.conn_closed(&conn);
         drop(conn);
-        let slot = &mut self.slots[idx as usize];
-        slot.generation = slot.generation.wrapping_add(1);
+        let slot = &mut self.slab.slots[idx as usize];
         self.wheel.arm(&mut slot.timer, idx, generation, 0);
-        slot.timer = TimerMeta {
-            seq: slot.timer.seq,
-            ..TimerMeta::default()
-        };
-        self.free.push(idx);
-        self.live -= 1;
+        self.slab.free(idx);
     }
 
     fn accept(&mut self, shared: &LoopShared, core: &Core, li: usize, s: &mut Scratch) {
@@ -594,20 +578,8 @@ impl LoopState {
         };
         let mut conn = Box::new(Conn::new(TcpTransport::new(sock), info, self.now_ms));
         conn.ip_counted = ip_counted;
-        let idx = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    conn: None,
-                    out: false,
-                    missed: false,
-                    timer: TimerMeta::default(),
-                });
-                (self.slots.len() - 1) as u32
-            }
-        };
-        let generation = self.slots[idx as usize].generation;
+        let idx = self.slab.alloc();
+        let generation = self.slab.slots[idx as usize].generation;
         let ev = EpollEvent::new(
             EpollFlags::EPOLLIN
                 | EpollFlags::EPOLLOUT
@@ -618,14 +590,13 @@ impl LoopState {
         if let Err(e) = shared.epoll.add(conn.io.socket().as_fd(), ev) {
             error!("loop {}: cannot watch a new connection: {e}", shared.idx);
             core.conn_closed(&conn);
-            self.free.push(idx);
+            self.slab.unalloc(idx);
             return;
         }
         // Not readable until epoll says so (it reports data already queued).
         let deadline = conn.deadline(core);
-        let slot = &mut self.slots[idx as usize];
+        let slot = &mut self.slab.slots[idx as usize];
         slot.conn = Some(conn);
-        self.live += 1;
         self.wheel.arm(&mut slot.timer, idx, generation, deadline);
     }
 
@@ -641,6 +612,7 @@ impl LoopState {
     ) {
         let now = self.now_ms;
         let mut idle: Vec<(u64, u32)> = self
+            .slab
             .slots
             .iter()
             .enumerate()
@@ -655,8 +627,8 @@ impl LoopState {
         }
         let mut closed = 0;
         for &(_, i) in &idle[..reclaim] {
-            let generation = self.slots[i as usize].generation;
-            if let Some(conn) = self.slots[i as usize].conn.take() {
+            let generation = self.slab.slots[i as usize].generation;
+            if let Some(conn) = self.slab.slots[i as usize].conn.take() {
                 self.put_back(i, generation, conn, Next::Close, core, s);
                 closed += 1;
             }
@@ -753,7 +725,7 @@ mod tests {
     #[test]
     fn idle_connection_fits_in_256_bytes() {
         let conn = std::mem::size_of::<super::TcpConn>();
-        let slot = std::mem::size_of::<super::Slot>();
+        let slot = std::mem::size_of::<crate::slab::Slot>();
         assert!(
             conn + 16 + slot <= 256,
             "Conn {conn} + malloc 16 + Slot {slot} > 256"

@@ -40,6 +40,7 @@ mod mem;
 mod respond;
 mod scratch;
 mod server;
+mod slab;
 mod sys;
 mod timer;
 mod transport;

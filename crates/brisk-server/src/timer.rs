@@ -11,6 +11,9 @@ pub(crate) const TICK_MS: u64 = 8;
 /// Buckets in the wheel (a power of two); the wheel spans about 32 s, later
 /// deadlines simply go round more than once.
 const BUCKETS: usize = 4096;
+/// Entries a drained bucket keeps room for; a burst's larger buckets give
+/// their memory back when they fire.
+const BUCKET_KEEP: usize = 64;
 
 /// A wheel entry: which slot, which incarnation of it, which arming.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +94,9 @@ impl Wheel {
             let b = &mut self.buckets[i];
             self.len -= b.len();
             out.append(b);
+            if b.capacity() > BUCKET_KEEP {
+                b.shrink_to(BUCKET_KEEP);
+            }
             self.occupied[i / 64] &= !(1 << (i % 64));
             self.cur += 1;
             steps += 1;
