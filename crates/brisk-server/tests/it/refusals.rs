@@ -8,13 +8,12 @@ use brisk_server::ServerError;
 
 use crate::support::{Client, TestServer};
 
+/// What a handler or hook saw, shared with the test.
+type Log<T> = Arc<Mutex<Vec<T>>>;
+
 /// A server whose handler records `ctx.path()` and answers it, and whose
 /// error hook records each error.
-fn recording() -> (
-    TestServer,
-    Arc<Mutex<Vec<Vec<u8>>>>,
-    Arc<Mutex<Vec<ServerError>>>,
-) {
+fn recording() -> (TestServer, Log<Vec<u8>>, Log<ServerError>) {
     let paths = Arc::new(Mutex::new(Vec::new()));
     let errors = Arc::new(Mutex::new(Vec::new()));
     let (p, e) = (paths.clone(), errors.clone());
