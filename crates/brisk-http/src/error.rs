@@ -17,8 +17,9 @@ pub enum ErrorKind {
     /// The method is empty or contains a byte that is not a token character
     /// (RFC 9110 §9.1, §5.6.2).
     InvalidMethod,
-    /// The request target contains a control character, a non-ASCII byte or
-    /// `#`, or does not fit the form its method requires (RFC 9112 §3.2).
+    /// The request target contains a control character, a non-ASCII byte,
+    /// `#` or (before its query) `\`, or does not fit the form its method
+    /// requires (RFC 9112 §3.2).
     InvalidTarget,
     /// The request line is not `method SP target SP version CRLF` with single
     /// spaces (RFC 9112 §3).
@@ -218,8 +219,8 @@ impl ErrorKind {
         match self {
             InvalidMethod => "a method is a case-sensitive token such as GET",
             InvalidTarget => {
-                "percent-encode non-ASCII bytes, spaces and '#'; use '*' only with OPTIONS \
-                 and host:port only with CONNECT"
+                "percent-encode non-ASCII bytes, spaces and '#'; separate path segments with \
+                 '/', not '\\'; use '*' only with OPTIONS and host:port only with CONNECT"
             }
             InvalidRequestLine => "separate method, target and version by exactly one space",
             InvalidVersion => "end the request line with HTTP/1.1 or HTTP/1.0",
