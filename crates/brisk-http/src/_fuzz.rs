@@ -14,9 +14,10 @@ use crate::{
 
 /// Checks the head parser on `data`: one-shot parse == restartable parse in
 /// pieces (sizes derived from the data) == byte-by-byte parse (for short
-/// inputs); spans lie inside the head; captured fields agree with the
-/// header table; normalizing names changes nothing but case. Runs with the
-/// default limits and with small ones so that every limit is reached.
+/// inputs); spans lie inside the head; the path holds no `\`; captured
+/// fields agree with the header table; normalizing names changes nothing
+/// but case. Runs with the default limits and with small ones so that
+/// every limit is reached.
 pub fn head(data: &[u8]) {
     let small = Limits {
         max_request_line: 40,
@@ -194,6 +195,12 @@ fn check_complete(data: &[u8], n: usize, req: &RequestHeader, limits: &Limits) {
             assert!(a.end() <= v.len() && b.end() <= v.len());
         }
     }
+
+    // No raw backslash in a path (it is refused before any `?`).
+    assert!(
+        !req.path().get(head).contains(&b'\\'),
+        "backslash in the path"
+    );
 
     // A path the parser calls plain is what normalizing it gives.
     if req.path_is_plain() {
