@@ -82,6 +82,7 @@ mod chunked;
 mod cookie;
 pub mod date;
 mod error;
+mod head_cache;
 mod parser;
 mod request;
 mod response;
@@ -98,13 +99,14 @@ pub use brisk_buf::Span;
 pub use chunked::{ChunkedDecoder, ChunkedEncoder, ChunkedProgress};
 pub use cookie::{Cookies, parse_cookies};
 pub use error::{ErrorKind, HeaderError, ParseError, PathError};
+pub use head_cache::HeadCache;
 pub use parser::{Limits, RequestParser, Status};
 pub use request::{
     BodyKind, HeaderField, Method, RequestHeader, TargetForm, Version, normalize_header_names,
 };
 pub use response::{
-    DEFAULT_CONTENT_TYPE, HeadCache, ResponseBody, ResponseHeader, WriteOptions,
-    is_valid_header_name, is_valid_header_value, write_response, write_response_head,
+    DEFAULT_CONTENT_TYPE, ResponseBody, ResponseHeader, WriteOptions, is_valid_header_name,
+    is_valid_header_value, write_response, write_response_head,
 };
 pub use status::{status_has_no_body, status_text};
 pub use uri::{Args, decode_arg, normalize_path, parse_args};
