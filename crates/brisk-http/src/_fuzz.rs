@@ -7,16 +7,17 @@
 use brisk_buf::{ByteBuffer, Span};
 
 use crate::{
-    BodyKind, ChunkedDecoder, ChunkedEncoder, ErrorKind, Limits, ParseError, RequestHeader,
-    RequestParser, Status, TargetForm, Version, decode_arg, normalize_header_names, normalize_path,
-    parse_args, parse_cookies,
+    BodyKind, ChunkedDecoder, ChunkedEncoder, ErrorKind, Limits, ParseError, PathError,
+    RequestHeader, RequestParser, Status, TargetForm, Version, decode_arg, normalize_header_names,
+    normalize_path, parse_args, parse_cookies,
 };
 
 /// Checks the head parser on `data`: one-shot parse == restartable parse in
 /// pieces (sizes derived from the data) == byte-by-byte parse (for short
-/// inputs); spans lie inside the head; captured fields agree with the
-/// header table; normalizing names changes nothing but case. Runs with the
-/// default limits and with small ones so that every limit is reached.
+/// inputs); spans lie inside the head; the path holds no `\`; captured
+/// fields agree with the header table; normalizing names changes nothing
+/// but case. Runs with the default limits and with small ones so that
+/// every limit is reached.
 pub fn head(data: &[u8]) {
     let small = Limits {
         max_request_line: 40,
@@ -195,6 +196,12 @@ fn check_complete(data: &[u8], n: usize, req: &RequestHeader, limits: &Limits) {
         }
     }
 
+    // No raw backslash in a path (it is refused before any `?`).
+    assert!(
+        !req.path().get(head).contains(&b'\\'),
+        "backslash in the path"
+    );
+
     // A path the parser calls plain is what normalizing it gives.
     if req.path_is_plain() {
         let path = req.path().get(head);
@@ -355,9 +362,10 @@ fn decode_pieces(
 }
 
 /// Checks the path normalizer and the argument/cookie splitters on `data`:
-/// the normalized path is rooted, has no empty, `.` or `..` segments,
-/// matches a simple reference implementation, and is a fixed point when
-/// it contains no `%`.
+/// the normalized path is rooted, has no empty, `.` or `..` segments, no
+/// NUL, no `\` and no overlong UTF-8 form, matches a simple reference
+/// implementation, and is a fixed point when it contains no `%`; a refused
+/// path is refused with the error the reference gives.
 pub fn path(data: &[u8]) {
     let mut out = Vec::new();
     match normalize_path(data, &mut out) {
@@ -371,6 +379,14 @@ pub fn path(data: &[u8]) {
                     "empty segment in {out:?}"
                 );
             }
+            assert!(!out.contains(&0), "nul in {out:?}");
+            assert!(!out.contains(&b'\\'), "backslash in {out:?}");
+            assert!(
+                !out.windows(2)
+                    .any(|w| matches!(w, [0xe0, 0x80..=0x9f] | [0xf0, 0x80..=0x8f]))
+                    && !out.iter().any(|&b| b == 0xc0 || b == 0xc1),
+                "overlong UTF-8 in {out:?}"
+            );
             assert_eq!(out, reference_normalize(data), "differs from the reference");
             if !out.contains(&b'%') {
                 let mut again = Vec::new();
@@ -378,7 +394,7 @@ pub fn path(data: &[u8]) {
                 assert_eq!(again, out, "not idempotent");
             }
         }
-        Err(_) => assert!(data.contains(&b'%')),
+        Err(e) => assert_eq!(Some(e), reference_path_error(data), "unexpected error"),
     }
     let mut dec = Vec::new();
     for (k, v) in parse_args(data) {
@@ -390,6 +406,36 @@ pub fn path(data: &[u8]) {
     for (n, v) in parse_cookies(data) {
         assert!(n.end() <= data.len() && v.end() <= data.len());
     }
+}
+
+/// The error [`normalize_path`] should give for `raw`, if any: an invalid
+/// escape anywhere, else the first refused byte of the decoded path.
+fn reference_path_error(raw: &[u8]) -> Option<PathError> {
+    let hex = |b: Option<&u8>| b.is_some_and(u8::is_ascii_hexdigit);
+    let mut decoded = Vec::new();
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'%' {
+            if !hex(raw.get(i + 1)) || !hex(raw.get(i + 2)) {
+                return Some(PathError::InvalidEscape);
+            }
+            let h = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
+            decoded.push(h(raw[i + 1]) * 16 + h(raw[i + 2]));
+            i += 3;
+        } else {
+            decoded.push(raw[i]);
+            i += 1;
+        }
+    }
+    decoded.push(0x7f); // so that every byte has a next one
+    decoded.windows(2).find_map(|w| match *w {
+        [0, _] => Some(PathError::NulByte),
+        [b'\\', _] => Some(PathError::Backslash),
+        [0xc0 | 0xc1, _] | [0xe0, 0x80..=0x9f] | [0xf0, 0x80..=0x8f] => {
+            Some(PathError::OverlongUtf8)
+        }
+        _ => None,
+    })
 }
 
 /// Straightforward normalization: decode, split, use a segment stack.

@@ -41,10 +41,16 @@ pub(crate) static TARGET: [bool; 256] = {
     t
 };
 
-/// Bytes allowed in a path segment of the target: [`TARGET`] without `?`.
+/// Bytes allowed in the path part of the target (up to the first `?`):
+/// [`TARGET`] without `?` and without `\`. A backslash is a separator to
+/// Windows file systems and to some proxies, so it could hide a `..`
+/// segment from [`normalize_path`](crate::normalize_path); browsers never
+/// send one raw in a path (they turn it into `/`), but do in a query,
+/// where it stays allowed.
 pub(crate) static PATH: [bool; 256] = {
     let mut t = TARGET;
     t[b'?' as usize] = false;
+    t[b'\\' as usize] = false;
     t
 };
 
@@ -151,21 +157,17 @@ pub(crate) fn name_stop_mask(w: u64) -> u64 {
 }
 
 /// Lanes of `w` that end the path part of a request target or are invalid
-/// in it: bytes outside `0x21..=0x7e`, `#` and `?`. The lowest flagged lane
-/// is exact.
+/// in it: bytes outside `0x21..=0x7e`, `#`, `?` and `\` (not [`PATH`]).
+/// The lowest flagged lane is exact.
 #[inline(always)]
 pub(crate) fn path_stop_mask(w: u64) -> u64 {
     let ctl = w.wrapping_sub(LO * 0x21) & !w; // < 0x21
     let high = w | w.wrapping_add(LO); // >= 0x7f (carries only out of 0xff lanes, themselves flagged)
-    let hash = {
-        let x = w ^ (LO * b'#' as u64);
+    let eq = |b: u8| {
+        let x = w ^ (LO * b as u64);
         x.wrapping_sub(LO) & !x
     };
-    let qm = {
-        let x = w ^ (LO * b'?' as u64);
-        x.wrapping_sub(LO) & !x
-    };
-    (ctl | high | hash | qm) & HI
+    (ctl | high | eq(b'#') | eq(b'?') | eq(b'\\')) & HI
 }
 
 /// Byte index (0..8) of the lowest flagged lane of a non-zero mask.
@@ -192,6 +194,7 @@ mod tests {
         assert!(TARGET[b'/' as usize] && TARGET[b'?' as usize] && !TARGET[b'#' as usize]);
         assert!(!TARGET[b' ' as usize] && !TARGET[0x7f] && !TARGET[0x80]);
         assert!(!PATH[b'?' as usize] && PATH[b'/' as usize]);
+        assert!(TARGET[b'\\' as usize] && !PATH[b'\\' as usize]);
         assert!(VALUE[b'\t' as usize] && VALUE[b' ' as usize] && VALUE[0x80] && VALUE[0xff]);
         assert!(
             !VALUE[0]

@@ -17,8 +17,9 @@ pub enum ErrorKind {
     /// The method is empty or contains a byte that is not a token character
     /// (RFC 9110 §9.1, §5.6.2).
     InvalidMethod,
-    /// The request target contains a control character, a non-ASCII byte or
-    /// `#`, or does not fit the form its method requires (RFC 9112 §3.2).
+    /// The request target contains a control character, a non-ASCII byte,
+    /// `#` or (before its query) `\`, or does not fit the form its method
+    /// requires (RFC 9112 §3.2).
     InvalidTarget,
     /// The request line is not `method SP target SP version CRLF` with single
     /// spaces (RFC 9112 §3).
@@ -151,8 +152,19 @@ pub enum HeaderError {
 pub enum PathError {
     /// A `%` not followed by two hexadecimal digits.
     InvalidEscape,
-    /// `%00`: a NUL byte would end the path early in C APIs and file systems.
+    /// `%00` (or a raw NUL byte): a NUL byte would end the path early in C
+    /// APIs and file systems.
     NulByte,
+    /// `%5C` (or a raw `\`): a backslash is a path separator on Windows and
+    /// to some proxies and applications, so it could smuggle a `..` segment
+    /// past the dot-segment removal.
+    Backslash,
+    /// An overlong UTF-8 form: a byte 0xC0 or 0xC1, 0xE0 followed by
+    /// 0x80..=0x9F, or 0xF0 followed by 0x80..=0x8F (for example `%C0%AE`,
+    /// a `.` encoded in two bytes): a character encoded in more bytes than
+    /// it needs. Lenient UTF-8 decoders read these as that character, so
+    /// `%C0%AE%C0%AE` would become a `..` after the normalization.
+    OverlongUtf8,
 }
 
 impl ErrorKind {
@@ -218,8 +230,8 @@ impl ErrorKind {
         match self {
             InvalidMethod => "a method is a case-sensitive token such as GET",
             InvalidTarget => {
-                "percent-encode non-ASCII bytes, spaces and '#'; use '*' only with OPTIONS \
-                 and host:port only with CONNECT"
+                "percent-encode non-ASCII bytes, spaces and '#'; separate path segments with \
+                 '/', not '\\'; use '*' only with OPTIONS and host:port only with CONNECT"
             }
             InvalidRequestLine => "separate method, target and version by exactly one space",
             InvalidVersion => "end the request line with HTTP/1.1 or HTTP/1.0",
@@ -348,9 +360,15 @@ impl fmt::Display for PathError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             PathError::InvalidEscape => {
-                "invalid percent escape in path: '%' must be followed by two hex digits"
+                "invalid percent escape in the request path: '%' must be followed by two hex \
+                 digits"
             }
-            PathError::NulByte => "%00 in path: nul bytes are refused",
+            PathError::NulByte => "nul byte (%00) in the request path",
+            PathError::Backslash => "backslash (%5C) in the request path",
+            PathError::OverlongUtf8 => {
+                "overlong UTF-8 in the request path (such as %C0%AE): a character encoded \
+                 in more bytes than it needs"
+            }
         })
     }
 }
@@ -389,11 +407,11 @@ mod tests {
             HeaderError::InvalidReason.to_string(),
             PathError::InvalidEscape.to_string(),
             PathError::NulByte.to_string(),
+            PathError::Backslash.to_string(),
+            PathError::OverlongUtf8.to_string(),
         ] {
             assert!(
-                m.chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_lowercase() || c == '%'),
+                m.chars().next().is_some_and(|c| c.is_ascii_lowercase()),
                 "{m}"
             );
         }

@@ -60,7 +60,9 @@
 //! - Empty lines before the request line are skipped (RFC 9112 §2.2),
 //!   within [`Limits::max_head_size`].
 //! - The request target must be visible ASCII without `#`; non-ASCII bytes
-//!   must be percent-encoded.
+//!   must be percent-encoded. A `\` is refused in its path (a separator to
+//!   Windows and some proxies) but allowed in its query, where browsers
+//!   send it raw.
 //! - The HTTP/2 preface is [`ErrorKind::Http2Preface`], status 505.
 //! - `Expect: 100-continue` sets [`RequestHeader::expect_continue`]; any
 //!   other expectation on HTTP/1.1 is [`ErrorKind::UnsupportedExpectation`]
@@ -68,8 +70,10 @@
 //! - Transfer-Encoding must be exactly `chunked` (the final coding not
 //!   chunked is 400, another coding before it 501), never with
 //!   Content-Length, never on HTTP/1.0.
-//! - [`normalize_path`] refuses `%00` and malformed escapes, and decodes
-//!   `%2F` before removing dot segments.
+//! - [`normalize_path`] decodes every escape (`%2F` and `%2E` included)
+//!   before removing dot segments, and refuses malformed escapes and, raw
+//!   or encoded, NUL, `\` and overlong UTF-8 forms (`%C0%AE`); other bytes
+//!   from 0x80 pass, since a path need not be UTF-8.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
@@ -78,6 +82,7 @@ mod chunked;
 mod cookie;
 pub mod date;
 mod error;
+mod head_cache;
 mod parser;
 mod request;
 mod response;
@@ -94,13 +99,14 @@ pub use brisk_buf::Span;
 pub use chunked::{ChunkedDecoder, ChunkedEncoder, ChunkedProgress};
 pub use cookie::{Cookies, parse_cookies};
 pub use error::{ErrorKind, HeaderError, ParseError, PathError};
+pub use head_cache::HeadCache;
 pub use parser::{Limits, RequestParser, Status};
 pub use request::{
     BodyKind, HeaderField, Method, RequestHeader, TargetForm, Version, normalize_header_names,
 };
 pub use response::{
-    DEFAULT_CONTENT_TYPE, HeadCache, ResponseBody, ResponseHeader, WriteOptions,
-    is_valid_header_name, is_valid_header_value, write_response, write_response_head,
+    DEFAULT_CONTENT_TYPE, ResponseBody, ResponseHeader, WriteOptions, is_valid_header_name,
+    is_valid_header_value, write_response, write_response_head,
 };
 pub use status::{status_has_no_body, status_text};
 pub use uri::{Args, decode_arg, normalize_path, parse_args};

@@ -330,6 +330,8 @@ impl RequestParser {
                         }
                         i += 1;
                     }
+                    // Not in a path, but allowed in a query (see `PATH`).
+                    Some(b'\\') if self.b != NO_QUERY => i += 1,
                     Some(b' ') if i > tstart => break,
                     Some(b' ' | b'\t' | b'\r' | b'\n') => {
                         return Err(ErrorKind::InvalidRequestLine);
@@ -557,6 +559,7 @@ impl RequestParser {
                             q.get_or_insert(i);
                             i += 1;
                         }
+                        Some(b'\\') if q.is_some() => i += 1,
                         _ => return None,
                     }
                 }
@@ -1509,6 +1512,76 @@ mod tests {
         assert_eq!(parse_decimal(b""), None);
         assert_eq!(parse_decimal(b"+1"), None);
         assert_eq!(parse_decimal(b"1 "), None);
+    }
+
+    /// A raw `\` is refused in the path part of the target (origin-form
+    /// and absolute-form, in and beyond the fast path's first block) and
+    /// allowed in the query; one call (fast paths) and byte by byte
+    /// (phased parser) agree.
+    #[test]
+    fn backslash_refused_in_paths_allowed_in_queries() {
+        let bad: [&[u8]; 10] = [
+            b"GET /a\\b HTTP/1.1",
+            b"GET /\\ HTTP/1.1",
+            b"GET \\ HTTP/1.1",
+            b"GET /..\\..\\windows\\win.ini HTTP/1.1",
+            b"GET /0123456789abcdef/x\\y HTTP/1.1",
+            b"POST /0123456789abcdef0123456789abcdef\\ HTTP/1.1",
+            b"GET /a\\b?c HTTP/1.1",
+            b"GET http://h/a\\b HTTP/1.1",
+            b"GET http://h\\/a HTTP/1.1",
+            b"CONNECT h\\:80 HTTP/1.1",
+        ];
+        let good: [(&[u8], &[u8], &[u8]); 6] = [
+            (b"GET /a?b\\c HTTP/1.1", b"/a", b"b\\c"),
+            (b"GET /?\\ HTTP/1.1", b"/", b"\\"),
+            (b"GET /a?\\?\\ HTTP/1.1", b"/a", b"\\?\\"),
+            (
+                b"POST /0123456789abcdef?x=\\y&z=0123456789abcdef\\ HTTP/1.1",
+                b"/0123456789abcdef",
+                b"x=\\y&z=0123456789abcdef\\",
+            ),
+            (b"GET http://h/a?b\\c HTTP/1.1", b"/a", b"b\\c"),
+            (b"GET http://h?\\ HTTP/1.1", b"", b"\\"),
+        ];
+        let byte_by_byte = |buf: &[u8]| {
+            let mut p = RequestParser::new(Limits::default());
+            let mut r = RequestHeader::new();
+            for n in 0..buf.len() {
+                match p.parse(&buf[..n], &mut r) {
+                    Ok(Status::Partial) => {}
+                    e => return e.map(|s| (s, r)).map_err(|e| e.kind()),
+                }
+            }
+            p.parse(buf, &mut r).map(|s| (s, r)).map_err(|e| e.kind())
+        };
+        let head = |line: &[u8]| [line, b"\r\nHost: h\r\n\r\n"].concat();
+        for line in bad {
+            let buf = head(line);
+            let what = line.escape_ascii().to_string();
+            assert_eq!(parse(&buf).unwrap_err(), ErrorKind::InvalidTarget, "{what}");
+            assert_eq!(
+                byte_by_byte(&buf).unwrap_err(),
+                ErrorKind::InvalidTarget,
+                "{what}"
+            );
+            // Refused as soon as the backslash arrives.
+            let at = line.iter().position(|&b| b == b'\\').unwrap_or(0);
+            assert_eq!(
+                parse(&line[..=at]).unwrap_err(),
+                ErrorKind::InvalidTarget,
+                "{what}"
+            );
+        }
+        for (line, path, query) in good {
+            let buf = head(line);
+            let what = line.escape_ascii().to_string();
+            let (s, r) = parse(&buf).expect(&what);
+            assert_eq!(s, Status::Complete(buf.len()), "{what}");
+            assert_eq!(r.path().get(&buf), path, "{what}");
+            assert_eq!(r.query().map(|q| q.get(&buf)), Some(query), "{what}");
+            assert_eq!(byte_by_byte(&buf), Ok((s, r)), "{what}");
+        }
     }
 
     /// `RequestHeader::path_is_plain` for every target form: set exactly

@@ -44,7 +44,8 @@ use sse2 as imp;
 use swar as imp;
 
 /// Bytes that end the path part of a request target or are invalid in it:
-/// outside `0x21..=0x7e`, `#` and `?`.
+/// outside `0x21..=0x7e`, `#`, `?` and `\` (the bytes not in
+/// [`PATH`](crate::chars::PATH)).
 #[inline(always)]
 pub(crate) fn path_stops(c: &[u8; 16]) -> u32 {
     imp::path_stops(c)
@@ -126,9 +127,10 @@ mod sse2 {
             let high = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x7f)), v); // v >= 0x7f
             let hash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'#' as i8));
             let qm = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'?' as i8));
+            let bs = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
             _mm_movemask_epi8(_mm_or_si128(
                 _mm_or_si128(low, high),
-                _mm_or_si128(hash, qm),
+                _mm_or_si128(_mm_or_si128(hash, qm), bs),
             )) as u32
         }
     }

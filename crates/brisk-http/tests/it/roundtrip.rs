@@ -38,7 +38,7 @@ fn target() -> impl Strategy<Value = Vec<u8>> {
         p
     });
     let query = proptest::option::of(proptest::collection::vec(
-        prop::sample::select(b"abc=&+%/?:@-._~".to_vec()),
+        prop::sample::select(b"abc=&+%/?:@-._~\\".to_vec()),
         0..20,
     ));
     let origin = (path.clone(), query).prop_map(|(mut p, q)| {
