@@ -60,8 +60,26 @@ pub(crate) struct Response {
     pub(crate) header: ResponseHeader,
     pub(crate) body: ByteBuffer,
     pub(crate) static_body: Option<&'static [u8]>,
-    pub(crate) stream: Option<Box<BodyStream>>,
+    /// A body the connection sends after the head itself.
+    pub(crate) deferred: Deferred,
+    /// `'static` bodies of this many bytes or more are deferred (the
+    /// write buffer's size: they are sent without a copy).
+    big_static: usize,
     pub(crate) close: bool,
+}
+
+/// A response body that is not written with the head: the connection sends
+/// it afterwards, so the serving path tests one field for both.
+/// `repr(u8)`: testing for `None` is one byte compare.
+#[repr(u8)]
+pub(crate) enum Deferred {
+    /// The body is `body` or `static_body`.
+    None,
+    /// Produced piece by piece (`set_body_stream`).
+    Stream(Box<BodyStream>),
+    /// A large `'static` body, sent after the head with vectored writes
+    /// instead of being copied.
+    Static(&'static [u8]),
 }
 
 /// A streamed response body: called whenever the connection can take more
@@ -133,12 +151,15 @@ impl UserValues {
 }
 
 impl Response {
-    pub(crate) fn new() -> Response {
+    /// A response whose `'static` bodies of `big_static` bytes or more are
+    /// deferred.
+    pub(crate) fn new(big_static: usize) -> Response {
         Response {
             header: ResponseHeader::new(),
             body: ByteBuffer::new(),
             static_body: None,
-            stream: None,
+            deferred: Deferred::None,
+            big_static,
             close: false,
         }
     }
@@ -151,24 +172,33 @@ impl Response {
         self.close = false;
     }
 
-    /// Drops a body stream the handler set (the drop itself out of line:
+    /// Drops a deferred body the handler set (the drop itself out of line:
     /// there is usually none).
     #[inline]
     pub(crate) fn drop_stream(&mut self) {
         #[cold]
         #[inline(never)]
         fn drop_it(r: &mut Response) {
-            r.stream = None;
+            r.deferred = Deferred::None;
         }
-        if self.stream.is_some() {
+        if !matches!(self.deferred, Deferred::None) {
             drop_it(self);
         }
     }
 
+    /// A deferred static body becomes an ordinary one (a response that
+    /// must be written whole, such as an error's); a stream is dropped.
+    pub(crate) fn undefer(&mut self) {
+        if let Deferred::Static(b) = self.deferred {
+            self.static_body = Some(b);
+        }
+        self.drop_stream();
+    }
+
     pub(crate) fn body_bytes(&self) -> &[u8] {
-        match self.static_body {
-            Some(b) => b,
-            None => self.body.as_slice(),
+        match (self.static_body, &self.deferred) {
+            (Some(b), _) | (None, &Deferred::Static(b)) => b,
+            _ => self.body.as_slice(),
         }
     }
 }
@@ -417,11 +447,18 @@ impl<'a> RequestCtx<'a> {
     }
 
     /// Replaces the response body with a `'static` slice (not copied until
-    /// it is written to the socket).
+    /// it is written to the socket; one at least as large as the write
+    /// buffer is not copied at all: it is sent after the head with vectored
+    /// writes).
     pub fn set_body_static(&mut self, body: &'static [u8]) {
         self.resp.body.reset();
         self.resp.drop_stream();
-        self.resp.static_body = Some(body);
+        if body.len() < self.resp.big_static {
+            self.resp.static_body = Some(body);
+        } else {
+            self.resp.static_body = None;
+            self.resp.deferred = Deferred::Static(body);
+        }
     }
 
     /// Streams the response body: after the handler returns, `producer` is
@@ -446,7 +483,7 @@ impl<'a> RequestCtx<'a> {
         F: FnMut(&mut BodyWriter<'_>) -> bool + Send + 'static,
     {
         self.reset_body();
-        self.resp.stream = Some(Box::new(producer));
+        self.resp.deferred = Deferred::Stream(Box::new(producer));
     }
 
     /// Replaces the response body with a string.
@@ -456,7 +493,7 @@ impl<'a> RequestCtx<'a> {
 
     /// Appends to the response body.
     pub fn append_body(&mut self, data: &[u8]) {
-        self.resp.drop_stream();
+        self.resp.undefer();
         if let Some(s) = self.resp.static_body.take() {
             self.resp.body.extend_from_slice(s);
         }

@@ -174,7 +174,7 @@ fn token(idx: u32, generation: u32) -> u64 {
 pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
     let shared = &run.loops[li];
     let core = &*run.core;
-    let mut scratch = Scratch::new();
+    let mut scratch = Scratch::new(core);
     let mut st = lock(&shared.state);
     shared
         .owner_tid

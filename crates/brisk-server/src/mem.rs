@@ -73,7 +73,7 @@ impl MemConn {
             write_budget: usize::MAX,
             ..MemTransport::default()
         };
-        let mut scratch = Scratch::new();
+        let mut scratch = Scratch::new(&core);
         scratch.unix_secs = UNIX_SECS;
         MemConn {
             conn: Some(Box::new(Conn::new(io, info, now_ms))),
@@ -250,6 +250,7 @@ impl MemConn {
 ///
 /// - `/stream/N` (N ≤ 64): a streamed body of N pieces `piece I;`;
 /// - `/big/N` (N ≤ 65536): N bytes `a`..`z` repeated;
+/// - `/static/N` (N ≤ 65536): N bytes `A`..`Z` repeated, a `'static` body;
 /// - `/close`: the describing body, with `Connection: close`;
 /// - `/status/N` (100 ≤ N ≤ 399): that status and the describing body;
 /// - `/panic` (only when `panics` is set): the handler panics;
@@ -267,6 +268,10 @@ pub(crate) fn model_handler(ctx: &mut crate::RequestCtx<'_>, panics: bool) {
             }
             i < n
         });
+        return;
+    }
+    if let Some(n) = path.strip_prefix(b"/static/").and_then(num) {
+        ctx.set_body_static(&PATTERN[..n.min(PATTERN.len())]);
         return;
     }
     if let Some(n) = path.strip_prefix(b"/big/").and_then(num) {
@@ -288,6 +293,17 @@ pub(crate) fn model_handler(ctx: &mut crate::RequestCtx<'_>, panics: bool) {
         }
     }
 }
+
+/// The `/static/N` bodies: `A`..`Z` repeated.
+pub(crate) static PATTERN: [u8; 65536] = {
+    let mut a = [0u8; 65536];
+    let mut i = 0;
+    while i < a.len() {
+        a[i] = b'A' + (i % 26) as u8;
+        i += 1;
+    }
+    a
+};
 
 /// `"<request number> <method> <path> <body length> <body checksum>\n"`
 /// (FNV-1a of the body, hex). Contains no `HTTP/1.1 ` and no CR or LF but

@@ -32,7 +32,8 @@ pub(crate) fn base_options(core: &Core) -> WriteOptions<'_> {
 }
 
 /// Serializes `resp` (head and, unless HEAD, body) into `w`. `framing`
-/// overrides the body framing (a streamed body: its pieces follow later).
+/// overrides the body framing (a streamed body, or a large static one:
+/// the body follows later).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) fn write_response(
@@ -149,7 +150,7 @@ pub(crate) fn write_error(
             if !(400..=599).contains(&resp.header.status()) {
                 let _ = resp.header.set_status(err.status());
             }
-            resp.drop_stream();
+            resp.undefer();
         }
     }
     if err == ServerError::MethodNotAllowed && resp.header.get(b"Allow").is_none() {

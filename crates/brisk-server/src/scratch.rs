@@ -34,10 +34,10 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
-    pub(crate) fn new() -> Scratch {
+    pub(crate) fn new(core: &Core) -> Scratch {
         Scratch {
             inflight: Vec::new(),
-            resp: Response::new(),
+            resp: Response::new(core.cfg.write_buffer_size),
             values: UserValues::default(),
             empty_head: RequestHeader::new(),
             head_cache: HeadCache::new(),

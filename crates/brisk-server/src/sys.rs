@@ -100,6 +100,16 @@ pub(crate) fn send(sock: &Socket, data: &[u8]) -> io::Result<usize> {
     }
 }
 
+/// Sends a prefix of the concatenation of `bufs` (one `sendmsg`) without
+/// raising SIGPIPE when the peer has gone.
+pub(crate) fn send_vectored(sock: &Socket, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    let flags = libc::MSG_NOSIGNAL;
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    let flags = 0;
+    sock.send_vectored_with_flags(bufs, flags)
+}
+
 /// Microseconds on the monotonic clock (the take-over monitor's clock):
 /// one `clock_gettime` (a vDSO call on Linux) and integer arithmetic.
 #[inline]
@@ -219,6 +229,28 @@ mod tests {
         // A full buffer reads nothing rather than overflowing.
         let mut full = Vec::with_capacity(0);
         assert_eq!(recv_into_spare(&s, &mut full, 100).unwrap(), 0);
+    }
+
+    #[test]
+    fn send_vectored_sends_the_slices_in_order() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        let s = Socket::from(s);
+        let n = send_vectored(
+            &s,
+            &[
+                io::IoSlice::new(b"head "),
+                io::IoSlice::new(b""),
+                io::IoSlice::new(b"body"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(n, 9);
+        drop(s);
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut &c, &mut got).unwrap();
+        assert_eq!(got, b"head body");
     }
 
     #[cfg(target_os = "linux")]

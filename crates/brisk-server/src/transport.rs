@@ -47,6 +47,10 @@ pub(crate) trait Transport {
     /// Sends a prefix of `data`: the count of bytes taken.
     fn write(&mut self, data: &[u8]) -> io::Result<usize>;
 
+    /// Sends a prefix of the concatenation of `bufs` (a head and a body
+    /// that were never copied together): the count of bytes taken.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize>;
+
     /// Sends what the transport holds itself (bytes it took in
     /// [`write`](Self::write) but has not passed on, such as encrypted
     /// records). `Ok(())` once nothing is held.
@@ -102,6 +106,10 @@ impl Transport for TcpTransport {
     #[inline]
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         sys::send(&self.sock, data)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        sys::send_vectored(&self.sock, bufs)
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {
@@ -201,6 +209,24 @@ impl Transport for MemTransport {
         self.held.extend_from_slice(data);
         let _ = self.flush();
         Ok(data.len())
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        // As a socket does: as much of the concatenation as the budget
+        // takes, at most one `write_size` in all.
+        let mut total = 0;
+        for b in bufs.iter().filter(|b| !b.is_empty()) {
+            let n = match self.write(b) {
+                Ok(n) => n,
+                Err(e) if total > 0 && e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            };
+            total += n;
+            if n < b.len() || (self.write_size > 0 && total >= self.write_size) {
+                break;
+            }
+        }
+        Ok(total)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -38,6 +38,8 @@ enum Kind {
     Stream(usize),
     /// `/big/N`.
     Big(usize),
+    /// `/static/N`: a `'static` body, sent without a copy when large.
+    Static(usize),
     /// `/close`: the handler closes.
     Close,
     /// `/panic`: 500, closes.
@@ -115,6 +117,7 @@ impl Req {
             Kind::Describe(i) => TARGETS[*i].0.to_string(),
             Kind::Stream(n) => format!("/stream/{n}"),
             Kind::Big(n) => format!("/big/{n}"),
+            Kind::Static(n) => format!("/static/{n}"),
             Kind::Close => "/close".into(),
             Kind::Panic => "/panic".into(),
             Kind::Status(s) => format!("/status/{s}"),
@@ -263,6 +266,7 @@ fn oracle(reqs: &[Req], bad: Option<(usize, Bad)>) -> (Vec<Resp>, Vec<bool>) {
                     .collect(),
             ),
             Kind::Big(n) => (200, (0..n).map(|i| b'a' + (i % 26) as u8).collect()),
+            Kind::Static(n) => (200, (0..n).map(|i| b'A' + (i % 26) as u8).collect()),
             Kind::Status(s @ (204 | 304)) => (s, Vec::new()),
             Kind::Status(s) => (s, describe),
             Kind::Describe(_) | Kind::Close => (200, describe),
@@ -383,6 +387,7 @@ fn req_strategy() -> impl Strategy<Value = Req> {
         6 => (0..TARGETS.len()).prop_map(Kind::Describe),
         1 => (0usize..12).prop_map(Kind::Stream),
         1 => (0usize..1500).prop_map(Kind::Big),
+        1 => (0usize..3000).prop_map(Kind::Static),
         1 => Just(Kind::Close),
         1 => Just(Kind::Panic),
         1 => prop::sample::select(vec![101u16, 204, 302, 304]).prop_map(Kind::Status),

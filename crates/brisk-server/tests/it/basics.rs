@@ -389,3 +389,34 @@ fn reuse_port_gives_each_loop_its_own_listener() {
     stop.shutdown();
     t.join().unwrap().unwrap();
 }
+
+/// A large `'static` body goes out whole (sent after its head with a
+/// vectored write, not copied into the write buffer), pipelined requests
+/// behind it keep their order, and a client that reads slowly gets it all.
+#[test]
+fn large_static_bodies_are_sent_whole_and_in_order() {
+    static BIG: std::sync::LazyLock<&'static [u8]> = std::sync::LazyLock::new(|| {
+        let v: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+        Box::leak(v.into_boxed_slice())
+    });
+    let srv = TestServer::start(
+        |ctx| match ctx.path() {
+            b"/big" => ctx.set_body_static(*BIG),
+            _ => ctx.set_body(b"small"),
+        },
+        |b| b,
+    );
+    let mut c = srv.connect();
+    c.send(
+        b"GET /big HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n\
+          HEAD /big HTTP/1.1\r\nHost: t\r\n\r\nGET /big HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
+    let r = c.read_response();
+    assert_eq!(r.body.len(), BIG.len());
+    assert!(r.body == *BIG);
+    assert_eq!(c.read_response().body, b"small");
+    let r = c.read_head_response();
+    assert_eq!(r.header("content-length"), Some("1048576"));
+    let r = c.read_response();
+    assert!(r.body == *BIG);
+}
