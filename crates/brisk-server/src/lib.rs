@@ -36,6 +36,7 @@ mod conn;
 mod ctx;
 mod error;
 mod event_loop;
+mod monitor;
 mod server;
 mod sys;
 mod timer;
