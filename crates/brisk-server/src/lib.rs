@@ -36,8 +36,10 @@ mod conn;
 mod ctx;
 mod error;
 mod event_loop;
+mod handoff;
 mod monitor;
 mod server;
+mod sync;
 mod sys;
 mod timer;
 

@@ -12,36 +12,21 @@ use log::warn;
 use crate::event_loop::LoopShared;
 use crate::server::{Job, Run};
 
-impl Run {
-    /// Called by a loop thread before it drives a connection: wakes the
-    /// monitor if it parked for lack of work (one relaxed load otherwise).
-    #[inline]
-    pub(crate) fn note_away(&self) {
-        if self.monitor_parked.load(Ordering::SeqCst) {
-            self.wake_monitor();
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn wake_monitor(&self) {
-        if self.monitor_parked.swap(false, Ordering::AcqRel) {
-            if let Some(t) = self.monitor.get() {
-                t.unpark();
-            }
-        }
-    }
-}
+/// Looks in a row that found no loop away before the monitor parks: a
+/// server between requests does not pay a park and a wake-up per request.
+const QUIET_LOOKS: u32 = 64;
 
 /// Watches every loop; when one has been away on the same connection for
 /// `blocking_threshold` (a blocking handler), asks the pool for a thread to
-/// take the loop over. Parks while no loop is busy.
+/// take the loop over.
 ///
 /// A loop records when it went away (`away_since_us`), so the monitor
 /// needs no second look to know how long: it wakes at the earliest moment
 /// a loop could reach the threshold (that loop's start plus the threshold,
 /// or one threshold from now for a loop in its own code), which under load
-/// is about once per threshold.
+/// is about once per threshold. After [`QUIET_LOOKS`] looks in a row found
+/// no loop away, it parks without a timeout until a loop goes away (see
+/// `MonitorGate`) or the server stops: an idle server's monitor never wakes.
 pub(crate) fn monitor(run: &Run, pool: &WorkerPool<Job>) {
     let threshold = run
         .core
@@ -66,17 +51,16 @@ pub(crate) fn monitor(run: &Run, pool: &WorkerPool<Job>) {
         let mut busy = false;
         for i in 0..n {
             let l = &run.loops[i];
-            let v = l.ctl.load(Ordering::Acquire);
-            if v & 1 == 0 {
+            let Some(v) = l.ctl.away() else {
                 continue;
-            }
+            };
             busy = true;
             if asked[i] == v {
                 continue;
             }
-            // Written before `ctl`: at least as new as `v`'s start (newer
-            // only if the loop has moved on, which wakes us early at worst).
-            let since = l.away_since_us.load(Ordering::Relaxed);
+            // At least as new as `v`'s start (newer only if the loop has
+            // moved on, which wakes us early at worst).
+            let since = l.ctl.away_since_us();
             if now < since + t_us {
                 wake_at = wake_at.min(since + t_us);
                 continue;
@@ -102,19 +86,11 @@ pub(crate) fn monitor(run: &Run, pool: &WorkerPool<Job>) {
         // The timer may fire up to the slack late.
         sleep = Duration::from_micros(wake_at.saturating_sub(now + t_us / 8).max(50));
         quiet = if busy { 0 } else { quiet + 1 };
-        if quiet >= 64 {
-            // Nothing ran handlers for a while: sleep until a loop goes away.
-            // SeqCst pairs with the loops' SeqCst `ctl` store and
-            // `monitor_parked` load: one side always sees the other.
-            run.monitor_parked.store(true, Ordering::SeqCst);
-            let any_away = run
-                .loops
-                .iter()
-                .any(|l| l.ctl.load(Ordering::SeqCst) & 1 == 1);
-            if !any_away && !run.all_done() {
-                thread::park_timeout(Duration::from_millis(250));
-            }
-            run.monitor_parked.store(false, Ordering::Release);
+        if quiet >= QUIET_LOOKS {
+            // Nothing ran handlers for a while: sleep until a loop goes away
+            // (or `serve` unparks this thread at the end).
+            run.gate
+                .park_while_idle(run.loops.iter().map(|l| &l.ctl), || run.all_done());
             quiet = 0;
             sleep = Duration::ZERO;
         }

@@ -3,8 +3,8 @@
 
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::thread::{self, Thread};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use brisk_buf::BufferPool;
@@ -16,6 +16,7 @@ use crate::config::{Config, ErrorHandler, Handler, ServerBuilder};
 use crate::conn::Conn;
 use crate::error::ServeError;
 use crate::event_loop::{LoopShared, PerIp, run_loop};
+use crate::handoff::MonitorGate;
 use crate::monitor::monitor;
 
 /// An HTTP/1.1 server: event loops running a synchronous handler inline.
@@ -62,8 +63,8 @@ pub(crate) struct Run {
     pub(crate) loops: Vec<Arc<LoopShared>>,
     done: Mutex<usize>,
     done_cv: Condvar,
-    pub(crate) monitor: OnceLock<Thread>,
-    pub(crate) monitor_parked: AtomicBool,
+    /// Where the monitor sleeps while no loop is away.
+    pub(crate) gate: MonitorGate,
 }
 
 /// A job for the thread pool that runs loops.
@@ -209,8 +210,7 @@ impl Server {
             loops,
             done: Mutex::new(0),
             done_cv: Condvar::new(),
-            monitor: OnceLock::new(),
-            monitor_parked: AtomicBool::new(false),
+            gate: MonitorGate::new(),
         });
         let pool_cfg = brisk_pool::Config {
             max_workers: n + core.cfg.max_blocking_threads,
@@ -223,17 +223,13 @@ impl Server {
         let pool = WorkerPool::new(pool_cfg, move |job: Job| match job {
             Job::Run(i) => run_loop(&job_run, i, 0),
             Job::TakeOver(i, away) => {
-                let ctl = &job_run.loops[i].ctl;
                 // Claim the loop only if its owner is still away on the
-                // same connection; +3 keeps the value even and new.
-                if ctl
-                    .compare_exchange(away, away + 3, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                {
+                // same connection.
+                if let Some(seq) = job_run.loops[i].ctl.claim(away) {
                     // The monitor may have spawned this thread, which then
                     // inherited its batch policy and timer slack.
                     crate::sys::normal_loop_thread();
-                    run_loop(&job_run, i, away + 3);
+                    run_loop(&job_run, i, seq);
                 }
             }
         })
@@ -253,7 +249,6 @@ impl Server {
             .name("brisk-monitor".into())
             .spawn(move || monitor(&mon_run, &mon_pool))
             .map_err(ServeError::Setup)?;
-        let _ = run.monitor.set(monitor.thread().clone());
         info!(
             "brisk: serving with {n} loop(s) on {:?}",
             socks
