@@ -3,5 +3,7 @@
 mod basics;
 mod blocking;
 mod errors;
+#[cfg(target_os = "linux")]
+mod idle;
 mod shutdown;
 mod support;
