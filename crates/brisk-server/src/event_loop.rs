@@ -12,10 +12,11 @@
 //!
 //! * success: nobody took over; it relocks the (uncontended) mutex and files
 //!   the connection back in its slot;
-//! * failure: the monitor saw the same odd value twice and a spare thread
-//!   claimed the loop with its own compare-and-swap. The old thread no
-//!   longer owns anything but its `Conn`: it hands the `Conn` back through
-//!   `returns` (waking the loop with its eventfd) and leaves.
+//! * failure: the monitor saw it away for `blocking_threshold` and a spare
+//!   thread claimed the loop with its own compare-and-swap (the protocol is
+//!   in `handoff.rs`). The old thread no longer owns anything but its
+//!   `Conn`: it hands the `Conn` back through `returns` (waking the loop
+//!   with its eventfd) and leaves.
 //!
 //! Events already taken from `epoll_wait` live in `LoopState` with a cursor,
 //! so the thread taking over continues the same batch. Timers and events
@@ -26,7 +27,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -39,6 +40,7 @@ use socket2::{Socket, TcpKeepalive};
 use crate::conn::{Conn, Next, Phase};
 use crate::ctx::ConnInfo;
 use crate::error::ServerError;
+use crate::handoff::{Ctl, Returns};
 use crate::respond::write_error;
 use crate::scratch::{Scratch, WRITE};
 use crate::server::{Core, Run};
@@ -65,17 +67,15 @@ pub(crate) struct LoopShared {
     pub(crate) idx: usize,
     epoll: Epoll,
     wake: EventFd,
-    /// Even: the owner is in loop code. Odd: the owner is away driving a
-    /// connection (maybe in a handler). Only increases.
-    pub(crate) ctl: AtomicU64,
-    /// When the owner last went away (µs, `sys::monotonic_us`), written just
-    /// before the odd `ctl` value is published.
-    pub(crate) away_since_us: AtomicU64,
+    /// The take-over word: whether the owner is in loop code or away
+    /// driving a connection (maybe in a handler), and since when
+    /// (`sys::monotonic_us`).
+    pub(crate) ctl: Ctl,
     /// Kernel thread id of the thread that owns the loop (0 = unknown), for
     /// the monitor to tell a blocked owner from a preempted one.
     pub(crate) owner_tid: std::sync::atomic::AtomicI32,
     state: Mutex<LoopState>,
-    returns: Mutex<Vec<Returned>>,
+    returns: Returns<Returned>,
 }
 
 struct Returned {
@@ -119,8 +119,7 @@ impl LoopShared {
             idx,
             epoll,
             wake,
-            ctl: AtomicU64::new(0),
-            away_since_us: AtomicU64::new(0),
+            ctl: Ctl::new(),
             owner_tid: std::sync::atomic::AtomicI32::new(0),
             state: Mutex::new(LoopState {
                 slab: Slab::new(),
@@ -139,7 +138,7 @@ impl LoopShared {
                 now_ms,
                 now: Instant::now(),
             }),
-            returns: Mutex::new(Vec::new()),
+            returns: Returns::new(),
         })
     }
 
@@ -229,19 +228,10 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
             let (now_ms, now) = (st.now_ms, st.now);
 
             // Away: the loop may be taken over while we drive this one.
-            seq += 1;
-            shared
-                .away_since_us
-                .store(sys::monotonic_us(), Ordering::Relaxed);
-            shared.ctl.store(seq, Ordering::SeqCst);
-            run.note_away();
+            let away = shared.ctl.go_away(seq, sys::monotonic_us(), &run.gate);
             drop(st);
             let next = conn.drive(&mut scratch, core, now_ms, now);
-            if shared
-                .ctl
-                .compare_exchange(seq, seq + 1, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-            {
+            if !shared.ctl.come_back(away) {
                 // Taken over: hand the connection back and leave.
                 let _ = next;
                 hand_back(
@@ -257,7 +247,7 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
                 );
                 return;
             }
-            seq += 1;
+            seq = away + 1;
             st = lock(&shared.state);
             st.checkin(idx, generation, conn, next, core, &mut scratch);
         }
@@ -274,7 +264,7 @@ fn hand_back(shared: &LoopShared, core: &Core, li: usize, r: Returned, scratch: 
         "loop {li}: taken over while a handler ran; returning conn {}",
         r.conn.info.id
     );
-    lock(&shared.returns).push(r);
+    shared.returns.give(r);
     shared.wake();
     scratch.release(core);
 }
@@ -375,7 +365,7 @@ impl LoopState {
 
     fn handle_wake(&mut self, shared: &LoopShared, core: &Core, s: &mut Scratch) {
         let _ = shared.wake.read();
-        let returned = std::mem::take(&mut *lock(&shared.returns));
+        let returned = shared.returns.take_all();
         for r in returned {
             if let Some(slot) = self.slab.slots.get_mut(r.idx as usize) {
                 if slot.generation == r.generation && slot.out {

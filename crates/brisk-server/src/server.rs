@@ -3,19 +3,21 @@
 
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::thread::{self, Thread};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use brisk_buf::BufferPool;
 use brisk_pool::WorkerPool;
-use log::{info, warn};
+use log::info;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::{Config, ErrorHandler, Handler, ServerBuilder};
 use crate::conn::Conn;
 use crate::error::ServeError;
 use crate::event_loop::{LoopShared, PerIp, run_loop};
+use crate::handoff::MonitorGate;
+use crate::monitor::monitor;
 
 /// An HTTP/1.1 server: event loops running a synchronous handler inline.
 ///
@@ -83,12 +85,12 @@ pub(crate) struct Run {
     pub(crate) loops: Vec<Arc<LoopShared>>,
     done: Mutex<usize>,
     done_cv: Condvar,
-    monitor: OnceLock<Thread>,
-    monitor_parked: AtomicBool,
+    /// Where the monitor sleeps while no loop is away.
+    pub(crate) gate: MonitorGate,
 }
 
 /// A job for the thread pool that runs loops.
-enum Job {
+pub(crate) enum Job {
     /// Run loop `i` from the start.
     Run(usize),
     /// Take loop `i` over if its `ctl` still reads `away`.
@@ -236,8 +238,7 @@ impl Server {
             loops,
             done: Mutex::new(0),
             done_cv: Condvar::new(),
-            monitor: OnceLock::new(),
-            monitor_parked: AtomicBool::new(false),
+            gate: MonitorGate::new(),
         });
         let pool_cfg = brisk_pool::Config {
             max_workers: n + core.cfg.max_blocking_threads,
@@ -250,17 +251,13 @@ impl Server {
         let pool = WorkerPool::new(pool_cfg, move |job: Job| match job {
             Job::Run(i) => run_loop(&job_run, i, 0),
             Job::TakeOver(i, away) => {
-                let ctl = &job_run.loops[i].ctl;
                 // Claim the loop only if its owner is still away on the
-                // same connection; +3 keeps the value even and new.
-                if ctl
-                    .compare_exchange(away, away + 3, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                {
+                // same connection.
+                if let Some(seq) = job_run.loops[i].ctl.claim(away) {
                     // The monitor may have spawned this thread, which then
                     // inherited its batch policy and timer slack.
                     crate::sys::normal_loop_thread();
-                    run_loop(&job_run, i, away + 3);
+                    run_loop(&job_run, i, seq);
                 }
             }
         })
@@ -280,7 +277,6 @@ impl Server {
             .name("brisk-monitor".into())
             .spawn(move || monitor(&mon_run, &mon_pool))
             .map_err(ServeError::Setup)?;
-        let _ = run.monitor.set(monitor.thread().clone());
         info!(
             "brisk: serving with {n} loop(s) on {:?}",
             socks
@@ -369,153 +365,8 @@ impl Run {
         }
     }
 
-    fn all_done(&self) -> bool {
+    pub(crate) fn all_done(&self) -> bool {
         *lock(&self.done) >= self.loops.len()
-    }
-
-    /// Called by a loop thread before it drives a connection: wakes the
-    /// monitor if it parked for lack of work (one relaxed load otherwise).
-    #[inline]
-    pub(crate) fn note_away(&self) {
-        if self.monitor_parked.load(Ordering::SeqCst) {
-            self.wake_monitor();
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn wake_monitor(&self) {
-        if self.monitor_parked.swap(false, Ordering::AcqRel) {
-            if let Some(t) = self.monitor.get() {
-                t.unpark();
-            }
-        }
-    }
-}
-
-/// Watches every loop; when one has been away on the same connection for
-/// `blocking_threshold` (a blocking handler), asks the pool for a thread to
-/// take the loop over. Parks while no loop is busy.
-///
-/// A loop records when it went away (`away_since_us`), so the monitor
-/// needs no second look to know how long: it wakes at the earliest moment
-/// a loop could reach the threshold (that loop's start plus the threshold,
-/// or one threshold from now for a loop in its own code), which under load
-/// is about once per threshold.
-fn monitor(run: &Run, pool: &WorkerPool<Job>) {
-    let threshold = run
-        .core
-        .cfg
-        .blocking_threshold
-        .max(Duration::from_micros(100));
-    let t_us = threshold.as_micros() as u64;
-    let n = run.loops.len();
-    let mut asked = vec![u64::MAX; n];
-    // Per loop: the away value last found runnable, and the owner's CPU
-    // time then (see `owner_is_stuck`).
-    let mut runnable_at: Vec<Option<(u64, u64)>> = vec![None; n];
-    let mut quiet = 0u32;
-    let mut refused_logged = Instant::now() - Duration::from_secs(3600);
-    let mut sleep = threshold;
-    crate::sys::quiet_monitor_thread(threshold / 8);
-    while !run.all_done() {
-        thread::park_timeout(sleep);
-        let now = crate::sys::monotonic_us();
-        // A loop in its own code may go away right after this look.
-        let mut wake_at = now + t_us;
-        let mut busy = false;
-        for i in 0..n {
-            let l = &run.loops[i];
-            let v = l.ctl.load(Ordering::Acquire);
-            if v & 1 == 0 {
-                continue;
-            }
-            busy = true;
-            if asked[i] == v {
-                continue;
-            }
-            // Written before `ctl`: at least as new as `v`'s start (newer
-            // only if the loop has moved on, which wakes us early at worst).
-            let since = l.away_since_us.load(Ordering::Relaxed);
-            if now < since + t_us {
-                wake_at = wake_at.min(since + t_us);
-                continue;
-            }
-            if !owner_is_stuck(l, v, threshold / 2, &mut runnable_at[i]) {
-                // Runnable: decided once its CPU time is seen again.
-                wake_at = wake_at.min(now + t_us / 2);
-                continue;
-            }
-            asked[i] = v;
-            if pool.serve(Job::TakeOver(i, v)).is_err() {
-                if refused_logged.elapsed() > Duration::from_secs(10) {
-                    refused_logged = Instant::now();
-                    warn!(
-                        "loop {i} is blocked in a handler and no spare thread is free \
-                         (max_blocking_threads reached); its other connections wait"
-                    );
-                }
-                asked[i] = u64::MAX; // ask again at the next look
-                wake_at = wake_at.min(now + t_us / 2);
-            }
-        }
-        // The timer may fire up to the slack late.
-        sleep = Duration::from_micros(wake_at.saturating_sub(now + t_us / 8).max(50));
-        quiet = if busy { 0 } else { quiet + 1 };
-        if quiet >= 64 {
-            // Nothing ran handlers for a while: sleep until a loop goes away.
-            // SeqCst pairs with the loops' SeqCst `ctl` store and
-            // `monitor_parked` load: one side always sees the other.
-            run.monitor_parked.store(true, Ordering::SeqCst);
-            let any_away = run
-                .loops
-                .iter()
-                .any(|l| l.ctl.load(Ordering::SeqCst) & 1 == 1);
-            if !any_away && !run.all_done() {
-                thread::park_timeout(Duration::from_millis(250));
-            }
-            run.monitor_parked.store(false, Ordering::Release);
-            quiet = 0;
-            sleep = Duration::ZERO;
-        }
-    }
-}
-
-/// Whether the owner of a loop away at the same `ctl` value `v` for the
-/// whole threshold is really stuck in a handler, rather than preempted: a
-/// thread that waits for a CPU (another process, a CPU quota) is not helped
-/// by a take-over, which would only add a thread competing for the same CPU.
-///
-/// Stuck means: sleeping in a system call (a blocking handler), or runnable
-/// and it used at least half a `period` of CPU since it was last seen
-/// runnable at this value (a CPU-bound handler; decided a `period` later).
-/// Where the scheduler state cannot be read, any long absence counts.
-fn owner_is_stuck(
-    l: &crate::event_loop::LoopShared,
-    v: u64,
-    period: Duration,
-    runnable_at: &mut Option<(u64, u64)>,
-) -> bool {
-    let tid = l.owner_tid.load(Ordering::Relaxed);
-    let Some((runnable, cpu_ns)) = crate::sys::thread_sched(tid) else {
-        return true;
-    };
-    if !runnable {
-        return true;
-    }
-    match *runnable_at {
-        Some((at, before)) if at == v => {
-            let ran = cpu_ns.saturating_sub(before);
-            if ran >= period.as_nanos() as u64 / 2 {
-                return true;
-            }
-            *runnable_at = Some((v, cpu_ns));
-            false
-        }
-        _ => {
-            *runnable_at = Some((v, cpu_ns));
-            false
-        }
     }
 }
 

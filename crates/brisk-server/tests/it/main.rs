@@ -4,6 +4,8 @@ mod basics;
 mod blocking;
 mod corpus;
 mod errors;
+#[cfg(target_os = "linux")]
+mod idle;
 mod refusals;
 mod shutdown;
 mod support;
