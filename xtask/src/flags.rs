@@ -213,16 +213,17 @@ server options:
 ";
 
 pub(crate) const FUZZ_HELP: &str = "\
-cargo xtask fuzz: fuzz brisk-http's parsers
+cargo xtask fuzz: fuzz brisk-http's parsers and brisk-server's connection
 
 usage: cargo xtask fuzz [TARGET] [--time SECS] [--replay]
 
-targets (none = each in turn): head, chunked, path, args, cookies, chunked_roundtrip
+targets (none = each in turn): head, chunked, path, args, cookies, chunked_roundtrip, conn
 
 With a nightly toolchain: installs cargo-fuzz if missing, then runs
 `cargo +nightly fuzz run TARGET -- -max_total_time=SECS` from the repo root.
 Without one: replays the stored corpora with
-`cargo test -p brisk-http --test it corpus` (no new inputs are generated).
+`cargo test -p brisk-http --test it corpus` and
+`cargo test -p brisk-server --test it corpus` (no new inputs are generated).
 
 options:
   --time SECS   seconds per target (default 30)
@@ -231,13 +232,14 @@ options:
 ";
 
 /// The fuzz targets of the `fuzz/` workspace.
-pub(crate) const FUZZ_TARGETS: [&str; 6] = [
+pub(crate) const FUZZ_TARGETS: [&str; 7] = [
     "head",
     "chunked",
     "path",
     "args",
     "cookies",
     "chunked_roundtrip",
+    "conn",
 ];
 
 /// Parses the arguments after `cargo xtask`.
@@ -706,10 +708,10 @@ mod tests {
         assert_eq!(
             err("fuzz body"),
             "unknown fuzz target `body`: expected one of head, chunked, path, args, cookies, \
-             chunked_roundtrip"
+             chunked_roundtrip, conn"
         );
         assert!(err("fuzz head path").contains("at most one fuzz target"));
-        for t in ["args", "cookies", "chunked_roundtrip"] {
+        for t in ["args", "cookies", "chunked_roundtrip", "conn"] {
             assert_eq!(
                 parse_str(&format!("fuzz {t}")).unwrap(),
                 Command::Fuzz(Fuzz {

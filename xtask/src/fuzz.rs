@@ -59,29 +59,34 @@ pub(crate) fn run(fuzz: &Fuzz) -> Result<()> {
     Ok(())
 }
 
-/// Runs the corpus-replay tests of brisk-http and returns how many ran; a
-/// run where no test matched is an error, not a pass.
+/// Runs the corpus-replay tests (brisk-http's and brisk-server's) and
+/// returns how many ran; a crate where no test matched is an error, not a
+/// pass.
 fn replay_corpora() -> Result<u64> {
-    let mut cmd = cargo();
-    cmd.args(["test", "-p", "brisk-http", "--test", "it", "corpus"]);
-    println!("$ {}", show(&cmd));
-    let out = cmd
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("cannot start `{}`", show(&cmd)))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    print!("{stdout}");
-    if !out.status.success() {
-        bail!("`{}` failed ({})", show(&cmd), out.status);
+    let mut total = 0;
+    for krate in ["brisk-http", "brisk-server"] {
+        let mut cmd = cargo();
+        cmd.args(["test", "-p", krate, "--test", "it", "corpus"]);
+        println!("$ {}", show(&cmd));
+        let out = cmd
+            .stderr(Stdio::inherit())
+            .output()
+            .with_context(|| format!("cannot start `{}`", show(&cmd)))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        print!("{stdout}");
+        if !out.status.success() {
+            bail!("`{}` failed ({})", show(&cmd), out.status);
+        }
+        match passed_tests(&stdout) {
+            0 => bail!(
+                "`{}` ran no test: {krate}'s tests/it has no test whose name contains `corpus`, \
+                 so nothing was replayed",
+                show(&cmd)
+            ),
+            n => total += n,
+        }
     }
-    match passed_tests(&stdout) {
-        0 => bail!(
-            "`{}` ran no test: brisk-http's tests/it has no test whose name contains `corpus`, \
-             so nothing was replayed",
-            show(&cmd)
-        ),
-        n => Ok(n),
-    }
+    Ok(total)
 }
 
 /// Sum of `N passed` over libtest's `test result:` lines.

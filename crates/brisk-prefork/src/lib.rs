@@ -274,7 +274,11 @@ impl Prefork {
         self.run(addr, ServeMode::Plain)
     }
 
-    /// Serves HTTPS on `addr` with certificate and key files.
+    /// Supervises children that serve TLS on `addr` with the function set
+    /// by [`serve_tls`](Self::serve_tls), which receives the certificate and
+    /// key file paths. brisk-prefork does no TLS itself: that function
+    /// must (brisk-server has no TLS support yet, so the facade's
+    /// `prefork_server` cannot serve HTTPS).
     ///
     /// Note the parameter order, kept from fasthttp: the **key** path comes
     /// before the **certificate** path. The [`serve_tls`](Self::serve_tls)
@@ -293,8 +297,10 @@ impl Prefork {
         self.run(addr, mode)
     }
 
-    /// Serves HTTPS on `addr` with an in-memory certificate and key, passed
-    /// to the [`serve_tls_embed`](Self::serve_tls_embed) function.
+    /// Supervises children that serve TLS on `addr` with an in-memory
+    /// certificate and key, passed to the
+    /// [`serve_tls_embed`](Self::serve_tls_embed) function (which does the
+    /// TLS: brisk-prefork does none itself).
     pub fn listen_and_serve_tls_embed(
         self,
         addr: &str,

@@ -23,9 +23,10 @@ pub type Handler = dyn Fn(&mut RequestCtx<'_>) + Send + Sync + 'static;
 ///   (the default `Content-Type` applies unless the hook sets one);
 /// - the request: its method, target, path and headers when its head was
 ///   parsed (a refused CONNECT, a body over the limit, a panicking handler,
-///   an unnormalizable path: then `ctx.path()` is the raw path), else an
-///   empty request (a malformed head, a timeout in the head, a connection
-///   refused at accept); the request body is always empty.
+///   a path that cannot be normalized: then `ctx.path()` is empty and
+///   `ctx.raw_path()` holds what was sent), else an empty request (a
+///   malformed head, a timeout in the head, a connection refused at
+///   accept); the request body is always empty.
 ///
 /// **The hook may** set the status (a 4xx or 5xx; anything else is
 /// replaced by `err.status()`), headers and the body. Without a hook the

@@ -1181,7 +1181,10 @@ impl<T: Transport> Conn<T> {
 /// parsed (`buf` starts at the request).
 fn failed_view<'a>(req: &'a InFlight, buf: &'a [u8]) -> Failed<'a> {
     let head = &req.head;
-    let path = if head.path_is_plain() || req.path.is_empty() {
+    // A path that needed normalizing is in `req.path`, which is empty when
+    // the path could not be normalized: the hook never sees such a path as
+    // `ctx.path()` (only as `ctx.raw_path()`).
+    let path = if head.path_is_plain() {
         head.path().get(buf)
     } else {
         &req.path

@@ -261,23 +261,30 @@ mod tests {
         let (runnable, cpu) = thread_sched(me).unwrap();
         assert!(runnable, "the calling thread is running");
         assert!(cpu > 0);
+        // The thread sleeps in a system call (a channel receive) until the
+        // test has seen it sleeping: no timing is involved, and the wait is
+        // bounded only as a guard against a hang.
         let (tx, rx) = std::sync::mpsc::channel();
+        let (release, wait) = std::sync::mpsc::channel::<()>();
         let t = std::thread::spawn(move || {
             tx.send(thread_id()).unwrap();
-            std::thread::sleep(std::time::Duration::from_millis(300));
+            let _ = wait.recv();
         });
         let tid = rx.recv().unwrap();
-        // Sleeping within a few ms of sending its id.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(250);
+        let guard = std::time::Instant::now() + std::time::Duration::from_secs(30);
         let mut seen_sleeping = false;
-        while std::time::Instant::now() < deadline {
+        while std::time::Instant::now() < guard {
             if thread_sched(tid).is_some_and(|(r, _)| !r) {
                 seen_sleeping = true;
                 break;
             }
             std::thread::yield_now();
         }
-        assert!(seen_sleeping);
+        release.send(()).unwrap();
+        assert!(
+            seen_sleeping,
+            "a thread blocked in recv never read as sleeping"
+        );
         t.join().unwrap();
         assert_eq!(thread_sched(-1), None);
     }
