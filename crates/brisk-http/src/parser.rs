@@ -187,6 +187,38 @@ impl RequestParser {
         self.outcome = Outcome::Running;
     }
 
+    /// The method of the request being parsed, once its token is complete
+    /// (the space after it seen), including after the parse failed later in
+    /// the head; `None` before that, or when the failure is in the method
+    /// or before it. `buf` and `req` are the ones given to
+    /// [`parse`](Self::parse).
+    ///
+    /// A server answering an error needs it: a response to HEAD carries no
+    /// content. The answer depends only on the bytes before the point the
+    /// parse reached, never on how many arrived after it.
+    ///
+    /// ```
+    /// use brisk_http::{Limits, Method, RequestHeader, RequestParser};
+    /// let mut p = RequestParser::new(Limits::default());
+    /// let mut req = RequestHeader::new();
+    /// let buf = b"HEAD / HTTP/1.1\r\nBad\nHost: x\r\n\r\n";
+    /// assert!(p.parse(buf, &mut req).is_err());
+    /// assert_eq!(p.method_seen(buf, &req), Some(Method::Head));
+    /// p.reset();
+    /// let buf = b"\nHEAD / HTTP/1.1\r\n\r\n";
+    /// assert!(p.parse(buf, &mut req).is_err());
+    /// assert_eq!(p.method_seen(buf, &req), None);
+    /// ```
+    pub fn method_seen(&self, buf: &[u8], req: &RequestHeader) -> Option<Method> {
+        match self.phase {
+            Phase::Start | Phase::Method => None,
+            Phase::Target | Phase::Version => {
+                Some(method_from(buf.get(self.line as usize..self.a as usize)?))
+            }
+            Phase::LineStart | Phase::Name | Phase::Ows | Phase::Value => Some(req.method),
+        }
+    }
+
     /// Parses as much of the head in `buf` as possible into `req`.
     ///
     /// `buf` starts at the first byte of the request and may grow between
@@ -1812,5 +1844,48 @@ mod tests {
         assert_eq!(trim_ows(b" \t a b \t"), b"a b");
         assert_eq!(trim_ows(b"   "), b"");
         assert_eq!(trim_ows(b""), b"");
+    }
+
+    /// `method_seen` after a parse is the same however the head arrived
+    /// (whole, or byte by byte), and names HEAD only once `HEAD ` was read.
+    #[test]
+    fn method_seen_depends_only_on_bytes_before_the_error() {
+        let cases: &[(&[u8], Option<Method>)] = &[
+            (b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", Some(Method::Head)),
+            (b"HEAD / HTTP/1.1\r\n\r\n", Some(Method::Head)), // no Host
+            (b"HEAD / HTTP/1.1\r\nBad\n\r\n", Some(Method::Head)),
+            (b"HEAD /a\\b HTTP/1.1\r\n\r\n", Some(Method::Head)), // in the target
+            (b"HEAD / HTTP/9.9\r\n\r\n", Some(Method::Head)),
+            (b"\r\n\r\nHEAD / HTTP/1.1\r\n\r\n", Some(Method::Head)),
+            (b"\nHEAD / HTTP/1.1\r\n\r\n", None),
+            (b"\r\rHEAD / HTTP/1.1\r\n\r\n", None),
+            (b"HE\x01AD / HTTP/1.1\r\n\r\n", None),
+            (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", Some(Method::Get)),
+            (b"POST /x HTTP/1.1\r\nBad\n\r\n", Some(Method::Post)),
+        ];
+        for (input, want) in cases {
+            let mut p = RequestParser::new(Limits::default());
+            let mut req = RequestHeader::new();
+            let _ = p.parse(input, &mut req);
+            assert_eq!(
+                p.method_seen(input, &req),
+                *want,
+                "{}",
+                input.escape_ascii()
+            );
+            let mut p = RequestParser::new(Limits::default());
+            let mut req = RequestHeader::new();
+            for end in 1..=input.len() {
+                if !matches!(p.parse(&input[..end], &mut req), Ok(Status::Partial)) {
+                    break;
+                }
+            }
+            assert_eq!(
+                p.method_seen(input, &req),
+                *want,
+                "byte by byte: {}",
+                input.escape_ascii()
+            );
+        }
     }
 }

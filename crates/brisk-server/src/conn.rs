@@ -42,7 +42,7 @@ use log::{debug, error, warn};
 
 use crate::ctx::{BodyStream, BodyWriter, ConnInfo, Deferred, RequestCtx};
 use crate::error::ServerError;
-use crate::respond::{Failed, base_options, is_head, starts_as_head, write_error, write_response};
+use crate::respond::{Failed, base_options, is_head, write_error, write_response};
 use crate::scratch::{BodyWait, InFlight, READ, Scratch, Stage, WRITE};
 use crate::server::Core;
 use crate::transport::Transport;
@@ -393,17 +393,13 @@ impl<T: Transport> Conn<T> {
             State::Reading { req, .. } => {
                 let complete = matches!(req.stage, Stage::Body { .. });
                 let failed = complete.then(|| failed_view(&req, pending));
-                let head = if complete {
-                    is_head(&req.head)
-                } else {
-                    starts_as_head(pending)
-                };
+                let head = req.parser.method_seen(pending, &req.head) == Some(Method::Head);
                 self.respond_error(&mut w, s, core, ServerError::ReadTimeout, failed, head);
                 s.put_inflight(req);
             }
             _ => {
-                let head = starts_as_head(pending);
-                self.respond_error(&mut w, s, core, ServerError::ReadTimeout, None, head);
+                // Bytes behind a streamed body, not parsed yet.
+                self.respond_error(&mut w, s, core, ServerError::ReadTimeout, None, false);
             }
         }
         self.rbuf = rb;
@@ -775,7 +771,7 @@ impl<T: Transport> Conn<T> {
                     } else {
                         ServerError::UriTooLong
                     };
-                    let head = starts_as_head(buf);
+                    let head = req.parser.method_seen(buf, &req.head) == Some(Method::Head);
                     self.respond_error(w, s, core, err, None, head);
                 }
                 false
@@ -830,7 +826,7 @@ impl<T: Transport> Conn<T> {
                 if core.cfg.log_all_errors {
                     self.log_bad_request(core, buf, &e.to_string());
                 }
-                let head = starts_as_head(buf);
+                let head = req.parser.method_seen(buf, &req.head) == Some(Method::Head);
                 self.respond_error(w, s, core, ServerError::Parse(e), None, head);
                 false
             }

@@ -173,34 +173,8 @@ pub(crate) fn write_error(
     );
 }
 
-/// Whether `bytes`, the start of a request whose head did not parse, is a
-/// HEAD request (its answer then has no body). The parser skips empty lines
-/// before the request line, so this does too.
-pub(crate) fn starts_as_head(bytes: &[u8]) -> bool {
-    let start = bytes
-        .iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .unwrap_or(bytes.len());
-    bytes[start..].starts_with(b"HEAD ")
-}
-
 /// Whether a parsed head is a HEAD request.
 #[inline]
 pub(crate) fn is_head(head: &RequestHeader) -> bool {
     head.method() == Method::Head
-}
-
-#[cfg(test)]
-mod tests {
-    use super::starts_as_head;
-
-    #[test]
-    fn head_requests_are_recognised_before_their_head_parses() {
-        assert!(starts_as_head(b"HEAD / HTTP/1.1\r\n"));
-        assert!(starts_as_head(b"\r\n\r\nHEAD /x"));
-        assert!(!starts_as_head(b"HEADER / HTTP/1.1"));
-        assert!(!starts_as_head(b"head / HTTP/1.1"));
-        assert!(!starts_as_head(b"GET / HTTP/1.1"));
-        assert!(!starts_as_head(b""));
-    }
 }
