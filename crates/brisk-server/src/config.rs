@@ -107,6 +107,7 @@ pub(crate) struct Config {
     pub(crate) read_buffer_size: usize,
     pub(crate) write_buffer_size: usize,
     pub(crate) max_pending_output: usize,
+    pub(crate) push_buffer_size: usize,
     pub(crate) read_timeout: Duration,
     pub(crate) write_timeout: Duration,
     pub(crate) idle_timeout: Duration,
@@ -141,6 +142,7 @@ impl Default for Config {
             read_buffer_size: 4096,
             write_buffer_size: 4096,
             max_pending_output: 0, // 0: derived from write_buffer_size in build()
+            push_buffer_size: 64 * 1024,
             read_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
@@ -259,6 +261,12 @@ impl ServerBuilder {
         /// buffer grow: a connection blocked on a client that does not read
         /// holds one read and one write buffer, nothing more.
         max_pending_output: usize
+    );
+    setter!(
+        /// Bytes a [`BodySender`](crate::BodySender)'s queue holds before its
+        /// writes wait for the client (default 64 KiB); see
+        /// [`RequestCtx::body_sender`](crate::RequestCtx::body_sender).
+        push_buffer_size: usize
     );
     setter!(
         /// Time allowed to receive a whole request head and body once its first
@@ -395,6 +403,13 @@ impl ServerBuilder {
             256,
             1 << 30,
             "256 bytes ..= 1 GiB",
+        )?;
+        range(
+            "push_buffer_size",
+            c.push_buffer_size,
+            1,
+            1 << 30,
+            "1 byte ..= 1 GiB",
         )?;
         range(
             "max_blocking_threads",

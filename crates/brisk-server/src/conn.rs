@@ -40,8 +40,11 @@ use brisk_buf::ByteBuffer;
 use brisk_http::{BodyKind, ChunkedEncoder, Method, ResponseBody, Version, WriteOptions};
 use log::{debug, error, warn};
 
+use std::sync::Arc;
+
 use crate::ctx::{BodyStream, BodyWriter, ConnInfo, Deferred, RequestCtx};
 use crate::error::ServerError;
+use crate::push::{End, PushShared};
 use crate::respond::{Failed, base_options, is_head, write_error, write_response};
 use crate::scratch::{BodyWait, InFlight, READ, Scratch, Stage, WRITE};
 use crate::server::Core;
@@ -118,10 +121,19 @@ enum State {
 
 /// A response body still being produced.
 struct Stream {
-    body: Box<BodyStream>,
+    source: Source,
     framing: StreamFraming,
     /// What follows the body's end.
     then: Persist,
+}
+
+/// Where a streamed body comes from.
+enum Source {
+    /// The handler's producer, called while the output has room
+    /// (`set_body_stream`).
+    Pull(Box<BodyStream>),
+    /// A [`BodySender`](crate::BodySender)'s queue, written from any thread.
+    Push(Arc<PushShared>),
 }
 
 /// How a streamed body is delimited.
@@ -129,8 +141,21 @@ struct Stream {
 enum StreamFraming {
     /// `Transfer-Encoding: chunked`.
     Chunked,
-    /// Raw bytes ended by closing the connection (HTTP/1.0).
-    UntilClose,
+    /// Raw bytes: a declared `Content-Length`, or ended by closing the
+    /// connection (HTTP/1.0; `then` says close).
+    Raw,
+}
+
+/// What one [`Conn::pump`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pumped {
+    /// Bytes moved (or the output is full): flush, then pump again.
+    Progress,
+    /// A pushed body has nothing queued: wait until its writer wakes the
+    /// connection.
+    Waiting,
+    /// The body ended (or was cut short); the state moved on.
+    Ended,
 }
 
 /// What follows a response once it is sent: the keep-alive decision, made
@@ -253,6 +278,12 @@ impl<T: Transport> Conn<T> {
             State::Lingering { until } => until,
             _ if self.has_output() => self.last_active + d.write,
             State::Reading { since, .. } => since + d.read,
+            // A pushed body whose writer is silent: its connection may wait
+            // as long as an idle one.
+            State::Streaming(Stream {
+                source: Source::Push(_),
+                ..
+            }) => self.last_active + d.idle,
             State::Streaming(_) | State::Sending { .. } | State::Closing { .. } => {
                 self.last_active + d.write
             }
@@ -324,7 +355,9 @@ impl<T: Transport> Conn<T> {
             }
             match self.state {
                 State::Streaming(_) => {
-                    self.pump(s, core);
+                    if self.pump(s, core) == Pumped::Waiting {
+                        return self.settle(s, core);
+                    }
                     continue;
                 }
                 State::Sending { .. } => {
@@ -636,53 +669,48 @@ impl<T: Transport> Conn<T> {
         Ok(true)
     }
 
-    /// Produces streamed body pieces while the output is under the
-    /// backpressure bound; ends the body when the producer is done.
+    /// Moves streamed body bytes into the write buffer while the output is
+    /// under the backpressure bound, from the handler's producer or from a
+    /// [`BodySender`](crate::BodySender)'s queue; ends the body when its
+    /// source is done.
     #[inline(never)]
-    fn pump(&mut self, s: &mut Scratch, core: &Core) {
+    fn pump(&mut self, s: &mut Scratch, core: &Core) -> Pumped {
         let State::Streaming(mut st) = std::mem::replace(&mut self.state, State::Idle) else {
-            return;
+            return Pumped::Ended;
         };
         let w = self.wbuf.get_or_insert_with(|| s.get_buf(core, WRITE));
-        while w.len() - self.wpos < core.cfg.max_pending_output {
-            s.resp.body.reset();
-            let mut bw = BodyWriter {
-                buf: &mut s.resp.body,
-            };
-            let more = match catch_unwind(AssertUnwindSafe(|| (st.body)(&mut bw))) {
-                Ok(more) => more,
-                Err(_) => {
-                    // The head is out: all we can do is cut the body short.
-                    error!(
-                        "conn {} ({}): body stream panicked; closing the connection",
-                        self.info.id, self.info.remote
-                    );
-                    s.resp.body.reset();
-                    drop_stream(st);
-                    self.enter(State::Closing { linger: false });
-                    return;
-                }
-            };
-            let piece = s.resp.body.as_slice();
-            match st.framing {
-                StreamFraming::UntilClose => w.extend_from_slice(piece),
-                StreamFraming::Chunked => ChunkedEncoder::new().write_chunk(piece, w),
-            }
-            if !more {
-                if st.framing == StreamFraming::Chunked {
-                    ChunkedEncoder::new().finish(w);
-                }
-                s.resp.body.reset();
+        let room = core
+            .cfg
+            .max_pending_output
+            .saturating_sub(w.len() - self.wpos);
+        let outcome = match &mut st.source {
+            Source::Pull(f) => pull(f, st.framing, room, w, &mut s.resp.body),
+            Source::Push(shared) => push(shared, st.framing, room, w),
+        };
+        match outcome {
+            Ok(Pumped::Ended) => {
                 self.enter(match st.then {
                     Persist::KeepAlive => State::Idle,
                     Persist::Close { linger } => State::Closing { linger },
                 });
                 drop_stream(st);
-                return;
+                Pumped::Ended
+            }
+            Ok(p) => {
+                self.enter(State::Streaming(st));
+                p
+            }
+            Err(why) => {
+                // The head is out: all that is left is to cut the body short.
+                error!(
+                    "conn {} ({}): {why}; closing the connection",
+                    self.info.id, self.info.remote
+                );
+                drop_stream(st);
+                self.enter(State::Closing { linger: false });
+                Pumped::Ended
             }
         }
-        s.resp.body.reset();
-        self.enter(State::Streaming(st));
     }
 
     /// Answers every complete request in the read buffer, in order, until
@@ -1083,18 +1111,21 @@ impl<T: Transport> Conn<T> {
     ) {
         let deferred = std::mem::replace(&mut s.resp.deferred, Deferred::None);
         let sends_body = !is_head && !brisk_http::status_has_no_body(s.resp.header.status());
-        let streams = sends_body && matches!(deferred, Deferred::Stream(_));
-        let keep_alive = keep_alive && !(streams && http10);
-        let framing = match &deferred {
-            _ if !sends_body => None,
-            Deferred::Static(b) => Some(ResponseBody::Length(b.len() as u64)),
-            _ if http10 => Some(ResponseBody::None),
-            _ => Some(ResponseBody::Chunked),
+        let declared = match &deferred {
+            Deferred::Static(b) => Some(b.len() as u64),
+            Deferred::Push(p) => p.lock().declared(),
+            _ => None,
         };
-        if let (Deferred::Static(b), false) = (&deferred, sends_body) {
-            // The head's Content-Length is the body's.
-            s.resp.static_body = Some(b);
-        }
+        // A body of unknown length to HTTP/1.0 ends with the connection.
+        let until_close = http10 && sends_body && declared.is_none();
+        let keep_alive = keep_alive && !until_close;
+        // The head a HEAD request gets is the one GET would get.
+        let (framing, stream_framing) = match declared {
+            Some(n) => (ResponseBody::Length(n), StreamFraming::Raw),
+            None if http10 => (ResponseBody::None, StreamFraming::Raw),
+            None => (ResponseBody::Chunked, StreamFraming::Chunked),
+        };
+        let framing = Some(framing);
         write_response(
             w,
             &s.resp,
@@ -1111,20 +1142,29 @@ impl<T: Transport> Conn<T> {
         } else {
             Persist::Close { linger: more }
         };
-        self.enter(match deferred {
-            Deferred::Stream(body) if sends_body => State::Streaming(Stream {
-                body,
-                framing: if http10 {
-                    StreamFraming::UntilClose
-                } else {
-                    StreamFraming::Chunked
-                },
+        let stream = |source| {
+            State::Streaming(Stream {
+                source,
+                framing: stream_framing,
                 then,
-            }),
+            })
+        };
+        self.enter(match deferred {
+            Deferred::Stream(body) if sends_body => stream(Source::Pull(body)),
+            Deferred::Push(shared) if sends_body => {
+                if let Some(waker) = s.waker.clone() {
+                    shared.bind(waker, self.info.token);
+                }
+                stream(Source::Push(shared))
+            }
             Deferred::Static(rest) if sends_body && !rest.is_empty() => {
                 State::Sending { rest, then }
             }
             other => {
+                if let Deferred::Push(shared) = &other {
+                    // HEAD, 204 or 304: nothing is sent; writes are dropped.
+                    shared.gone(true);
+                }
                 drop_deferred(other);
                 match then {
                     Persist::KeepAlive => State::Idle,
@@ -1234,11 +1274,97 @@ fn drop_deferred(d: Deferred) {
     drop(d);
 }
 
-/// Drops a body producer (out of line: user code may run in its drop).
+/// Drops a streamed body's source: a pushed body's writer learns the
+/// connection is gone (out of line: user code may run in a producer's
+/// drop).
 #[cold]
 #[inline(never)]
 fn drop_stream(st: Stream) {
+    if let Source::Push(shared) = &st.source {
+        shared.gone(false);
+    }
     drop(st);
+}
+
+/// Calls the handler's producer while the output has `room`, framing each
+/// piece into `w`.
+fn pull(
+    f: &mut Box<BodyStream>,
+    framing: StreamFraming,
+    mut room: usize,
+    w: &mut ByteBuffer,
+    piece: &mut ByteBuffer,
+) -> Result<Pumped, &'static str> {
+    while room > 0 {
+        piece.reset();
+        let mut bw = BodyWriter { buf: piece };
+        let more =
+            catch_unwind(AssertUnwindSafe(|| f(&mut bw))).map_err(|_| "body stream panicked")?;
+        let before = w.len();
+        match framing {
+            StreamFraming::Raw => w.extend_from_slice(piece),
+            StreamFraming::Chunked => ChunkedEncoder::new().write_chunk(piece, w),
+        }
+        room = room.saturating_sub(w.len() - before);
+        if !more {
+            if framing == StreamFraming::Chunked {
+                ChunkedEncoder::new().finish(w);
+            }
+            piece.reset();
+            return Ok(Pumped::Ended);
+        }
+    }
+    piece.reset();
+    Ok(Pumped::Progress)
+}
+
+/// Takes what fits in `room` from a pushed body's queue, framing it into
+/// `w`; when the queue is empty, ends the body (the writer finished) or
+/// waits for the writer.
+fn push(
+    shared: &PushShared,
+    framing: StreamFraming,
+    room: usize,
+    w: &mut ByteBuffer,
+) -> Result<Pumped, &'static str> {
+    let mut st = shared.lock();
+    let n = room.min(st.queued.len());
+    if n > 0 {
+        match framing {
+            StreamFraming::Raw => w.extend_from_slice(&st.queued[..n]),
+            StreamFraming::Chunked => ChunkedEncoder::new().write_chunk(&st.queued[..n], w),
+        }
+        st.queued.drain(..n);
+    }
+    let outcome = if !st.queued.is_empty() {
+        Ok(Pumped::Progress)
+    } else {
+        match &st.end {
+            End::Open => {
+                st.waiting = true;
+                Ok(if n > 0 {
+                    Pumped::Progress
+                } else {
+                    Pumped::Waiting
+                })
+            }
+            End::Finished(trailers) => {
+                if framing == StreamFraming::Chunked {
+                    let t: Vec<(&[u8], &[u8])> =
+                        trailers.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+                    // Validated by the sender.
+                    let _ = ChunkedEncoder::new().finish_with_trailers(&t, w);
+                }
+                Ok(Pumped::Ended)
+            }
+            End::Aborted => Err("the body's sender was dropped or ended it short"),
+        }
+    };
+    drop(st);
+    if n > 0 {
+        shared.took();
+    }
+    outcome
 }
 
 #[cfg(test)]

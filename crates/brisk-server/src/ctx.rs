@@ -4,9 +4,12 @@ use std::any::{Any, TypeId};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use brisk_buf::ByteBuffer;
+
+use crate::push::{BodySender, PushShared};
 use brisk_http::{
     HeaderError, HeaderField, Method, RequestHeader, ResponseHeader, Span, TargetForm, Version,
 };
@@ -53,6 +56,9 @@ pub(crate) struct ConnInfo {
     pub(crate) remote: SocketAddr,
     pub(crate) id: u64,
     pub(crate) request_num: u64,
+    /// The connection's name in its loop (slot and generation), for a
+    /// [`BodySender`] to wake it.
+    pub(crate) token: u64,
 }
 
 /// The response under construction; per-thread scratch, reset per request.
@@ -65,6 +71,8 @@ pub(crate) struct Response {
     /// `'static` bodies of this many bytes or more are deferred (the
     /// write buffer's size: they are sent without a copy).
     big_static: usize,
+    /// Bytes a [`BodySender`]'s queue holds (`push_buffer_size`).
+    push_cap: usize,
     pub(crate) close: bool,
 }
 
@@ -80,6 +88,8 @@ pub(crate) enum Deferred {
     /// A large `'static` body, sent after the head with vectored writes
     /// instead of being copied.
     Static(&'static [u8]),
+    /// Written by a [`BodySender`] from any thread.
+    Push(Arc<PushShared>),
 }
 
 /// A streamed response body: called whenever the connection can take more
@@ -152,14 +162,15 @@ impl UserValues {
 
 impl Response {
     /// A response whose `'static` bodies of `big_static` bytes or more are
-    /// deferred.
-    pub(crate) fn new(big_static: usize) -> Response {
+    /// deferred, and whose pushed bodies queue up to `push_cap` bytes.
+    pub(crate) fn new(big_static: usize, push_cap: usize) -> Response {
         Response {
             header: ResponseHeader::new(),
             body: ByteBuffer::new(),
             static_body: None,
             deferred: Deferred::None,
             big_static,
+            push_cap,
             close: false,
         }
     }
@@ -484,6 +495,44 @@ impl<'a> RequestCtx<'a> {
     {
         self.reset_body();
         self.resp.deferred = Deferred::Stream(Box::new(producer));
+    }
+
+    /// Sends the response body from a [`BodySender`] that any thread may
+    /// write to after the handler returns (server-sent events, long polls,
+    /// a proxy relaying an upstream body). `length` is the body's
+    /// `Content-Length` when known; otherwise the body is sent chunked (to
+    /// an HTTP/1.0 client: raw, and the connection closes after it). Any
+    /// body set before is dropped.
+    ///
+    /// Writes wait in a bounded queue (`push_buffer_size`, 64 KiB by
+    /// default): a client that reads slowly makes [`BodySender::write`]
+    /// block (or [`BodySender::try_write`] return `WouldBlock`), and one
+    /// that goes away makes them fail with `BrokenPipe`. The connection is
+    /// woken by writes and never polls an idle sender; it closes when a
+    /// pushed body stays silent longer than `idle_timeout`. Requests
+    /// pipelined behind it wait until the body ends
+    /// ([`BodySender::finish`]).
+    ///
+    /// ```no_run
+    /// # fn h(ctx: &mut brisk_server::RequestCtx<'_>) {
+    /// ctx.set_content_type(b"text/event-stream");
+    /// let mut events = ctx.body_sender(None);
+    /// std::thread::spawn(move || {
+    ///     for i in 0..3 {
+    ///         if events.write(format!("data: tick {i}\n\n").as_bytes()).is_err() {
+    ///             return; // the client went away
+    ///         }
+    ///         std::thread::sleep(std::time::Duration::from_secs(1));
+    ///     }
+    ///     let _ = events.finish();
+    /// });
+    /// # }
+    /// ```
+    pub fn body_sender(&mut self, length: Option<u64>) -> BodySender {
+        self.reset_body();
+        let shared = PushShared::new(self.resp.push_cap, length);
+        self.resp.deferred = Deferred::Push(shared.clone());
+        BodySender::new(shared)
     }
 
     /// Replaces the response body with a string.

@@ -41,6 +41,7 @@ use crate::conn::{Conn, Next, Phase};
 use crate::ctx::ConnInfo;
 use crate::error::ServerError;
 use crate::handoff::{Ctl, Returns};
+use crate::push::Wake;
 use crate::respond::write_error;
 use crate::scratch::{Scratch, WRITE};
 use crate::server::{Core, Run};
@@ -76,6 +77,9 @@ pub(crate) struct LoopShared {
     pub(crate) owner_tid: std::sync::atomic::AtomicI32,
     state: Mutex<LoopState>,
     returns: Returns<Returned>,
+    /// Connections a [`BodySender`](crate::BodySender) write woke: driven
+    /// again at the next wake-up.
+    woken: Mutex<Vec<u64>>,
 }
 
 struct Returned {
@@ -139,12 +143,20 @@ impl LoopShared {
                 now: Instant::now(),
             }),
             returns: Returns::new(),
+            woken: Mutex::new(Vec::new()),
         })
     }
 
     /// Wakes the loop (shutdown, returned connections).
     pub(crate) fn wake(&self) {
         let _ = self.wake.write(1);
+    }
+}
+
+impl Wake for LoopShared {
+    fn wake(&self, token: u64) {
+        lock(&self.woken).push(token);
+        LoopShared::wake(self);
     }
 }
 
@@ -174,6 +186,7 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
     let shared = &run.loops[li];
     let core = &*run.core;
     let mut scratch = Scratch::new(core);
+    scratch.waker = Some(run.loops[li].clone());
     let mut st = lock(&shared.state);
     shared
         .owner_tid
@@ -365,6 +378,9 @@ impl LoopState {
 
     fn handle_wake(&mut self, shared: &LoopShared, core: &Core, s: &mut Scratch) {
         let _ = shared.wake.read();
+        // Connections whose pushed body has new bytes: drive them again
+        // (stale names miss at checkout).
+        self.ready.append(&mut lock(&shared.woken));
         let returned = shared.returns.take_all();
         for r in returned {
             if let Some(slot) = self.slab.slots.get_mut(r.idx as usize) {
@@ -561,15 +577,16 @@ impl LoopState {
             let ka = TcpKeepalive::new().with_time(core.cfg.tcp_keepalive_period);
             let _ = sock.set_tcp_keepalive(&ka);
         }
+        let idx = self.slab.alloc();
+        let generation = self.slab.slots[idx as usize].generation;
         let info = ConnInfo {
             remote,
             id: core.next_conn_id(),
             request_num: 0,
+            token: token(idx, generation),
         };
         let mut conn = Box::new(Conn::new(TcpTransport::new(sock), info, self.now_ms));
         conn.ip_counted = ip_counted;
-        let idx = self.slab.alloc();
-        let generation = self.slab.slots[idx as usize].generation;
         let ev = EpollEvent::new(
             EpollFlags::EPOLLIN
                 | EpollFlags::EPOLLOUT
@@ -672,6 +689,7 @@ fn reject(core: &Core, s: &mut Scratch, sock: &Socket, remote: SocketAddr, err: 
         remote,
         id: core.next_conn_id(),
         request_num: 0,
+        token: 0,
     };
     let mut w = s.get_buf(core, WRITE);
     write_error(&mut w, s, core, &info, err, None, false);

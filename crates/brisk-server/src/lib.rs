@@ -39,6 +39,7 @@ mod event_loop;
 mod handoff;
 mod mem;
 mod monitor;
+mod push;
 mod respond;
 mod scratch;
 mod server;
@@ -52,6 +53,7 @@ pub use brisk_http::{HeaderError, Method, TargetForm, Version};
 pub use config::{ConfigError, ErrorHandler, Handler, ServerBuilder};
 pub use ctx::{BodyStream, BodyWriter, RequestCtx};
 pub use error::{ServeError, ServerError};
+pub use push::BodySender;
 pub use server::{Server, ShutdownHandle};
 
 #[doc(hidden)]

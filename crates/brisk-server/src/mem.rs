@@ -5,6 +5,7 @@
 //! state machine through it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use brisk_buf::BufferPool;
@@ -12,9 +13,24 @@ use brisk_buf::BufferPool;
 use crate::config::ServerBuilder;
 use crate::conn::{Conn, Next};
 use crate::ctx::ConnInfo;
+use crate::push::Wake;
 use crate::scratch::Scratch;
 use crate::server::Core;
 use crate::transport::MemTransport;
+
+/// The in-memory driver's stand-in for a loop's eventfd: a
+/// [`BodySender`](crate::BodySender) write that wakes the connection sets
+/// it, and [`MemConn::wake_up`] drives the connection.
+#[derive(Default)]
+struct MemWaker {
+    woken: AtomicBool,
+}
+
+impl Wake for MemWaker {
+    fn wake(&self, _token: u64) {
+        self.woken.store(true, Ordering::Release);
+    }
+}
 
 /// A fixed wall clock for the `Date` header, so outputs compare equal.
 const UNIX_SECS: u64 = 1_700_000_000;
@@ -50,6 +66,9 @@ pub(crate) struct MemConn {
     again_limit: usize,
     /// The pool's counters when the connection was made.
     start: brisk_buf::PoolStats,
+    /// Read by the tests' `wake_up` (the fuzz check drives no pushed body).
+    #[cfg_attr(not(test), allow(dead_code))]
+    waker: Arc<MemWaker>,
 }
 
 impl MemConn {
@@ -68,13 +87,16 @@ impl MemConn {
             remote: "127.0.0.1:40000".parse().expect("an address"),
             id: 1,
             request_num: 0,
+            token: 7,
         };
         let io = MemTransport {
             write_budget: usize::MAX,
             ..MemTransport::default()
         };
+        let waker = Arc::new(MemWaker::default());
         let mut scratch = Scratch::new(&core);
         scratch.unix_secs = UNIX_SECS;
+        scratch.waker = Some(waker.clone());
         MemConn {
             conn: Some(Box::new(Conn::new(io, info, now_ms))),
             scratch,
@@ -83,6 +105,7 @@ impl MemConn {
             out: Vec::new(),
             again_limit: 100_000,
             start,
+            waker,
         }
     }
 
@@ -150,6 +173,25 @@ impl MemConn {
             c.on_readable();
         }
         self.run()
+    }
+
+    /// Drives the connection if a pushed body's writer woke it since (as
+    /// the loop does when its eventfd fires). Returns `true` while it is
+    /// open.
+    #[cfg(test)]
+    pub(crate) fn wake_up(&mut self) -> bool {
+        if self.waker.woken.swap(false, Ordering::AcqRel) {
+            self.run()
+        } else {
+            !self.is_closed()
+        }
+    }
+
+    /// Whether a pushed body's writer woke the connection and it was not
+    /// driven since.
+    #[cfg(test)]
+    pub(crate) fn is_woken(&self) -> bool {
+        self.waker.woken.load(Ordering::Acquire)
     }
 
     /// Runs the connection until it waits for an event or closes, as the

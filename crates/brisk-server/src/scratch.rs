@@ -5,7 +5,10 @@
 use brisk_buf::ByteBuffer;
 use brisk_http::{ChunkedDecoder, HeadCache, RequestHeader, RequestParser};
 
+use std::sync::Arc;
+
 use crate::ctx::{Response, UserValues};
+use crate::push::Wake;
 use crate::server::Core;
 
 /// Index in `Scratch::spare` of a connection's read or write buffer.
@@ -31,18 +34,21 @@ pub(crate) struct Scratch {
     /// instead of a pool round trip. They belong to the thread, not to a
     /// connection, so an idle connection still holds no buffer.
     spare: [Option<ByteBuffer>; 2],
+    /// Wakes a connection of this thread's loop (for pushed bodies).
+    pub(crate) waker: Option<Arc<dyn Wake>>,
 }
 
 impl Scratch {
     pub(crate) fn new(core: &Core) -> Scratch {
         Scratch {
             inflight: Vec::new(),
-            resp: Response::new(core.cfg.write_buffer_size),
+            resp: Response::new(core.cfg.write_buffer_size, core.cfg.push_buffer_size),
             values: UserValues::default(),
             empty_head: RequestHeader::new(),
             head_cache: HeadCache::new(),
             unix_secs: brisk_http::date::unix_secs(),
             spare: [None, None],
+            waker: None,
         }
     }
 

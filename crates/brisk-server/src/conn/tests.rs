@@ -640,3 +640,201 @@ fn backpressure_stops_reading() {
     let n = m.output().windows(9).filter(|w| w == b"HTTP/1.1 ").count();
     assert_eq!(n, 200);
 }
+
+/// A handler that hands its [`BodySender`](crate::BodySender) to the test,
+/// with the declared length the request's path names (`/push/N`), or none.
+fn push_server() -> (
+    MemConn,
+    std::sync::Arc<std::sync::Mutex<Vec<crate::BodySender>>>,
+) {
+    let senders = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = senders.clone();
+    let m = MemConn::new(
+        Server::builder()
+            .handler(move |ctx| {
+                if let Some(n) = ctx.path().strip_prefix(b"/push/") {
+                    let len = std::str::from_utf8(n).ok().and_then(|n| n.parse().ok());
+                    ctx.set_content_type(b"text/event-stream");
+                    keep.lock().unwrap().push(ctx.body_sender(len));
+                } else {
+                    ctx.set_body(b"after");
+                }
+            })
+            .loops(1)
+            .read_buffer_size(READ_BUFFER)
+            .write_buffer_size(256)
+            .push_buffer_size(100),
+    );
+    (m, senders)
+}
+
+fn out_str(m: &MemConn) -> String {
+    String::from_utf8_lossy(m.output()).into_owned()
+}
+
+/// A pushed chunked body: the head goes out at once, each write wakes the
+/// connection and goes out as a chunk, the trailers end it, and the
+/// request pipelined behind it is answered after it.
+#[test]
+fn pushed_body_is_sent_as_written_then_the_next_request() {
+    let (mut m, senders) = push_server();
+    m.send(b"GET /push/x HTTP/1.1\r\nHost: m\r\n\r\nGET /next HTTP/1.1\r\nHost: m\r\n\r\n");
+    let head = out_str(&m);
+    assert!(head.contains("Transfer-Encoding: chunked\r\n"), "{head}");
+    assert!(
+        head.ends_with("\r\n\r\n") && !head.contains("after"),
+        "{head}"
+    );
+    let mut tx = senders.lock().unwrap().pop().unwrap();
+    assert!(!m.is_woken(), "nothing written yet");
+    tx.write(b"data: 1\n\n").unwrap();
+    assert!(m.is_woken(), "a write wakes the waiting connection");
+    m.wake_up();
+    assert!(
+        out_str(&m).ends_with("9\r\ndata: 1\n\n\r\n"),
+        "{}",
+        out_str(&m)
+    );
+    tx.write(b"data: 2\n\n").unwrap();
+    m.wake_up();
+    tx.finish_with_trailers(&[(b"X-Count", b"2")]).unwrap();
+    m.wake_up();
+    let out = out_str(&m);
+    assert!(
+        out.contains("9\r\ndata: 2\n\n\r\n0\r\nX-Count: 2\r\n\r\nHTTP/1.1 200 OK\r\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("after"), "{out}");
+    m.close_input();
+    let b = m.finish();
+    assert_eq!(b.gets, b.puts);
+}
+
+/// A declared length: `Content-Length`, raw bytes, keep-alive; a write
+/// past it is refused whole, and ending short closes the connection.
+#[test]
+fn pushed_body_with_a_declared_length() {
+    let (mut m, senders) = push_server();
+    m.send(b"GET /push/6 HTTP/1.1\r\nHost: m\r\n\r\n");
+    let mut tx = senders.lock().unwrap().pop().unwrap();
+    tx.write(b"abc").unwrap();
+    assert_eq!(
+        tx.write(b"defg").unwrap_err().kind(),
+        std::io::ErrorKind::InvalidInput
+    );
+    tx.write(b"def").unwrap();
+    tx.finish().unwrap();
+    m.wake_up();
+    let out = out_str(&m);
+    assert!(
+        out.contains("Content-Length: 6\r\n") && out.ends_with("\r\n\r\nabcdef"),
+        "{out}"
+    );
+    assert!(
+        !m.is_closed(),
+        "a complete declared body keeps the connection"
+    );
+
+    m.send(b"GET /push/6 HTTP/1.1\r\nHost: m\r\n\r\n");
+    let mut tx = senders.lock().unwrap().pop().unwrap();
+    tx.write(b"ab").unwrap();
+    assert_eq!(
+        tx.finish().unwrap_err().kind(),
+        std::io::ErrorKind::InvalidInput
+    );
+    m.wake_up();
+    assert!(out_str(&m).ends_with("ab"));
+    m.close_input();
+    assert!(
+        m.is_closed(),
+        "a short body cannot complete: the connection closes"
+    );
+    let b = m.finish();
+    assert_eq!(b.gets, b.puts);
+}
+
+/// A client that does not read holds the writer back: the queue fills,
+/// `try_write` says `WouldBlock`, and the connection's own output stays
+/// under its bound; reading lets both go on.
+#[test]
+fn pushed_body_backpressure_reaches_the_writer() {
+    let (mut m, senders) = push_server();
+    if let Some(io) = m.io() {
+        io.write_budget = 0;
+    }
+    m.send(b"GET /push/x HTTP/1.1\r\nHost: m\r\n\r\n");
+    let mut tx = senders.lock().unwrap().pop().unwrap();
+    let mut written = 0;
+    loop {
+        match tx.try_write(&[b'x'; 64]) {
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("{e}"),
+        }
+        m.wake_up();
+        assert!(written < 10_000, "the writer is never held back");
+    }
+    // The queue (100) plus what the connection took under its bound (192 of
+    // output with the head and chunk framing).
+    assert!(written <= 100 + 192, "{written} bytes accepted");
+    m.grant(usize::MAX);
+    m.wake_up();
+    assert_eq!(tx.try_write(&[b'y'; 10]).unwrap(), 10, "room again");
+    tx.finish().unwrap();
+    m.wake_up();
+    assert!(out_str(&m).ends_with("a\r\nyyyyyyyyyy\r\n0\r\n\r\n"));
+}
+
+/// The writer learns that the client went away, and a sender dropped
+/// without finishing cuts the body short (no last chunk) and closes.
+#[test]
+fn pushed_body_reports_a_gone_client_and_a_dropped_sender() {
+    let (mut m, senders) = push_server();
+    m.send(b"GET /push/x HTTP/1.1\r\nHost: m\r\n\r\n");
+    let mut tx = senders.lock().unwrap().pop().unwrap();
+    tx.write(b"one").unwrap();
+    m.wake_up();
+    // The peer resets: the next send fails.
+    if let Some(io) = m.io() {
+        io.write_shut = true;
+    }
+    tx.write(b"two").unwrap();
+    m.wake_up();
+    assert!(m.is_closed());
+    assert!(tx.is_closed());
+    assert_eq!(
+        tx.write(b"three").unwrap_err().kind(),
+        std::io::ErrorKind::BrokenPipe
+    );
+    assert_eq!(
+        tx.finish().unwrap_err().kind(),
+        std::io::ErrorKind::BrokenPipe
+    );
+
+    let (mut m, senders) = push_server();
+    m.send(b"GET /push/x HTTP/1.1\r\nHost: m\r\n\r\n");
+    let mut tx = senders.lock().unwrap().pop().unwrap();
+    tx.write(b"partial").unwrap();
+    drop(tx);
+    m.wake_up();
+    let out = out_str(&m);
+    assert!(out.ends_with("7\r\npartial\r\n"), "no last chunk: {out}");
+    m.close_input();
+    assert!(m.is_closed());
+    let b = m.finish();
+    assert_eq!(b.gets, b.puts);
+}
+
+/// HEAD gets the head GET would get, and writes go nowhere.
+#[test]
+fn pushed_body_to_head_sends_the_head_only() {
+    let (mut m, senders) = push_server();
+    m.send(b"HEAD /push/5 HTTP/1.1\r\nHost: m\r\n\r\nGET /next HTTP/1.1\r\nHost: m\r\n\r\n");
+    let mut tx = senders.lock().unwrap().pop().unwrap();
+    tx.write(b"12345").unwrap();
+    tx.finish().unwrap();
+    m.wake_up();
+    let out = out_str(&m);
+    assert!(out.contains("Content-Length: 5\r\n"), "{out}");
+    assert!(!out.contains("12345") && out.ends_with("after"), "{out}");
+}

@@ -6,6 +6,7 @@ mod corpus;
 mod errors;
 #[cfg(target_os = "linux")]
 mod idle;
+mod push;
 mod refusals;
 mod shutdown;
 mod support;

@@ -1,0 +1,348 @@
+//! Response bodies pushed from any thread: [`BodySender`].
+//!
+//! The handler asks for a sender ([`RequestCtx::body_sender`]) and returns;
+//! the head goes out, and whoever holds the sender (another thread, a
+//! timer, a proxy's upstream reader) writes the body. Written bytes wait in
+//! a bounded queue shared with the connection; a write that finds it full
+//! blocks ([`BodySender::write`]) or returns `WouldBlock`
+//! ([`BodySender::try_write`]). The connection takes bytes from the queue
+//! only while its own output is under the backpressure bound, so a slow
+//! client holds the writer back instead of filling memory; when the queue
+//! is empty the connection waits (it is not driven again until a write
+//! wakes its loop). A client that goes away is reported to the writer as
+//! an error.
+//!
+//! [`RequestCtx::body_sender`]: crate::RequestCtx::body_sender
+
+use std::io;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+/// Something that can have a connection driven again: the event loop that
+/// owns it (or the in-memory driver in tests).
+pub(crate) trait Wake: Send + Sync {
+    /// Asks for the connection named by `token` to be driven soon.
+    fn wake(&self, token: u64);
+}
+
+/// How the body ends, as the writer left it.
+#[derive(Debug)]
+pub(crate) enum End {
+    /// More may come.
+    Open,
+    /// The writer finished; trailers to send (chunked bodies only).
+    Finished(Vec<(Vec<u8>, Vec<u8>)>),
+    /// The writer was dropped without finishing: the body is cut short.
+    Aborted,
+}
+
+/// The queue between a [`BodySender`] and its connection.
+pub(crate) struct PushShared {
+    state: Mutex<PushState>,
+    /// Signalled when the connection takes bytes or goes away.
+    space: Condvar,
+}
+
+pub(crate) struct PushState {
+    /// Written, not yet taken by the connection.
+    pub(crate) queued: Vec<u8>,
+    /// Most bytes `queued` holds.
+    cap: usize,
+    pub(crate) end: End,
+    /// The connection is gone (closed, or the request was HEAD): writes
+    /// fail with `BrokenPipe` (or, for HEAD, are dropped).
+    gone: Gone,
+    /// The connection found the queue empty and waits to be woken.
+    pub(crate) waiting: bool,
+    /// Who wakes the connection, once it is serving the body.
+    waker: Option<(Arc<dyn Wake>, u64)>,
+    /// The declared length (`Content-Length`), if any.
+    len: Option<u64>,
+    /// Bytes accepted from the writer so far.
+    written: u64,
+}
+
+/// Why writes no longer reach a client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gone {
+    /// They still do.
+    No,
+    /// The connection closed (the client went away, or an error).
+    Closed,
+    /// The request was HEAD: the body is not sent; writes are dropped.
+    Head,
+}
+
+impl PushState {
+    /// The declared length (`Content-Length`), if any.
+    pub(crate) fn declared(&self) -> Option<u64> {
+        self.len
+    }
+}
+
+impl PushShared {
+    pub(crate) fn new(cap: usize, len: Option<u64>) -> Arc<PushShared> {
+        Arc::new(PushShared {
+            state: Mutex::new(PushState {
+                queued: Vec::new(),
+                cap: cap.max(1),
+                end: End::Open,
+                gone: Gone::No,
+                waiting: false,
+                waker: None,
+                len,
+                written: 0,
+            }),
+            space: Condvar::new(),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, PushState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The connection serves the body now: who wakes it.
+    pub(crate) fn bind(&self, waker: Arc<dyn Wake>, token: u64) {
+        self.lock().waker = Some((waker, token));
+    }
+
+    /// The connection took bytes out of the queue: writers may go on.
+    pub(crate) fn took(&self) {
+        self.space.notify_all();
+    }
+
+    /// The connection is gone (or will never send the body, for HEAD):
+    /// blocked writers return.
+    pub(crate) fn gone(&self, head: bool) {
+        let mut st = self.lock();
+        st.gone = if head { Gone::Head } else { Gone::Closed };
+        st.queued = Vec::new();
+        st.waker = None;
+        drop(st);
+        self.space.notify_all();
+    }
+}
+
+/// Writes a response body from any thread; see
+/// [`RequestCtx::body_sender`](crate::RequestCtx::body_sender).
+///
+/// Writes queue bytes for the connection, which sends them as the client
+/// reads. [`write`](Self::write) blocks while the queue is full;
+/// [`try_write`](Self::try_write) takes what fits. Both fail with
+/// `BrokenPipe` once the client is gone, so a producer learns to stop. End
+/// the body with [`finish`](Self::finish) (or
+/// [`finish_with_trailers`](Self::finish_with_trailers)); a sender dropped
+/// without finishing cuts the body short (the connection closes without
+/// completing it, so the client sees it is incomplete).
+///
+/// For a HEAD request nothing is sent after the head: writes succeed and
+/// are dropped.
+pub struct BodySender {
+    shared: Arc<PushShared>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for BodySender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.shared.lock();
+        f.debug_struct("BodySender")
+            .field("queued", &st.queued.len())
+            .field("written", &st.written)
+            .field("len", &st.len)
+            .finish()
+    }
+}
+
+impl BodySender {
+    pub(crate) fn new(shared: Arc<PushShared>) -> BodySender {
+        BodySender {
+            shared,
+            finished: false,
+        }
+    }
+
+    /// Queues all of `data`, waiting while the queue is full.
+    ///
+    /// # Errors
+    ///
+    /// `BrokenPipe` when the client is gone (nothing more will be sent);
+    /// `InvalidInput` when the body would pass its declared length (the
+    /// write is refused whole).
+    pub fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
+        let mut st = self.shared.lock();
+        check_len(&st, data.len())?;
+        loop {
+            let n = queue(&mut st, data)?;
+            data = &data[n..];
+            if n > 0 {
+                st = wake(&self.shared, st);
+            }
+            if data.is_empty() {
+                return Ok(());
+            }
+            st = self
+                .shared
+                .space
+                .wait(st)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Queues as much of `data` as fits without waiting: the count.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when nothing fits (the client has not read enough
+    /// yet); `BrokenPipe` and `InvalidInput` as for [`write`](Self::write).
+    pub fn try_write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let mut st = self.shared.lock();
+        check_len(&st, data.len())?;
+        let n = queue(&mut st, data)?;
+        if n == 0 && !data.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        if n > 0 {
+            drop(wake(&self.shared, st));
+        }
+        Ok(n)
+    }
+
+    /// Bytes written and not yet taken by the connection.
+    pub fn queued(&self) -> usize {
+        self.shared.lock().queued.len()
+    }
+
+    /// Whether the client is gone: further writes fail.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().gone == Gone::Closed
+    }
+
+    /// Ends the body. With a declared length, every byte must have been
+    /// written.
+    ///
+    /// # Errors
+    ///
+    /// `BrokenPipe` when the client is gone; `InvalidInput` when fewer
+    /// bytes than the declared length were written (the connection then
+    /// closes: the client cannot get a complete body).
+    pub fn finish(self) -> io::Result<()> {
+        self.finish_with_trailers(&[])
+    }
+
+    /// Ends a chunked body with trailer fields (`Content-Length` bodies
+    /// have no trailers: `InvalidInput` then, as for a name or value that
+    /// is not valid in a header).
+    ///
+    /// # Errors
+    ///
+    /// As [`finish`](Self::finish), and `InvalidInput` for trailers the
+    /// body cannot carry.
+    pub fn finish_with_trailers(mut self, trailers: &[(&[u8], &[u8])]) -> io::Result<()> {
+        let mut st = self.shared.lock();
+        let bad_trailers = !trailers.is_empty()
+            && (st.len.is_some()
+                || trailers.iter().any(|(n, v)| {
+                    !brisk_http::is_valid_header_name(n) || !brisk_http::is_valid_header_value(v)
+                }));
+        let short = st.len.is_some_and(|l| st.written < l);
+        self.finished = true;
+        match st.gone {
+            Gone::Closed => return Err(io::ErrorKind::BrokenPipe.into()),
+            Gone::Head => return Ok(()),
+            Gone::No => {}
+        }
+        if bad_trailers || short {
+            st.end = End::Aborted;
+            drop(wake(&self.shared, st));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                if short {
+                    "body ended before its declared Content-Length; the connection closes"
+                } else {
+                    "trailers need a chunked body and valid field names and values"
+                },
+            ));
+        }
+        st.end = End::Finished(
+            trailers
+                .iter()
+                .map(|(n, v)| (n.to_vec(), v.to_vec()))
+                .collect(),
+        );
+        drop(wake(&self.shared, st));
+        Ok(())
+    }
+}
+
+impl Drop for BodySender {
+    fn drop(&mut self) {
+        if !self.finished {
+            let mut st = self.shared.lock();
+            if matches!(st.end, End::Open) {
+                st.end = End::Aborted;
+                drop(wake(&self.shared, st));
+            }
+        }
+    }
+}
+
+impl io::Write for BodySender {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        BodySender::write(self, data)?;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Refuses a write that would pass the declared length.
+fn check_len(st: &PushState, n: usize) -> io::Result<()> {
+    match st.len {
+        Some(l) if st.written + n as u64 > l => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "write past the body's declared Content-Length",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Moves what fits of `data` into the queue: the count.
+fn queue(st: &mut PushState, data: &[u8]) -> io::Result<usize> {
+    match st.gone {
+        Gone::Closed => return Err(io::ErrorKind::BrokenPipe.into()),
+        Gone::Head => {
+            st.written += data.len() as u64;
+            return Ok(data.len());
+        }
+        Gone::No => {}
+    }
+    if !matches!(st.end, End::Open) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "write after the body ended",
+        ));
+    }
+    let n = data.len().min(st.cap.saturating_sub(st.queued.len()));
+    st.queued.extend_from_slice(&data[..n]);
+    st.written += n as u64;
+    Ok(n)
+}
+
+/// Wakes the connection if it waits for bytes (the lock is released
+/// first: the waker takes the loop's locks).
+fn wake<'a>(
+    shared: &'a PushShared,
+    mut st: MutexGuard<'a, PushState>,
+) -> MutexGuard<'a, PushState> {
+    if !st.waiting {
+        return st;
+    }
+    st.waiting = false;
+    let waker = st.waker.clone();
+    drop(st);
+    if let Some((w, token)) = waker {
+        w.wake(token);
+    }
+    shared.lock()
+}
