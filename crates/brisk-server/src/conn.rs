@@ -356,7 +356,7 @@ impl<T: Transport> Conn<T> {
             match self.state {
                 State::Streaming(_) => {
                     if self.pump(s, core) == Pumped::Waiting {
-                        return self.settle(s, core);
+                        return self.settle_waiting(s, core);
                     }
                     continue;
                 }
@@ -471,6 +471,14 @@ impl<T: Transport> Conn<T> {
             self.wpos = 0;
         }
         Next::Keep
+    }
+
+    /// [`settle`](Self::settle) for a pushed body waiting for its writer
+    /// (out of line: `settle` is inlined at every other exit of `drive`).
+    #[cold]
+    #[inline(never)]
+    fn settle_waiting(&mut self, s: &mut Scratch, core: &Core) -> Next {
+        self.settle(s, core)
     }
 
     /// Buffers and request state back to the thread (the connection is

@@ -140,6 +140,14 @@ impl fmt::Write for BodyWriter<'_> {
     }
 }
 
+/// Drops a deferred stream or pushed body (out of line: rare, and user
+/// code may run in a producer's drop).
+#[cold]
+#[inline(never)]
+fn drop_deferred(d: Deferred) {
+    drop(d);
+}
+
 /// Typed per-request values; a `Vec` that never allocates unless used.
 #[derive(Default)]
 pub(crate) struct UserValues {
@@ -194,6 +202,19 @@ impl Response {
         }
         if !matches!(self.deferred, Deferred::None) {
             drop_it(self);
+        }
+    }
+
+    /// Sets the deferred body. The old one usually holds nothing to drop
+    /// (callers clear it first): that case costs no call to the drop glue.
+    #[inline(always)]
+    pub(crate) fn defer(&mut self, d: Deferred) {
+        let old = std::mem::replace(&mut self.deferred, d);
+        if matches!(old, Deferred::None | Deferred::Static(_)) {
+            // Nothing in these variants needs dropping.
+            std::mem::forget(old);
+        } else {
+            drop_deferred(old);
         }
     }
 
@@ -461,6 +482,7 @@ impl<'a> RequestCtx<'a> {
     /// it is written to the socket; one at least as large as the write
     /// buffer is not copied at all: it is sent after the head with vectored
     /// writes).
+    #[inline]
     pub fn set_body_static(&mut self, body: &'static [u8]) {
         self.resp.body.reset();
         self.resp.drop_stream();
@@ -468,7 +490,7 @@ impl<'a> RequestCtx<'a> {
             self.resp.static_body = Some(body);
         } else {
             self.resp.static_body = None;
-            self.resp.deferred = Deferred::Static(body);
+            self.resp.defer(Deferred::Static(body));
         }
     }
 
@@ -494,7 +516,7 @@ impl<'a> RequestCtx<'a> {
         F: FnMut(&mut BodyWriter<'_>) -> bool + Send + 'static,
     {
         self.reset_body();
-        self.resp.deferred = Deferred::Stream(Box::new(producer));
+        self.resp.defer(Deferred::Stream(Box::new(producer)));
     }
 
     /// Sends the response body from a [`BodySender`] that any thread may
@@ -531,7 +553,7 @@ impl<'a> RequestCtx<'a> {
     pub fn body_sender(&mut self, length: Option<u64>) -> BodySender {
         self.reset_body();
         let shared = PushShared::new(self.resp.push_cap, length);
-        self.resp.deferred = Deferred::Push(shared.clone());
+        self.resp.defer(Deferred::Push(shared.clone()));
         BodySender::new(shared)
     }
 
