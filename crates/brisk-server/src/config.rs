@@ -129,6 +129,8 @@ pub(crate) struct Config {
     pub(crate) secure_error_log_message: bool,
     pub(crate) blocking_threshold: Duration,
     pub(crate) max_blocking_threads: usize,
+    pub(crate) stream_request_body: bool,
+    pub(crate) max_worker_conns: usize,
     pub(crate) max_idle_worker_duration: Duration,
     pub(crate) limits: Limits,
 }
@@ -164,6 +166,8 @@ impl Default for Config {
             secure_error_log_message: false,
             blocking_threshold: Duration::from_millis(1),
             max_blocking_threads: 64,
+            stream_request_body: false,
+            max_worker_conns: 256,
             max_idle_worker_duration: Duration::from_secs(10),
             limits: Limits::default(),
         }
@@ -361,6 +365,23 @@ impl ServerBuilder {
         max_blocking_threads: usize
     );
     setter!(
+        /// Stream request bodies instead of buffering them (fasthttp's
+        /// `StreamRequestBody`; default off): a chunked body, or one whose
+        /// `Content-Length` is larger than the read buffer, is not read by
+        /// the loop; the handler runs on a worker thread and reads it with
+        /// [`RequestCtx::body_reader`](crate::RequestCtx::body_reader)
+        /// while the loop serves other connections. `max_request_body_size`
+        /// and `read_timeout` (as the longest wait for the next bytes) still
+        /// apply. Smaller bodies are buffered as usual.
+        stream_request_body: bool
+    );
+    setter!(
+        /// Most connections served on worker threads at once (default 256):
+        /// requests whose body is streamed and hijacked connections. Past
+        /// it a request that would stream its body gets 503.
+        max_worker_conns: usize
+    );
+    setter!(
         /// How long a spare take-over thread may idle before it exits (default 10 s).
         max_idle_worker_duration: Duration
     );
@@ -410,6 +431,13 @@ impl ServerBuilder {
             1,
             1 << 30,
             "1 byte ..= 1 GiB",
+        )?;
+        range(
+            "max_worker_conns",
+            c.max_worker_conns,
+            1,
+            1 << 20,
+            "1..=1048576",
         )?;
         range(
             "max_blocking_threads",

@@ -72,6 +72,8 @@ pub(crate) enum Next {
     Again,
     /// Close it now.
     Close,
+    /// Hand it to a worker thread (its state is `Detaching`).
+    Detach,
 }
 
 /// Which deadline applies to a connection, derived from its state and its
@@ -117,6 +119,9 @@ enum State {
     /// The last response is out; input is discarded until the client
     /// closes or `until` (ms).
     Lingering { until: u64 },
+    /// The connection goes to a worker thread (it leaves its loop's epoll
+    /// set meanwhile): a request whose body the handler reads as a stream.
+    Detaching(Box<InFlight>),
 }
 
 /// A response body still being produced.
@@ -168,15 +173,23 @@ enum Persist {
     Close { linger: bool },
 }
 
-/// The input direction, as readiness events and reads left it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The input direction, as readiness events and reads left it. Ordered:
+/// the two states in which `drive` reads come first, so it tells them from
+/// the others with one compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
 pub(crate) enum ReadSide {
     /// Input may be waiting (an edge fired since the last read drained it).
-    Ready,
+    Ready = 0,
+    /// The peer ended its side (the driver saw it, e.g. EPOLLRDHUP) and
+    /// the end has not been read yet: reads go on, however short, until
+    /// one returns it. (A short read followed by the end in the same edge
+    /// would otherwise wait for an edge that never comes.)
+    Hangup = 1,
     /// The last read drained the transport; wait for the next edge.
-    Drained,
+    Drained = 2,
     /// The client ended its side (a read returned 0).
-    Closed,
+    Closed = 3,
 }
 
 pub(crate) struct Conn<T> {
@@ -250,9 +263,17 @@ impl<T: Transport> Conn<T> {
         self.writable = true;
     }
 
+    /// The peer ended its side: the end is read even after a short read.
+    #[inline]
+    pub(crate) fn on_hangup(&mut self) {
+        if self.read_side != ReadSide::Closed {
+            self.read_side = ReadSide::Hangup;
+        }
+    }
+
     /// Whether input may be waiting to be read.
     pub(crate) fn may_read(&self) -> bool {
-        self.read_side == ReadSide::Ready
+        matches!(self.read_side, ReadSide::Ready | ReadSide::Hangup)
     }
 
     /// The connection's phase, which decides its deadline and what a
@@ -261,7 +282,7 @@ impl<T: Transport> Conn<T> {
         match self.state {
             State::Lingering { .. } => Phase::Lingering,
             _ if self.has_output() => Phase::Writing,
-            State::Reading { .. } => Phase::Reading,
+            State::Reading { .. } | State::Detaching(_) => Phase::Reading,
             State::Streaming(_) | State::Sending { .. } | State::Closing { .. } => Phase::Writing,
             State::Idle if self.unprocessed() > 0 => Phase::Reading,
             State::Idle if self.info.request_num == 0 => Phase::New,
@@ -278,6 +299,7 @@ impl<T: Transport> Conn<T> {
             State::Lingering { until } => until,
             _ if self.has_output() => self.last_active + d.write,
             State::Reading { since, .. } => since + d.read,
+            State::Detaching(_) => self.last_active + d.read,
             // A pushed body whose writer is silent: its connection may wait
             // as long as an idle one.
             State::Streaming(Stream {
@@ -383,6 +405,7 @@ impl<T: Transport> Conn<T> {
             match self.state {
                 State::Streaming(_) | State::Sending { .. } => continue,
                 State::Closing { .. } => return self.finish_close(s, core, now_ms),
+                State::Detaching(_) => return Next::Detach,
                 _ => {}
             }
             if self.info.request_num != served && self.unprocessed() > 0 {
@@ -390,12 +413,13 @@ impl<T: Transport> Conn<T> {
                 // drained: answer the rest before reading more.
                 continue;
             }
-            match self.read_side {
-                // Everything complete was answered; a partial request can
-                // never finish now.
-                ReadSide::Closed => return Next::Close,
-                ReadSide::Drained => return self.settle(s, core),
-                ReadSide::Ready => {}
+            if self.read_side > ReadSide::Hangup {
+                // Everything complete was answered; after the client's end
+                // a partial request can never finish.
+                if self.read_side == ReadSide::Closed {
+                    return Next::Close;
+                }
+                return self.settle(s, core);
             }
             match self.read(s, core, now_ms) {
                 Ok(()) => {}
@@ -493,7 +517,7 @@ impl<T: Transport> Conn<T> {
         self.rpos = 0;
         self.wpos = 0;
         match std::mem::replace(&mut self.state, State::Idle) {
-            State::Reading { req, .. } => s.put_inflight(req),
+            State::Reading { req, .. } | State::Detaching(req) => s.put_inflight(req),
             State::Streaming(st) => drop_stream(st),
             _ => {}
         }
@@ -569,7 +593,7 @@ impl<T: Transport> Conn<T> {
             self.read_side = ReadSide::Closed;
             return Ok(());
         }
-        if f.drained {
+        if f.drained && self.read_side == ReadSide::Ready {
             // A short read drained the transport; the next edge reports more.
             self.read_side = ReadSide::Drained;
         }
@@ -756,6 +780,9 @@ impl<T: Transport> Conn<T> {
                 if matches!(self.state, State::Closing { .. }) {
                     // An error was answered; nothing after it is read.
                     s.put_inflight(req);
+                } else if matches!(req.stage, Stage::Streamed { .. }) {
+                    // The body is the handler's to read, on a worker.
+                    self.enter(State::Detaching(req));
                 } else {
                     self.maybe_continue(&mut req, &mut w);
                     self.enter(State::Reading { req, since });
@@ -821,18 +848,28 @@ impl<T: Transport> Conn<T> {
                 }
                 let kind = req.head.body_kind();
                 let method = req.head.method();
-                let limit = core.cfg.max_request_body_size as u64;
-                // One test for every reason to refuse a complete head; the
-                // usual request fails it and pays nothing more.
+                // The largest body read into the buffer (above it: refused,
+                // or streamed with `stream_request_body`).
+                let limit = core.buffer_limit;
+                // One test for every reason to refuse (or stream) a complete
+                // head; the usual request fails it and pays nothing more.
                 if !req.head.path_is_plain()
                     || matches!(kind, BodyKind::Length(n) if n > limit)
+                    || matches!(kind, BodyKind::Chunked) && core.cfg.stream_request_body
                     || !matches!(method, Method::Get | Method::Head)
                         && (method == Method::Connect || core.cfg.get_only)
                 {
-                    let refused = refusal(req, &rb[self.rpos..], core);
-                    if let Some(err) = refused {
-                        self.refuse(req, &rb[self.rpos..], w, s, core, err);
-                        return false;
+                    match refusal(req, &rb[self.rpos..], core) {
+                        Err(err) => {
+                            self.refuse(req, &rb[self.rpos..], w, s, core, err);
+                            return false;
+                        }
+                        Ok(true) => {
+                            // `process` hands the request to a worker.
+                            req.stage = Stage::Streamed { head_len };
+                            return false;
+                        }
+                        Ok(false) => {}
                     }
                 }
                 req.stage = Stage::Body {
@@ -1022,6 +1059,7 @@ impl<T: Transport> Conn<T> {
             received: now,
             resp: &mut s.resp,
             values: &mut s.values,
+            body_reader: None,
         };
         let handler = &core.handler;
         let panicked = catch_unwind(AssertUnwindSafe(|| handler(&mut ctx))).is_err();
@@ -1036,14 +1074,7 @@ impl<T: Transport> Conn<T> {
             return;
         }
 
-        let keep_alive = !s.resp.close
-            && !s.resp.header.connection_close()
-            && head.keep_alive()
-            && !core.cfg.disable_keepalive
-            && !core.shutting_down()
-            && self.read_side != ReadSide::Closed
-            && (core.cfg.max_requests_per_conn == 0
-                || self.info.request_num < core.cfg.max_requests_per_conn);
+        let keep_alive = self.keeps_alive(s, core, head);
         let http10 = head.version() == Version::Http10;
         if matches!(s.resp.deferred, Deferred::None) {
             write_response(
@@ -1063,6 +1094,20 @@ impl<T: Transport> Conn<T> {
         } else {
             self.start_deferred(w, s, base, keep_alive, is_head, http10, more);
         }
+    }
+
+    /// Whether the connection stays open after the response the handler
+    /// left in `s.resp` to the request `head` (the keep-alive decision).
+    #[inline(always)]
+    fn keeps_alive(&self, s: &Scratch, core: &Core, head: &brisk_http::RequestHeader) -> bool {
+        !s.resp.close
+            && !s.resp.header.connection_close()
+            && head.keep_alive()
+            && !core.cfg.disable_keepalive
+            && !core.shutting_down()
+            && self.read_side != ReadSide::Closed
+            && (core.cfg.max_requests_per_conn == 0
+                || self.info.request_num < core.cfg.max_requests_per_conn)
     }
 
     /// The handler panicked, or left a status the server cannot send as a
@@ -1236,34 +1281,38 @@ fn failed_view<'a>(req: &'a InFlight, buf: &'a [u8]) -> Failed<'a> {
     Failed { head, buf, path }
 }
 
-/// Why a complete head is refused before its body, if it is: a path that
-/// cannot be normalized (a path that needs it is normalized into
-/// `req.path` here, the handler never sees one that cannot), CONNECT,
-/// another method than GET or HEAD under `get_only`, a declared body over
-/// the limit. Out of line: the usual request is none of these.
+/// Whether a complete head is refused before its body (`Err`), and if not
+/// whether its body is streamed (`Ok(true)`): a path that cannot be
+/// normalized (a path that needs it is normalized into `req.path` here, the
+/// handler never sees one that cannot), CONNECT, another method than GET or
+/// HEAD under `get_only`, a declared body over the limit; with
+/// `stream_request_body`, a chunked body or one larger than the read
+/// buffer. Out of line: the usual request is none of these.
 #[cold]
 #[inline(never)]
-fn refusal(req: &mut InFlight, buf: &[u8], core: &Core) -> Option<ServerError> {
+fn refusal(req: &mut InFlight, buf: &[u8], core: &Core) -> Result<bool, ServerError> {
     if !req.head.path_is_plain() {
         // The path first: the error hook may show it.
         let raw = req.head.path().get(buf);
         if let Err(e) = brisk_http::normalize_path(raw, &mut req.path) {
             req.path.clear();
-            return Some(ServerError::InvalidPath(e));
+            return Err(ServerError::InvalidPath(e));
         }
     }
     match req.head.method() {
-        Method::Connect => return Some(ServerError::ConnectRefused),
+        Method::Connect => return Err(ServerError::ConnectRefused),
         Method::Get | Method::Head => {}
-        _ if core.cfg.get_only => return Some(ServerError::MethodNotAllowed),
+        _ if core.cfg.get_only => return Err(ServerError::MethodNotAllowed),
         _ => {}
     }
     match req.head.body_kind() {
         // Refused before a byte of it is read.
         BodyKind::Length(n) if n > core.cfg.max_request_body_size as u64 => {
-            Some(ServerError::BodyTooLarge)
+            Err(ServerError::BodyTooLarge)
         }
-        _ => None,
+        BodyKind::Length(n) => Ok(n > core.buffer_limit),
+        BodyKind::Chunked => Ok(core.cfg.stream_request_body),
+        BodyKind::None => Ok(false),
     }
 }
 
@@ -1375,5 +1424,6 @@ fn push(
     outcome
 }
 
+mod detach;
 #[cfg(test)]
 mod tests;

@@ -48,6 +48,74 @@ pub struct RequestCtx<'a> {
     pub(crate) received: Instant,
     pub(crate) resp: &'a mut Response,
     pub(crate) values: &'a mut UserValues,
+    /// The request body as a stream, when it is not buffered
+    /// (`stream_request_body`).
+    pub(crate) body_reader: Option<BodyReader<'a>>,
+}
+
+/// A request body read as it arrives, from
+/// [`RequestCtx::body_reader`]: the handler runs on a worker thread and
+/// its reads wait for the client (at most `read_timeout` for each next
+/// piece). Chunked bodies are decoded; trailers are available once the
+/// body has been read to its end.
+///
+/// Errors: `UnexpectedEof` when the client closes before the end of the
+/// body (or sends less than its `Content-Length`), `TimedOut` when it stops
+/// sending for `read_timeout`, `InvalidData` for a body over
+/// `max_request_body_size` or broken chunked framing. After an error the
+/// connection closes once the response is sent; so it does when the
+/// handler returns without reading the body to its end.
+pub struct BodyReader<'a> {
+    pub(crate) src: &'a mut dyn BodySource,
+}
+
+/// What a [`BodyReader`] reads from (the connection's streamed body).
+pub(crate) trait BodySource {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize>;
+    /// Trailer fields, once the body was read to its end.
+    fn trailers(&self) -> Vec<(&[u8], &[u8])>;
+    fn bytes_read(&self) -> u64;
+    fn content_length(&self) -> Option<u64>;
+    fn is_done(&self) -> bool;
+}
+
+impl BodyReader<'_> {
+    /// The trailer fields of a chunked body (name, value), once it was read
+    /// to its end; empty before that and for other bodies.
+    pub fn trailers(&self) -> Vec<(&[u8], &[u8])> {
+        self.src.trailers()
+    }
+
+    /// Body bytes read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.src.bytes_read()
+    }
+
+    /// The body's declared length (`Content-Length`), if any.
+    pub fn content_length(&self) -> Option<u64> {
+        self.src.content_length()
+    }
+
+    /// Whether the body was read to its end.
+    pub fn is_done(&self) -> bool {
+        self.src.is_done()
+    }
+}
+
+impl io::Read for BodyReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.src.read(out)
+    }
+}
+
+impl fmt::Debug for BodyReader<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BodyReader")
+            .field("bytes_read", &self.bytes_read())
+            .field("content_length", &self.content_length())
+            .field("done", &self.is_done())
+            .finish()
+    }
 }
 
 /// Facts about the connection a request arrived on.
@@ -375,10 +443,39 @@ impl<'a> RequestCtx<'a> {
         self.cookies().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
-    /// The request body (chunked bodies are already decoded).
+    /// The request body (chunked bodies are already decoded). Empty when
+    /// the body is streamed: see [`body_reader`](Self::body_reader).
     #[inline]
     pub fn body(&self) -> &'a [u8] {
         self.body
+    }
+
+    /// The request body as a stream, when the server streams it
+    /// ([`ServerBuilder::stream_request_body`](crate::ServerBuilder::stream_request_body):
+    /// a chunked body or one larger than the read buffer); `None` when it
+    /// is buffered in [`body`](Self::body). The handler then runs on a
+    /// worker thread, so it may block on the reads.
+    ///
+    /// ```
+    /// # fn h(ctx: &mut brisk_server::RequestCtx<'_>) {
+    /// use std::io::Read;
+    /// let mut total = 0u64;
+    /// if let Some(body) = ctx.body_reader() {
+    ///     let mut buf = [0u8; 16 * 1024];
+    ///     loop {
+    ///         match body.read(&mut buf) {
+    ///             Ok(0) => break,
+    ///             Ok(n) => total += n as u64,
+    ///             Err(e) => return ctx.error(&e.to_string(), 400),
+    ///         }
+    ///     }
+    /// }
+    /// ctx.set_body_string(&total.to_string());
+    /// # }
+    /// ```
+    #[inline]
+    pub fn body_reader(&mut self) -> Option<&mut BodyReader<'a>> {
+        self.body_reader.as_mut()
     }
 
     /// The parsed request head (spans into [`request_bytes`](Self::request_bytes)).

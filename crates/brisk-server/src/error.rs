@@ -42,6 +42,9 @@ pub enum ServerError {
     /// Switching Protocols` needs a protocol upgrade, which brisk does not
     /// support yet (500; the status the handler set is kept here).
     InformationalStatus(u16),
+    /// A request whose body would be streamed found no worker thread free
+    /// (`max_worker_conns`) (503).
+    Overloaded,
 }
 
 impl ServerError {
@@ -60,6 +63,7 @@ impl ServerError {
             ServerError::InvalidPath(_) => 400,
             ServerError::ConnectRefused => 501,
             ServerError::InformationalStatus(_) => 500,
+            ServerError::Overloaded => 503,
         }
     }
 
@@ -78,6 +82,7 @@ impl ServerError {
             ServerError::InvalidPath(_) => "invalid request path",
             ServerError::ConnectRefused => "CONNECT is not supported",
             ServerError::InformationalStatus(_) => "internal server error",
+            ServerError::Overloaded => "the server is busy",
         }
     }
 }

@@ -151,6 +151,27 @@ impl LoopShared {
     pub(crate) fn wake(&self) {
         let _ = self.wake.write(1);
     }
+
+    /// A worker is done with a connection of this loop: it is watched
+    /// again, then handed back through `returns` (the loop files it in its
+    /// slot and drives it).
+    fn give_back(&self, idx: u32, generation: u32, conn: Box<TcpConn>) {
+        if let Err(e) = self
+            .epoll
+            .add(conn.io.socket().as_fd(), conn_event(idx, generation))
+        {
+            error!(
+                "loop {}: cannot watch conn {} again after a worker: {e}",
+                self.idx, conn.info.id
+            );
+        }
+        self.returns.give(Returned {
+            idx,
+            generation,
+            conn,
+        });
+        LoopShared::wake(self);
+    }
 }
 
 impl Wake for LoopShared {
@@ -178,6 +199,46 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[inline]
 fn token(idx: u32, generation: u32) -> u64 {
     (u64::from(generation) << 32) | u64::from(idx)
+}
+
+/// How a connection is registered: edge-triggered, both directions.
+fn conn_event(idx: u32, generation: u32) -> EpollEvent {
+    EpollEvent::new(
+        EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLET,
+        token(idx, generation),
+    )
+}
+
+/// Work for the threads that serve connections away from their loops.
+pub(crate) enum WorkerJob {
+    /// Serve a `Detaching` connection's request (its body streamed), then
+    /// give the connection back to its loop.
+    Serve {
+        conn: Box<TcpConn>,
+        idx: u32,
+        generation: u32,
+        home: Arc<LoopShared>,
+    },
+}
+
+impl WorkerJob {
+    /// Runs the job on this worker thread.
+    pub(crate) fn run(self, core: &Core) {
+        match self {
+            WorkerJob::Serve {
+                mut conn,
+                idx,
+                generation,
+                home,
+            } => {
+                let mut s = Scratch::new(core);
+                s.waker = Some(home.clone());
+                conn.serve_detached(&mut s, core, core.now_ms());
+                s.release(core);
+                home.give_back(idx, generation, conn);
+            }
+        }
+    }
 }
 
 /// Runs loop `li` on this thread until the server stops or another thread
@@ -233,6 +294,9 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
                     | EpollFlags::EPOLLERR,
             ) {
                 conn.on_readable();
+                if flags.intersects(EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLHUP) {
+                    conn.on_hangup();
+                }
             }
             if flags.intersects(EpollFlags::EPOLLOUT | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR)
             {
@@ -262,7 +326,7 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
             }
             seq = away + 1;
             st = lock(&shared.state);
-            st.checkin(idx, generation, conn, next, core, &mut scratch);
+            st.checkin(idx, generation, conn, next, run, li, &mut scratch);
         }
     }
 }
@@ -444,15 +508,21 @@ impl LoopState {
         Some(conn)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn checkin(
         &mut self,
         idx: u32,
         generation: u32,
         mut conn: Box<TcpConn>,
         mut next: Next,
-        core: &Core,
+        run: &Run,
+        li: usize,
         s: &mut Scratch,
     ) {
+        let core = &*run.core;
+        if next == Next::Detach {
+            return self.detach(idx, generation, conn, run, li, s);
+        }
         let Some(slot) = self.slab.slots.get_mut(idx as usize) else {
             return;
         };
@@ -465,6 +535,50 @@ impl LoopState {
             next = Next::Again;
         }
         self.put_back(idx, generation, conn, next, core, s);
+    }
+
+    /// Hands a `Detaching` connection to a worker thread: it leaves the
+    /// epoll set and its slot stays checked out until the worker gives it
+    /// back (`LoopShared::give_back`). With no worker free, its request is
+    /// answered 503 here.
+    #[cold]
+    #[inline(never)]
+    fn detach(
+        &mut self,
+        idx: u32,
+        generation: u32,
+        conn: Box<TcpConn>,
+        run: &Run,
+        li: usize,
+        s: &mut Scratch,
+    ) {
+        let core = &*run.core;
+        let shared = &run.loops[li];
+        // The slot stays checked out (as while it was driven).
+        let _ = shared.epoll.delete(conn.io.socket().as_fd());
+        let job = WorkerJob::Serve {
+            conn,
+            idx,
+            generation,
+            home: shared.clone(),
+        };
+        if let Err(WorkerJob::Serve { mut conn, .. }) = run.workers.serve(job) {
+            if core.cfg.log_all_errors {
+                warn!(
+                    "loop {li}: no worker free (max_worker_conns) for a streamed request; answered 503"
+                );
+            }
+            let _ = shared
+                .epoll
+                .add(conn.io.socket().as_fd(), conn_event(idx, generation));
+            conn.refuse_detached(s, core);
+            if let Some(slot) = self.slab.slots.get_mut(idx as usize) {
+                slot.out = false;
+                self.out -= 1;
+                slot.missed = false;
+            }
+            self.put_back(idx, generation, conn, Next::Again, core, s);
+        }
     }
 
     /// Files a connection back in its slot (or closes it) and sets its timer.
@@ -587,13 +701,7 @@ impl LoopState {
         };
         let mut conn = Box::new(Conn::new(TcpTransport::new(sock), info, self.now_ms));
         conn.ip_counted = ip_counted;
-        let ev = EpollEvent::new(
-            EpollFlags::EPOLLIN
-                | EpollFlags::EPOLLOUT
-                | EpollFlags::EPOLLRDHUP
-                | EpollFlags::EPOLLET,
-            token(idx, generation),
-        );
+        let ev = conn_event(idx, generation);
         if let Err(e) = shared.epoll.add(conn.io.socket().as_fd(), ev) {
             error!("loop {}: cannot watch a new connection: {e}", shared.idx);
             core.conn_closed(&conn);

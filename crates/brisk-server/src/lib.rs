@@ -51,7 +51,7 @@ mod transport;
 
 pub use brisk_http::{HeaderError, Method, TargetForm, Version};
 pub use config::{ConfigError, ErrorHandler, Handler, ServerBuilder};
-pub use ctx::{BodyStream, BodyWriter, RequestCtx};
+pub use ctx::{BodyReader, BodyStream, BodyWriter, RequestCtx};
 pub use error::{ServeError, ServerError};
 pub use push::BodySender;
 pub use server::{Server, ShutdownHandle};

@@ -143,6 +143,8 @@ impl MemConn {
             return false;
         };
         c.io.peer_closed = true;
+        // epoll reports the end as EPOLLRDHUP along with the input event.
+        c.on_hangup();
         self.input_event()
     }
 
@@ -219,6 +221,14 @@ impl MemConn {
                     self.close();
                     return false;
                 }
+                Next::Detach => {
+                    // The worker's part, here and now (nothing else runs:
+                    // a body that has not arrived is a timeout).
+                    if let Some(c) = self.conn.as_mut() {
+                        c.serve_detached(&mut self.scratch, &self.core, self.now_ms);
+                        self.out.append(&mut c.io.sent);
+                    }
+                }
             }
         }
     }
@@ -242,7 +252,7 @@ impl MemConn {
                 false
             }
             Next::Keep => true,
-            Next::Again => self.run(),
+            Next::Again | Next::Detach => self.run(),
         }
     }
 

@@ -134,6 +134,7 @@ pub(crate) fn write_error(
                 received: Instant::now(),
                 resp,
                 values,
+                body_reader: None,
             };
             if catch_unwind(AssertUnwindSafe(|| eh(&mut ctx, &err))).is_err() {
                 error!(

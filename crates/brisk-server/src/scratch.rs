@@ -121,6 +121,9 @@ pub(crate) struct InFlight {
 pub(crate) enum Stage {
     /// The head is incomplete.
     Head,
+    /// The head is complete and its body is to be streamed: the request
+    /// goes to a worker thread (`State::Detaching`).
+    Streamed { head_len: usize },
     /// The head is complete (and accepted); the body may still be arriving.
     Body {
         wait: BodyWait,

@@ -15,7 +15,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::config::{Config, ErrorHandler, Handler, ServerBuilder};
 use crate::conn::Conn;
 use crate::error::ServeError;
-use crate::event_loop::{LoopShared, PerIp, run_loop};
+use crate::event_loop::{LoopShared, PerIp, WorkerJob, run_loop};
 use crate::handoff::MonitorGate;
 use crate::monitor::monitor;
 
@@ -46,6 +46,9 @@ pub(crate) struct Core {
     pub(crate) cfg: Config,
     /// The connection timeouts in ms (the loops' clock unit).
     pub(crate) timeouts: TimeoutsMs,
+    /// The largest request body read into the buffer: above it a body is
+    /// refused, or streamed with `stream_request_body`.
+    pub(crate) buffer_limit: u64,
     pub(crate) handler: Arc<Handler>,
     pub(crate) error_handler: Option<Arc<ErrorHandler>>,
     pub(crate) pool: &'static BufferPool,
@@ -83,6 +86,9 @@ impl TimeoutsMs {
 pub(crate) struct Run {
     pub(crate) core: Arc<Core>,
     pub(crate) loops: Vec<Arc<LoopShared>>,
+    /// Threads that serve connections away from their loops (streamed
+    /// request bodies).
+    pub(crate) workers: WorkerPool<WorkerJob>,
     done: Mutex<usize>,
     done_cv: Condvar,
     /// Where the monitor sleeps while no loop is away.
@@ -111,6 +117,11 @@ impl Server {
         Server {
             core: Arc::new(Core {
                 timeouts: TimeoutsMs::of(&cfg),
+                buffer_limit: if cfg.stream_request_body {
+                    cfg.max_request_body_size.min(cfg.read_buffer_size) as u64
+                } else {
+                    cfg.max_request_body_size as u64
+                },
                 cfg,
                 handler,
                 error_handler,
@@ -233,9 +244,22 @@ impl Server {
         if core.shutting_down() {
             return Ok(());
         }
+        let worker_core = core.clone();
+        let workers = WorkerPool::new(
+            brisk_pool::Config {
+                max_workers: core.cfg.max_worker_conns,
+                max_idle_worker_duration: core.cfg.max_idle_worker_duration,
+                log_all_errors: core.cfg.log_all_errors,
+                name: "brisk-worker".into(),
+                ..brisk_pool::Config::default()
+            },
+            move |job: WorkerJob| job.run(&worker_core),
+        )
+        .map_err(|e| ServeError::Setup(std::io::Error::other(e.to_string())))?;
         let run = Arc::new(Run {
             core: core.clone(),
             loops,
+            workers,
             done: Mutex::new(0),
             done_cv: Condvar::new(),
             gate: MonitorGate::new(),
@@ -288,6 +312,7 @@ impl Server {
         monitor.thread().unpark();
         let _ = monitor.join();
         pool.stop();
+        run.workers.stop();
         lock(&core.wakers).clear();
         Ok(())
     }

@@ -67,6 +67,11 @@ pub(crate) trait Transport {
     /// Ends the output after what was sent (TCP: a FIN); input may still
     /// arrive.
     fn shutdown_write(&mut self) -> io::Result<()>;
+
+    /// Waits until the transport may be read (or, with `write`, written),
+    /// at most `timeout`: `Ok(false)` when the time ran out. For a
+    /// connection served on a worker thread, whose reads and writes block.
+    fn wait(&mut self, write: bool, timeout: std::time::Duration) -> io::Result<bool>;
 }
 
 /// Plain TCP: the accepted socket itself.
@@ -114,6 +119,28 @@ impl Transport for TcpTransport {
 
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.sock.shutdown(std::net::Shutdown::Write)
+    }
+
+    fn wait(&mut self, write: bool, timeout: std::time::Duration) -> io::Result<bool> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        let events = if write {
+            PollFlags::POLLOUT
+        } else {
+            PollFlags::POLLIN
+        };
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        let mut fds = [PollFd::new(self.sock.as_fd(), events)];
+        loop {
+            match poll(
+                &mut fds,
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+            ) {
+                Ok(n) => return Ok(n > 0),
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 }
 
@@ -249,6 +276,16 @@ impl Transport for MemTransport {
         self.flush()?;
         self.write_shut = true;
         Ok(())
+    }
+
+    /// Never blocks: nothing else runs while an in-memory connection waits,
+    /// so "no bytes now" is a timeout.
+    fn wait(&mut self, write: bool, _timeout: std::time::Duration) -> io::Result<bool> {
+        Ok(if write {
+            self.write_budget > 0 || self.write_shut
+        } else {
+            !self.inbox.is_empty() || self.peer_closed
+        })
     }
 }
 

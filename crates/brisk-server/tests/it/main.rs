@@ -10,3 +10,4 @@ mod push;
 mod refusals;
 mod shutdown;
 mod support;
+mod upload;

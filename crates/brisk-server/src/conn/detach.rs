@@ -1,0 +1,453 @@
+//! A connection on a worker thread: the handler of a request whose body is
+//! streamed (`stream_request_body`) runs here and reads the body as it
+//! arrives, with reads that block (each at most `read_timeout`), while the
+//! connection's loop serves its other connections.
+//!
+//! The worker only runs the handler and queues the response; the
+//! connection then goes back to its loop, which sends it (with the usual
+//! backpressure) and reads the next request. Bytes read past the body (a
+//! pipelined request) go back with it.
+
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use brisk_buf::ByteBuffer;
+use brisk_http::{BodyKind, ChunkedDecoder, Method, Version};
+use log::debug;
+
+use super::{CONTINUE, Conn, ReadSide, State};
+use crate::ctx::{BodyReader, BodySource, RequestCtx};
+use crate::error::ServerError;
+use crate::respond::{Failed, base_options, is_head, write_response};
+use crate::scratch::{InFlight, READ, Scratch, Stage, WRITE};
+use crate::server::Core;
+use crate::transport::Transport;
+
+impl<T: Transport> Conn<T> {
+    /// Refuses to serve a `Detaching` connection (no worker is free): 503,
+    /// then it closes.
+    #[cold]
+    pub(crate) fn refuse_detached(&mut self, s: &mut Scratch, core: &Core) {
+        let State::Detaching(req) = std::mem::replace(&mut self.state, State::Idle) else {
+            return;
+        };
+        let mut w = self.wbuf.take().unwrap_or_else(|| s.get_buf(core, WRITE));
+        let head = is_head(&req.head);
+        self.respond_error(&mut w, s, core, ServerError::Overloaded, None, head);
+        s.put_inflight(req);
+        self.wbuf = Some(w);
+    }
+
+    /// Serves the request of a `Detaching` connection on this (worker)
+    /// thread: runs the handler with the body as a stream, queues its
+    /// response, and leaves the connection ready to go back to its loop
+    /// (bytes read past the body in its read buffer).
+    pub(crate) fn serve_detached(&mut self, s: &mut Scratch, core: &Core, now_ms: u64) {
+        let State::Detaching(mut req) = std::mem::replace(&mut self.state, State::Idle) else {
+            return;
+        };
+        let (Stage::Streamed { head_len }, Some(mut rb)) = (&req.stage, self.rbuf.take()) else {
+            s.put_inflight(req);
+            return;
+        };
+        let head_len = *head_len;
+        let head_end = self.rpos + head_len;
+        // The head stays where it is (the context borrows it); the body has
+        // a buffer of its own, starting with what was read with the head.
+        let mut body_buf = s.get_buf(core, READ);
+        body_buf.extend_from_slice(&rb[head_end..]);
+        rb.as_mut_vec().truncate(head_end);
+        let mut w = self.wbuf.take().unwrap_or_else(|| s.get_buf(core, WRITE));
+
+        let InFlight {
+            head,
+            decoder,
+            path: norm_path,
+            ..
+        } = &mut *req;
+        let kind = match head.body_kind() {
+            BodyKind::Length(n) => Framing::Length { left: n },
+            BodyKind::Chunked => {
+                decoder.reset();
+                Framing::Chunked
+            }
+            BodyKind::None => Framing::Length { left: 0 },
+        };
+        let expects = head.expect_continue() && head.version() == Version::Http11;
+        let declared = match head.body_kind() {
+            BodyKind::Length(n) => Some(n),
+            _ => None,
+        };
+        let mut body = Streamed {
+            io: &mut self.io,
+            buf: body_buf,
+            pos: 0,
+            decoded: 0,
+            framing: kind,
+            decoder,
+            declared,
+            total: 0,
+            limit: core.cfg.max_request_body_size as u64,
+            timeout: core.cfg.read_timeout,
+            write_timeout: core.cfg.write_timeout,
+            out: Some((&mut w, &mut self.wpos)).filter(|_| expects),
+            state: Progress::Reading,
+            trailers: Vec::new(),
+        };
+        let buf = &rb[self.rpos..head_end];
+        self.info.request_num += 1;
+        let path: &[u8] = if head.path_is_plain() {
+            head.path().get(buf)
+        } else {
+            norm_path
+        };
+        s.resp.reset();
+        let mut ctx = RequestCtx {
+            buf,
+            head,
+            body: &[],
+            path,
+            info: &self.info,
+            received: Instant::now(),
+            resp: &mut s.resp,
+            values: &mut s.values,
+            body_reader: Some(BodyReader { src: &mut body }),
+        };
+        let handler = &core.handler;
+        let panicked = catch_unwind(AssertUnwindSafe(|| handler(&mut ctx))).is_err();
+        s.values.clear();
+        let complete = body.is_done();
+        if let Progress::Failed(e) = body.state {
+            debug!(
+                "conn {} ({}): streamed request body: {e}",
+                self.info.id, self.info.remote
+            );
+        }
+        // What was read past the body is the next request's.
+        let leftover_from = if complete { body.pos } else { body.buf.len() };
+        let mut body_buf = std::mem::take(&mut body.buf);
+        drop(body);
+        self.last_active = now_ms;
+
+        let head = &req.head;
+        let is_head = head.method() == Method::Head;
+        let failed = Failed {
+            head,
+            buf: &rb[self.rpos..head_end],
+            path: if head.path_is_plain() {
+                head.path().get(&rb[self.rpos..head_end])
+            } else {
+                &req.path
+            },
+        };
+        let more = complete && body_buf.len() > leftover_from;
+        if panicked || s.resp.header.status() < 200 {
+            self.handler_failed(&mut w, s, core, failed, panicked);
+        } else {
+            // A body not read to its end leaves the connection unusable.
+            let keep_alive = complete && self.keeps_alive(s, core, head);
+            let http10 = head.version() == Version::Http10;
+            let base = base_options(core);
+            if matches!(s.resp.deferred, crate::ctx::Deferred::None) {
+                write_response(
+                    &mut w,
+                    &s.resp,
+                    &mut s.head_cache,
+                    s.unix_secs,
+                    &base,
+                    keep_alive,
+                    is_head,
+                    http10,
+                    None,
+                );
+                if !keep_alive {
+                    self.enter(State::Closing { linger: true });
+                }
+            } else {
+                self.start_deferred(&mut w, s, &base, keep_alive, is_head, http10, more);
+            }
+        }
+        // The read buffer now holds what follows the body.
+        rb.reset();
+        if complete {
+            rb.extend_from_slice(&body_buf[leftover_from..]);
+        }
+        self.rpos = 0;
+        body_buf.reset();
+        s.put_buf(core, READ, body_buf);
+        if rb.is_empty() {
+            s.put_buf(core, READ, rb);
+        } else {
+            self.rbuf = Some(rb);
+        }
+        self.wbuf = Some(w);
+        // The loop reads again when it gets the connection back.
+        if self.read_side == ReadSide::Drained {
+            self.read_side = ReadSide::Ready;
+        }
+        s.put_inflight(req);
+    }
+}
+
+/// How the streamed body is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framing {
+    /// `left` bytes to go.
+    Length { left: u64 },
+    /// Chunked, decoded in place in `buf`.
+    Chunked,
+}
+
+/// Where a streamed body is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Progress {
+    Reading,
+    /// Read to its end (trailers included).
+    Done,
+    /// Cut short; the error every later read returns.
+    Failed(io::ErrorKind),
+}
+
+/// A request body read from the transport as the handler asks for it.
+///
+/// `buf` holds, for a Content-Length body, the bytes read and not yet
+/// delivered from `pos` (possibly followed by the next request's); for a
+/// chunked one, decoded bytes not yet delivered in `pos..decoded` and raw
+/// bytes not yet decoded after them (the decoder's own offsets start at
+/// `decoded`).
+struct Streamed<'a, T> {
+    io: &'a mut T,
+    buf: ByteBuffer,
+    pos: usize,
+    decoded: usize,
+    framing: Framing,
+    decoder: &'a mut ChunkedDecoder,
+    declared: Option<u64>,
+    /// Body bytes delivered.
+    total: u64,
+    limit: u64,
+    /// Longest wait for the next bytes.
+    timeout: Duration,
+    write_timeout: Duration,
+    /// Where `100 Continue` goes before the first read, when the client
+    /// asked for it: the connection's write buffer and its sent count.
+    out: Option<(&'a mut ByteBuffer, &'a mut usize)>,
+    state: Progress,
+    /// A chunked body's trailer fields, once it is done.
+    trailers: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl<T: Transport> Streamed<'_, T> {
+    fn fail(&mut self, kind: io::ErrorKind, why: &'static str) -> io::Error {
+        self.state = Progress::Failed(kind);
+        io::Error::new(kind, why)
+    }
+
+    /// Sends `100 Continue` (after any output still pending), once.
+    fn send_continue(&mut self) -> io::Result<()> {
+        let Some((w, wpos)) = self.out.take() else {
+            return Ok(());
+        };
+        w.extend_from_slice(CONTINUE);
+        while *wpos < w.len() {
+            match self.io.write(&w[*wpos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => *wpos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !self.io.wait(true, self.write_timeout)? {
+                        return Err(io::ErrorKind::TimedOut.into());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        w.reset();
+        *wpos = 0;
+        Ok(())
+    }
+
+    /// Reads more bytes from the transport into `buf` (after dropping what
+    /// was delivered), waiting at most `timeout`.
+    fn fill(&mut self) -> io::Result<()> {
+        let v = self.buf.as_mut_vec();
+        let keep_from = match self.framing {
+            Framing::Length { .. } => self.pos,
+            Framing::Chunked => self.decoded,
+        };
+        if keep_from > 0 {
+            v.copy_within(keep_from.., 0);
+            v.truncate(v.len() - keep_from);
+            self.pos -= keep_from;
+            if self.framing == Framing::Chunked {
+                self.decoded -= keep_from;
+            }
+        }
+        let spare = v.capacity() - v.len();
+        if spare == 0 {
+            return Err(self.fail(
+                io::ErrorKind::InvalidData,
+                "a chunk-size line or trailer does not fit in the read buffer",
+            ));
+        }
+        loop {
+            match self.io.read_into(self.buf.as_mut_vec(), spare) {
+                Ok(f) if f.n == 0 => {
+                    return Err(self.fail(
+                        io::ErrorKind::UnexpectedEof,
+                        "the client closed the connection before the end of the body",
+                    ));
+                }
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !self.io.wait(false, self.timeout)? {
+                        return Err(self.fail(
+                            io::ErrorKind::TimedOut,
+                            "the client sent no body bytes for read_timeout",
+                        ));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.state = Progress::Failed(e.kind());
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn read_length(&mut self, out: &mut [u8], left: u64) -> io::Result<usize> {
+        if left == 0 {
+            self.state = Progress::Done;
+            return Ok(0);
+        }
+        while self.buf.len() == self.pos {
+            self.fill()?;
+        }
+        let n = out
+            .len()
+            .min(self.buf.len() - self.pos)
+            .min(usize::try_from(left).unwrap_or(usize::MAX));
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        let left = left - n as u64;
+        self.framing = Framing::Length { left };
+        if left == 0 {
+            self.state = Progress::Done;
+        }
+        Ok(n)
+    }
+
+    fn read_chunked(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.pos < self.decoded {
+                let n = out.len().min(self.decoded - self.pos);
+                out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            if self.state == Progress::Done {
+                return Ok(0);
+            }
+            // Decode what is buffered after the delivered bytes, in place.
+            let start = self.decoded;
+            let v = self.buf.as_mut_vec();
+            match self.decoder.decode(&mut v[start..], 0, 0) {
+                Err(_) => {
+                    return Err(self.fail(io::ErrorKind::InvalidData, "malformed chunked body"));
+                }
+                Ok(p) => {
+                    if p.done {
+                        // The trailers' spans point into the framing that
+                        // goes next: keep copies.
+                        let region = &v[start..];
+                        self.trailers = self
+                            .decoder
+                            .trailers()
+                            .iter()
+                            .map(|f| (f.name.get(region).to_vec(), f.value.get(region).to_vec()))
+                            .collect();
+                    }
+                    // Raw framing between the decoded bytes and the rest
+                    // goes, so the buffer holds decoded bytes then raw ones.
+                    let (raw, to) = (start + p.read, start + p.written);
+                    v.copy_within(raw.., to);
+                    v.truncate(v.len() - (raw - to));
+                    self.decoded = to;
+                    if p.done {
+                        // What follows the trailers is the next request's:
+                        // it starts at `decoded` once the body is delivered.
+                        self.state = Progress::Done;
+                        if self.pos == self.decoded {
+                            return Ok(0);
+                        }
+                        continue;
+                    }
+                    if p.written > 0 {
+                        continue;
+                    }
+                }
+            }
+            self.fill()?;
+        }
+    }
+}
+
+impl<T: Transport> BodySource for Streamed<'_, T> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match self.state {
+            Progress::Failed(kind) => return Err(io::Error::new(kind, "the body was cut short")),
+            Progress::Done if self.pos >= self.decoded_end() => return Ok(0),
+            _ => {}
+        }
+        if out.is_empty() {
+            return Ok(0);
+        }
+        if let Err(e) = self.send_continue() {
+            self.state = Progress::Failed(e.kind());
+            return Err(e);
+        }
+        let n = match self.framing {
+            Framing::Length { left } => self.read_length(out, left)?,
+            Framing::Chunked => self.read_chunked(out)?,
+        };
+        self.total += n as u64;
+        if self.total > self.limit {
+            return Err(self.fail(
+                io::ErrorKind::InvalidData,
+                "the request body is larger than max_request_body_size",
+            ));
+        }
+        Ok(n)
+    }
+
+    fn trailers(&self) -> Vec<(&[u8], &[u8])> {
+        self.trailers
+            .iter()
+            .map(|(n, v)| (&n[..], &v[..]))
+            .collect()
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.total
+    }
+
+    fn content_length(&self) -> Option<u64> {
+        self.declared
+    }
+
+    fn is_done(&self) -> bool {
+        self.state == Progress::Done && self.pos >= self.decoded_end()
+    }
+}
+
+impl<T> Streamed<'_, T> {
+    /// The end of the bytes still to deliver once the body is done.
+    fn decoded_end(&self) -> usize {
+        match self.framing {
+            Framing::Length { .. } => self.pos,
+            Framing::Chunked => self.decoded,
+        }
+    }
+}
