@@ -131,6 +131,7 @@ pub(crate) struct Config {
     pub(crate) max_blocking_threads: usize,
     pub(crate) stream_request_body: bool,
     pub(crate) max_worker_conns: usize,
+    pub(crate) close_hijacked_on_shutdown: bool,
     pub(crate) max_idle_worker_duration: Duration,
     pub(crate) limits: Limits,
 }
@@ -168,6 +169,7 @@ impl Default for Config {
             max_blocking_threads: 64,
             stream_request_body: false,
             max_worker_conns: 256,
+            close_hijacked_on_shutdown: false,
             max_idle_worker_duration: Duration::from_secs(10),
             limits: Limits::default(),
         }
@@ -380,6 +382,13 @@ impl ServerBuilder {
         /// requests whose body is streamed and hijacked connections. Past
         /// it a request that would stream its body gets 503.
         max_worker_conns: usize
+    );
+    setter!(
+        /// Shut hijacked connections down when the server shuts down, so
+        /// their handlers' reads and writes fail and they return (default
+        /// off: a hijacked connection is its handler's alone, like
+        /// fasthttp's).
+        close_hijacked_on_shutdown: bool
     );
     setter!(
         /// How long a spare take-over thread may idle before it exits (default 10 s).

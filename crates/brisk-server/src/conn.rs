@@ -44,6 +44,7 @@ use std::sync::Arc;
 
 use crate::ctx::{BodyStream, BodyWriter, ConnInfo, Deferred, RequestCtx};
 use crate::error::ServerError;
+use crate::hijack::HijackHandler;
 use crate::push::{End, PushShared};
 use crate::respond::{Failed, base_options, is_head, write_error, write_response};
 use crate::scratch::{BodyWait, InFlight, READ, Scratch, Stage, WRITE};
@@ -122,6 +123,9 @@ enum State {
     /// The connection goes to a worker thread (it leaves its loop's epoll
     /// set meanwhile): a request whose body the handler reads as a stream.
     Detaching(Box<InFlight>),
+    /// The response is queued; then the connection leaves the server for
+    /// the handler that took it over.
+    Hijacking(Box<HijackHandler>),
 }
 
 /// A response body still being produced.
@@ -283,7 +287,10 @@ impl<T: Transport> Conn<T> {
             State::Lingering { .. } => Phase::Lingering,
             _ if self.has_output() => Phase::Writing,
             State::Reading { .. } | State::Detaching(_) => Phase::Reading,
-            State::Streaming(_) | State::Sending { .. } | State::Closing { .. } => Phase::Writing,
+            State::Streaming(_)
+            | State::Sending { .. }
+            | State::Closing { .. }
+            | State::Hijacking(_) => Phase::Writing,
             State::Idle if self.unprocessed() > 0 => Phase::Reading,
             State::Idle if self.info.request_num == 0 => Phase::New,
             State::Idle => Phase::Idle,
@@ -306,9 +313,10 @@ impl<T: Transport> Conn<T> {
                 source: Source::Push(_),
                 ..
             }) => self.last_active + d.idle,
-            State::Streaming(_) | State::Sending { .. } | State::Closing { .. } => {
-                self.last_active + d.write
-            }
+            State::Streaming(_)
+            | State::Sending { .. }
+            | State::Closing { .. }
+            | State::Hijacking(_) => self.last_active + d.write,
             State::Idle if self.unprocessed() > 0 => self.last_active + d.read,
             State::Idle if self.info.request_num == 0 => self.last_active + d.first_byte,
             State::Idle => self.last_active + d.idle,
@@ -405,7 +413,7 @@ impl<T: Transport> Conn<T> {
             match self.state {
                 State::Streaming(_) | State::Sending { .. } => continue,
                 State::Closing { .. } => return self.finish_close(s, core, now_ms),
-                State::Detaching(_) => return Next::Detach,
+                State::Detaching(_) | State::Hijacking(_) => return Next::Detach,
                 _ => {}
             }
             if self.info.request_num != served && self.unprocessed() > 0 {
@@ -1067,7 +1075,7 @@ impl<T: Transport> Conn<T> {
         self.rpos += consumed;
         self.last_active = now_ms;
         let more = rb.len() > self.rpos;
-        if panicked || s.resp.header.status() < 200 {
+        if panicked || s.resp.header.status() < 200 && !upgrades(s) {
             // The response cannot go out as the handler left it.
             let failed = Failed { head, buf, path };
             self.handler_failed(w, s, core, failed, panicked);
@@ -1163,6 +1171,23 @@ impl<T: Transport> Conn<T> {
         more: bool,
     ) {
         let deferred = std::mem::replace(&mut s.resp.deferred, Deferred::None);
+        if let Deferred::Hijack(handler) = deferred {
+            // The response goes out as it is, then the connection is the
+            // handler's (101: the server writes `Connection: Upgrade`).
+            write_response(
+                w,
+                &s.resp,
+                &mut s.head_cache,
+                s.unix_secs,
+                base,
+                true,
+                is_head,
+                http10,
+                None,
+            );
+            self.enter(State::Hijacking(handler));
+            return;
+        }
         let sends_body = !is_head && !brisk_http::status_has_no_body(s.resp.header.status());
         let declared = match &deferred {
             Deferred::Static(b) => Some(b.len() as u64),
@@ -1322,6 +1347,13 @@ fn refusal(req: &mut InFlight, buf: &[u8], core: &Core) -> Result<bool, ServerEr
 #[inline(never)]
 fn drop_state(st: State) {
     drop(st);
+}
+
+/// Whether a 1xx status is a protocol upgrade the server can send: 101
+/// with a hijack.
+#[cold]
+fn upgrades(s: &Scratch) -> bool {
+    s.resp.header.status() == 101 && matches!(s.resp.deferred, Deferred::Hijack(_))
 }
 
 /// Drops a deferred body that is not sent (a HEAD request's stream).

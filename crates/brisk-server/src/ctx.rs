@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use brisk_buf::ByteBuffer;
 
+use crate::hijack::{HijackHandler, Hijacked};
 use crate::push::{BodySender, PushShared};
 use brisk_http::{
     HeaderError, HeaderField, Method, RequestHeader, ResponseHeader, Span, TargetForm, Version,
@@ -158,6 +159,9 @@ pub(crate) enum Deferred {
     Static(&'static [u8]),
     /// Written by a [`BodySender`] from any thread.
     Push(Arc<PushShared>),
+    /// Not a body: after the response, the connection is the handler's
+    /// ([`RequestCtx::hijack`]).
+    Hijack(Box<HijackHandler>),
 }
 
 /// A streamed response body: called whenever the connection can take more
@@ -652,6 +656,46 @@ impl<'a> RequestCtx<'a> {
         let shared = PushShared::new(self.resp.push_cap, length);
         self.resp.defer(Deferred::Push(shared.clone()));
         BodySender::new(shared)
+    }
+
+    /// Takes the connection over once the response is sent: `handler`
+    /// runs on a worker thread with the socket and the bytes the client
+    /// sent past this request ([`Hijacked`]), and the server no longer
+    /// tracks the connection (it leaves its loop and no longer counts as
+    /// open; [`Server::hijacked_connections`](crate::Server::hijacked_connections)
+    /// counts it while the handler runs). This is how a protocol upgrade
+    /// works: set status 101 and the `Upgrade` header (the server writes
+    /// `Connection: Upgrade`), then hijack; a 101 without a hijack is
+    /// refused. A response of another status is sent with its body first.
+    /// A body set with [`set_body_stream`](Self::set_body_stream) or
+    /// [`body_sender`](Self::body_sender) is replaced.
+    ///
+    /// ```no_run
+    /// # fn h(ctx: &mut brisk_server::RequestCtx<'_>) {
+    /// use std::io::{Read, Write};
+    /// ctx.set_status(101);
+    /// ctx.set_header(b"Upgrade", b"echo").unwrap();
+    /// ctx.hijack(|mut conn| {
+    ///     let mut buf = [0u8; 4096];
+    ///     while let Ok(n) = conn.read(&mut buf) {
+    ///         if n == 0 || conn.write_all(&buf[..n]).is_err() {
+    ///             break;
+    ///         }
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    pub fn hijack<F>(&mut self, handler: F)
+    where
+        F: FnOnce(Hijacked) + Send + 'static,
+    {
+        self.resp.drop_stream();
+        self.resp.defer(Deferred::Hijack(Box::new(handler)));
+    }
+
+    /// Whether the handler asked to take the connection over.
+    pub fn is_hijacked(&self) -> bool {
+        matches!(self.resp.deferred, Deferred::Hijack(_))
     }
 
     /// Replaces the response body with a string.

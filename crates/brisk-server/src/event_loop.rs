@@ -27,6 +27,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsFd;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -41,6 +42,7 @@ use crate::conn::{Conn, Next, Phase};
 use crate::ctx::ConnInfo;
 use crate::error::ServerError;
 use crate::handoff::{Ctl, Returns};
+use crate::hijack::Hijacked;
 use crate::push::Wake;
 use crate::respond::write_error;
 use crate::scratch::{Scratch, WRITE};
@@ -219,6 +221,30 @@ pub(crate) enum WorkerJob {
         generation: u32,
         home: Arc<LoopShared>,
     },
+}
+
+/// On a hijacked connection's own thread: sends its response, then runs
+/// its hijack handler with the socket (blocking).
+#[allow(clippy::boxed_local)] // the connection lives in a box in the slab
+fn run_hijack(core: &Core, mut conn: Box<TcpConn>) {
+    let mut s = Scratch::new(core);
+    let parts = conn.hijack_parts(&mut s, core);
+    s.release(core);
+    let id = conn.info.id;
+    match parts {
+        Ok((handler, buffered)) => {
+            let sock = conn.into_io().into_socket();
+            let _ = sock.set_nonblocking(false);
+            let stream = std::net::TcpStream::from(sock);
+            core.hijack_started(id, &stream);
+            let hijacked = Hijacked::new(stream, buffered);
+            if catch_unwind(AssertUnwindSafe(|| handler(hijacked))).is_err() {
+                error!("conn {id}: hijack handler panicked; its connection is closed");
+            }
+        }
+        Err(e) => debug!("conn {id}: the response before a hijack failed: {e}"),
+    }
+    core.hijack_ended(id);
 }
 
 impl WorkerJob {
@@ -554,8 +580,32 @@ impl LoopState {
     ) {
         let core = &*run.core;
         let shared = &run.loops[li];
-        // The slot stays checked out (as while it was driven).
         let _ = shared.epoll.delete(conn.io.socket().as_fd());
+        if conn.is_hijacking() {
+            // The connection leaves the server: its slot is freed and it no
+            // longer counts as open.
+            core.conn_closed(&conn);
+            if let Some(slot) = self.slab.slots.get_mut(idx as usize) {
+                slot.out = false;
+                self.out -= 1;
+                slot.missed = false;
+                self.wheel.arm(&mut slot.timer, idx, generation, 0);
+                self.slab.free(idx);
+            }
+            // A thread of its own: the handler may keep the connection as
+            // long as it likes, and `serve` does not wait for it.
+            core.hijacked.fetch_add(1, Ordering::AcqRel);
+            let owner = run.core.clone();
+            let spawned = std::thread::Builder::new()
+                .name("brisk-hijack".into())
+                .spawn(move || run_hijack(&owner, conn));
+            if let Err(e) = spawned {
+                error!("loop {li}: cannot start a thread for a hijacked connection ({e}); closed");
+                core.hijacked.fetch_sub(1, Ordering::AcqRel);
+            }
+            return;
+        }
+        // The slot stays checked out (as while it was driven).
         let job = WorkerJob::Serve {
             conn,
             idx,

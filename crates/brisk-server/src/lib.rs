@@ -37,6 +37,7 @@ mod ctx;
 mod error;
 mod event_loop;
 mod handoff;
+mod hijack;
 mod mem;
 mod monitor;
 mod push;
@@ -53,6 +54,7 @@ pub use brisk_http::{HeaderError, Method, TargetForm, Version};
 pub use config::{ConfigError, ErrorHandler, Handler, ServerBuilder};
 pub use ctx::{BodyReader, BodyStream, BodyWriter, RequestCtx};
 pub use error::{ServeError, ServerError};
+pub use hijack::{HijackHandler, Hijacked};
 pub use push::BodySender;
 pub use server::{Server, ShutdownHandle};
 

@@ -221,6 +221,12 @@ impl MemConn {
                     self.close();
                     return false;
                 }
+                Next::Detach if self.conn.as_ref().is_some_and(|c| c.is_hijacking()) => {
+                    // No socket to hand over in memory: the connection
+                    // leaves as a hijacked one would, unserved.
+                    self.close();
+                    return false;
+                }
                 Next::Detach => {
                     // The worker's part, here and now (nothing else runs:
                     // a body that has not arrived is a timeout).

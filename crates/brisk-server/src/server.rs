@@ -60,6 +60,10 @@ pub(crate) struct Core {
     per_ip: PerIp,
     /// Wakers of the running loops (filled by `serve`).
     wakers: Mutex<Vec<Arc<LoopShared>>>,
+    /// Connections taken over whose handler is running.
+    pub(crate) hijacked: AtomicUsize,
+    /// Their sockets, by connection id, when `close_hijacked_on_shutdown`.
+    hijacked_socks: Mutex<std::collections::HashMap<u64, std::net::TcpStream>>,
 }
 
 /// The connection timeouts of a [`Config`] in milliseconds.
@@ -132,6 +136,8 @@ impl Server {
                 open: AtomicUsize::new(0),
                 next_id: AtomicU64::new(1),
                 per_ip: PerIp::default(),
+                hijacked: AtomicUsize::new(0),
+                hijacked_socks: Mutex::new(std::collections::HashMap::new()),
                 wakers: Mutex::new(Vec::new()),
             }),
             serving: AtomicBool::new(false),
@@ -150,9 +156,16 @@ impl Server {
         }
     }
 
-    /// Connections open right now.
+    /// Connections open right now (hijacked ones are not: see
+    /// [`hijacked_connections`](Self::hijacked_connections)).
     pub fn open_connections(&self) -> usize {
         self.core.open.load(Ordering::Acquire)
+    }
+
+    /// Connections taken over ([`RequestCtx::hijack`](crate::RequestCtx::hijack))
+    /// whose hijack handler is still running.
+    pub fn hijacked_connections(&self) -> usize {
+        self.core.hijacked.load(Ordering::Acquire)
     }
 
     /// Binds `addr` (one listener, or one SO_REUSEPORT listener per loop
@@ -350,6 +363,32 @@ impl Core {
         for l in lock(&self.wakers).iter() {
             l.wake();
         }
+        if self.cfg.close_hijacked_on_shutdown {
+            for s in lock(&self.hijacked_socks).values() {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    /// A hijack handler starts with `stream` (remembered, to be shut down
+    /// at shutdown, when `close_hijacked_on_shutdown`).
+    pub(crate) fn hijack_started(&self, id: u64, stream: &std::net::TcpStream) {
+        if self.cfg.close_hijacked_on_shutdown {
+            if let Ok(s) = stream.try_clone() {
+                lock(&self.hijacked_socks).insert(id, s);
+            }
+            if self.shutting_down() {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    /// A hijack handler returned.
+    pub(crate) fn hijack_ended(&self, id: u64) {
+        if self.cfg.close_hijacked_on_shutdown {
+            lock(&self.hijacked_socks).remove(&id);
+        }
+        self.hijacked.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Milliseconds since the server was built (the loops' clock; never 0).

@@ -89,6 +89,11 @@ impl TcpTransport {
     pub(crate) fn socket(&self) -> &Socket {
         &self.sock
     }
+
+    /// The socket itself (a hijacked connection's).
+    pub(crate) fn into_socket(self) -> Socket {
+        self.sock
+    }
 }
 
 impl Transport for TcpTransport {

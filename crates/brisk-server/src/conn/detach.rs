@@ -19,12 +19,54 @@ use log::debug;
 use super::{CONTINUE, Conn, ReadSide, State};
 use crate::ctx::{BodyReader, BodySource, RequestCtx};
 use crate::error::ServerError;
+use crate::hijack::HijackHandler;
 use crate::respond::{Failed, base_options, is_head, write_response};
 use crate::scratch::{InFlight, READ, Scratch, Stage, WRITE};
 use crate::server::Core;
 use crate::transport::Transport;
 
 impl<T: Transport> Conn<T> {
+    /// Whether the connection is to be taken over (`Hijacking`).
+    pub(crate) fn is_hijacking(&self) -> bool {
+        matches!(self.state, State::Hijacking(_))
+    }
+
+    /// For a `Hijacking` connection on a worker thread: sends what is
+    /// queued (blocking, at most `write_timeout` without progress), then
+    /// returns the hijack handler and the bytes read past the request; the
+    /// buffers go back.
+    pub(crate) fn hijack_parts(
+        &mut self,
+        s: &mut Scratch,
+        core: &Core,
+    ) -> io::Result<(Box<HijackHandler>, Vec<u8>)> {
+        let State::Hijacking(handler) = std::mem::replace(&mut self.state, State::Idle) else {
+            return Err(io::Error::other("the connection is not being hijacked"));
+        };
+        if let Some(mut w) = self.wbuf.take() {
+            let sent = send_all(&mut self.io, &w[self.wpos..], core.cfg.write_timeout);
+            w.reset();
+            self.wpos = 0;
+            s.put_buf(core, WRITE, w);
+            sent?;
+        }
+        let buffered = match self.rbuf.take() {
+            Some(mut rb) => {
+                let rest = rb[self.rpos..].to_vec();
+                rb.reset();
+                s.put_buf(core, READ, rb);
+                rest
+            }
+            None => Vec::new(),
+        };
+        self.rpos = 0;
+        Ok((handler, buffered))
+    }
+
+    /// The transport (a hijacked connection's socket).
+    pub(crate) fn into_io(self) -> T {
+        self.io
+    }
     /// Refuses to serve a `Detaching` connection (no worker is free): 503,
     /// then it closes.
     #[cold]
@@ -188,6 +230,36 @@ impl<T: Transport> Conn<T> {
         }
         s.put_inflight(req);
     }
+}
+
+/// Writes all of `data`, waiting (at most `timeout` each time) while the
+/// transport is full.
+fn send_all<T: Transport>(io: &mut T, mut data: &[u8], timeout: Duration) -> io::Result<()> {
+    while !data.is_empty() {
+        match io.write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if !io.wait(true, timeout)? {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    while io.has_pending_output() {
+        match io.flush() {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if !io.wait(true, timeout)? {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// How the streamed body is delimited.

@@ -4,6 +4,7 @@ mod basics;
 mod blocking;
 mod corpus;
 mod errors;
+mod hijack;
 #[cfg(target_os = "linux")]
 mod idle;
 mod push;
