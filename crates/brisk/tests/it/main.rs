@@ -1,6 +1,7 @@
 //! The facade's examples, run as real processes.
 
 mod inspect;
+mod websocket;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -114,6 +115,9 @@ fn every_example_takes_port_and_loops_flags() {
         ("blocking", false, "/", "fast"),
         ("inspect", true, "/x", "\"path\":\"/x\""),
         ("stream", true, "/", "xxxxxxxx"),
+        ("upload", true, "/", "0 bytes, fnv1a cbf29ce484222325"),
+        ("sse", true, "/", "EventSource"),
+        ("websocket", true, "/", "new WebSocket"),
     ] {
         let args: &[&str] = if loops {
             &["--port", "0", "--loops", "1"]
