@@ -132,6 +132,7 @@ pub(crate) struct Config {
     pub(crate) stream_request_body: bool,
     pub(crate) max_worker_conns: usize,
     pub(crate) close_hijacked_on_shutdown: bool,
+    pub(crate) allow_connect: bool,
     pub(crate) max_idle_worker_duration: Duration,
     pub(crate) limits: Limits,
 }
@@ -170,6 +171,7 @@ impl Default for Config {
             stream_request_body: false,
             max_worker_conns: 256,
             close_hijacked_on_shutdown: false,
+            allow_connect: false,
             max_idle_worker_duration: Duration::from_secs(10),
             limits: Limits::default(),
         }
@@ -382,6 +384,17 @@ impl ServerBuilder {
         /// requests whose body is streamed and hijacked connections. Past
         /// it a request that would stream its body gets 503.
         max_worker_conns: usize
+    );
+    setter!(
+        /// Let `CONNECT` requests reach the handler, to open tunnels
+        /// (default off: answered 501 and closed). The handler runs on a
+        /// worker thread; to open the tunnel it answers 2xx and
+        /// [`hijack`](crate::RequestCtx::hijack)s the connection (the 2xx is
+        /// written without `Content-Length`/`Transfer-Encoding` or body, and
+        /// nothing after it is parsed as HTTP; a 2xx without a hijack closes
+        /// the connection). Any other status is sent as usual and the
+        /// connection closes.
+        allow_connect: bool
     );
     setter!(
         /// Shut hijacked connections down when the server shuts down, so

@@ -1325,6 +1325,9 @@ fn refusal(req: &mut InFlight, buf: &[u8], core: &Core) -> Result<bool, ServerEr
         }
     }
     match req.head.method() {
+        // A tunnel, opted into: served on a worker, where its answer is
+        // framed as CONNECT needs (`Conn::answer_connect`).
+        Method::Connect if core.cfg.allow_connect => return Ok(true),
         Method::Connect => return Err(ServerError::ConnectRefused),
         Method::Get | Method::Head => {}
         _ if core.cfg.get_only => return Err(ServerError::MethodNotAllowed),

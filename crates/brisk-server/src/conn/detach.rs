@@ -63,6 +63,54 @@ impl<T: Transport> Conn<T> {
         Ok((handler, buffered))
     }
 
+    /// Writes the handler's answer to a CONNECT (`allow_connect`): a 2xx
+    /// has no framing headers and no body, the tunnel follows it (RFC 9110
+    /// §9.3.6), so the handler must have hijacked the connection (without
+    /// a hijack it closes: nothing after a 2xx to CONNECT is HTTP). Any
+    /// other status is an ordinary response, and the connection closes.
+    #[cold]
+    fn answer_connect(&mut self, w: &mut ByteBuffer, s: &mut Scratch, core: &Core) {
+        let deferred = std::mem::replace(&mut s.resp.deferred, crate::ctx::Deferred::None);
+        let tunnel = (200..300).contains(&s.resp.header.status());
+        let base = brisk_http::WriteOptions {
+            // Nothing to type in a tunnel's answer.
+            default_content_type: !tunnel && !core.cfg.no_default_content_type,
+            ..base_options(core)
+        };
+        if tunnel {
+            s.resp.static_body = None;
+            s.resp.body.reset();
+        }
+        let framing = tunnel.then_some(brisk_http::ResponseBody::None);
+        write_response(
+            w,
+            &s.resp,
+            &mut s.head_cache,
+            s.unix_secs,
+            &base,
+            tunnel,
+            false,
+            false,
+            framing,
+        );
+        match deferred {
+            crate::ctx::Deferred::Hijack(handler) if tunnel => {
+                self.enter(State::Hijacking(handler));
+            }
+            other => {
+                if tunnel {
+                    log::warn!(
+                        "conn {} ({}): a 2xx to CONNECT without a hijack; closing",
+                        self.info.id,
+                        self.info.remote
+                    );
+                }
+                drop(other);
+                self.enter(State::Closing { linger: !tunnel });
+            }
+        }
+    }
+
     /// The transport (a hijacked connection's socket).
     pub(crate) fn into_io(self) -> T {
         self.io
@@ -134,7 +182,13 @@ impl<T: Transport> Conn<T> {
             timeout: core.cfg.read_timeout,
             write_timeout: core.cfg.write_timeout,
             out: Some((&mut w, &mut self.wpos)).filter(|_| expects),
-            state: Progress::Reading,
+            // No body at all (a CONNECT): done before the first read, and
+            // every byte read with the head is the next thing's.
+            state: if kind == (Framing::Length { left: 0 }) {
+                Progress::Done
+            } else {
+                Progress::Reading
+            },
             trailers: Vec::new(),
         };
         let buf = &rb[self.rpos..head_end];
@@ -184,8 +238,10 @@ impl<T: Transport> Conn<T> {
             },
         };
         let more = complete && body_buf.len() > leftover_from;
-        if panicked || s.resp.header.status() < 200 {
+        if panicked || s.resp.header.status() < 200 && !super::upgrades(s) {
             self.handler_failed(&mut w, s, core, failed, panicked);
+        } else if head.method() == Method::Connect {
+            self.answer_connect(&mut w, s, core);
         } else {
             // A body not read to its end leaves the connection unusable.
             let keep_alive = complete && self.keeps_alive(s, core, head);

@@ -130,3 +130,55 @@ fn shutdown_leaves_hijacked_connections_alone_by_default() {
     c.stream.write_all(b"still here").unwrap();
     read_until(&mut c.stream, &mut buf, b"still here");
 }
+
+/// With `allow_connect`, CONNECT reaches the handler: a 2xx with a hijack
+/// opens a tunnel (no framing headers, the bytes after it are the
+/// tunnel's); another status, or a 2xx without a hijack, closes.
+#[test]
+fn connect_opens_a_tunnel_when_allowed() {
+    let srv = TestServer::start(
+        |ctx| {
+            if ctx.method() != brisk_server::Method::Connect {
+                return ctx.set_body(b"plain");
+            }
+            match ctx.uri() {
+                b"echo.test:443" => {
+                    ctx.set_body(b"ignored: a tunnel has no body");
+                    ctx.hijack(echo);
+                }
+                b"nohijack.test:443" => ctx.set_body(b"no tunnel"),
+                _ => ctx.error("forbidden", 403),
+            }
+        },
+        |b| b.allow_connect(true),
+    );
+    let mut c = srv.connect();
+    c.send(b"CONNECT echo.test:443 HTTP/1.1\r\nHost: echo.test:443\r\n\r\ntunnel bytes|");
+    let mut buf = Vec::new();
+    read_until(&mut c.stream, &mut buf, b"\r\n\r\n");
+    let end = find(&buf, b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    for framing in ["Content-Length", "Transfer-Encoding", "Connection"] {
+        assert!(!head.contains(framing), "{framing} in {head}");
+    }
+    buf.drain(..end);
+    read_until(&mut c.stream, &mut buf, b"tunnel bytes|");
+    assert_eq!(buf, b"tunnel bytes|");
+
+    let mut c = srv.connect();
+    let r = c.request(b"CONNECT other.test:443 HTTP/1.1\r\nHost: other.test:443\r\n\r\n");
+    assert_eq!(r.status, 403);
+    assert!(r.closes() && c.is_closed());
+
+    let mut c = srv.connect();
+    c.send(b"CONNECT nohijack.test:443 HTTP/1.1\r\nHost: nohijack.test:443\r\n\r\nGET / HTTP/1.1\r\n\r\n");
+    let mut all = Vec::new();
+    let _ = c.stream.read_to_end(&mut all);
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(
+        text.ends_with("\r\n\r\n"),
+        "no body, nothing parsed after: {text}"
+    );
+}
