@@ -8,6 +8,7 @@ use brisk_http::Limits;
 
 use crate::ctx::RequestCtx;
 use crate::error::ServerError;
+use crate::hooks::{ConnState, ContinueAction, Hooks, RequestHead, RequestLimits};
 
 /// A request handler: runs inline on an event-loop thread for every request.
 pub type Handler = dyn Fn(&mut RequestCtx<'_>) + Send + Sync + 'static;
@@ -195,6 +196,7 @@ pub struct ServerBuilder {
     pub(crate) cfg: Config,
     pub(crate) handler: Option<Arc<Handler>>,
     pub(crate) error_handler: Option<Arc<ErrorHandler>>,
+    pub(crate) hooks: Hooks,
 }
 
 macro_rules! setter {
@@ -213,6 +215,7 @@ impl ServerBuilder {
             cfg: Config::default(),
             handler: None,
             error_handler: None,
+            hooks: Hooks::default(),
         }
     }
 
@@ -234,6 +237,95 @@ impl ServerBuilder {
         F: Fn(&mut RequestCtx<'_>, &ServerError) + Send + Sync + 'static,
     {
         self.error_handler = Some(Arc::new(f));
+        self
+    }
+
+    /// A hook on every request's head, before its body is read (fasthttp's
+    /// `HeaderReceived`): it sees the head ([`RequestHead`]) and may change
+    /// this request's [`RequestLimits`]: its largest body, its read
+    /// timeout, whether its body is streamed to the handler or buffered.
+    /// It runs on the loop thread: keep it quick.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let server = brisk_server::Server::builder()
+    ///     .handler(|ctx| ctx.set_body(b"ok"))
+    ///     .head_handler(|head, limits| {
+    ///         if head.raw_path().starts_with(b"/upload/") {
+    ///             limits.max_body_size = 1 << 30;
+    ///             limits.read_timeout = Duration::from_secs(60);
+    ///             limits.stream_body = true;
+    ///         }
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(server);
+    /// ```
+    pub fn head_handler<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&RequestHead<'_>, &mut RequestLimits) + Send + Sync + 'static,
+    {
+        self.hooks.head = Some(Arc::new(f));
+        self
+    }
+
+    /// A hook deciding requests that sent `Expect: 100-continue` (fasthttp's
+    /// `ContinueHandler`): [`ContinueAction::Continue`] reads the body (the
+    /// server sends `100 Continue` when the body has not arrived yet),
+    /// [`ContinueAction::Reject`] answers at once (417, 413, 401, …)
+    /// without reading it, through the error hook
+    /// ([`ServerError::ExpectationRejected`]), and closes. Runs on the loop
+    /// thread, after the head hook. Default: always continue.
+    ///
+    /// ```
+    /// use brisk_server::ContinueAction;
+    /// let server = brisk_server::Server::builder()
+    ///     .handler(|ctx| ctx.set_body(b"ok"))
+    ///     .continue_handler(|head| match head.header(b"authorization") {
+    ///         Some(_) => ContinueAction::Continue,
+    ///         None => ContinueAction::Reject(401),
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(server);
+    /// ```
+    pub fn continue_handler<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&RequestHead<'_>) -> ContinueAction + Send + Sync + 'static,
+    {
+        self.hooks.cont = Some(Arc::new(f));
+        self
+    }
+
+    /// A hook on every connection's states (fasthttp's `ConnState`):
+    /// [`ConnState::New`] when accepted, `Active` when a request's first
+    /// byte arrives, `Idle` when its answer is queued and nothing of the
+    /// next request arrived, `Hijacked` when a handler takes it over,
+    /// `Closed`. Called with the connection's id and client address, on the
+    /// loop thread (keep it quick: it runs twice per request).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use brisk_server::ConnState;
+    /// let active = Arc::new(AtomicUsize::new(0));
+    /// let seen = active.clone();
+    /// let server = brisk_server::Server::builder()
+    ///     .handler(|ctx| ctx.set_body(b"ok"))
+    ///     .conn_state_handler(move |_id, _addr, state| match state {
+    ///         ConnState::Active => { seen.fetch_add(1, Ordering::Relaxed); }
+    ///         ConnState::Idle | ConnState::Closed => {}
+    ///         _ => {}
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(server);
+    /// ```
+    pub fn conn_state_handler<F>(mut self, f: F) -> Self
+    where
+        F: Fn(u64, std::net::SocketAddr, ConnState) + Send + Sync + 'static,
+    {
+        self.hooks.conn = Some(Arc::new(f));
         self
     }
 
@@ -510,6 +602,7 @@ impl ServerBuilder {
             self.cfg,
             handler,
             self.error_handler,
+            self.hooks,
         ))
     }
 }

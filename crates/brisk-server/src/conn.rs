@@ -45,9 +45,10 @@ use std::sync::Arc;
 use crate::ctx::{BodyStream, BodyWriter, ConnInfo, Deferred, RequestCtx};
 use crate::error::ServerError;
 use crate::hijack::HijackHandler;
+use crate::hooks::{ConnState, ContinueAction, RequestHead, RequestLimits};
 use crate::push::{End, PushShared};
 use crate::respond::{Failed, base_options, is_head, write_error, write_response};
-use crate::scratch::{BodyWait, InFlight, READ, Scratch, Stage, WRITE};
+use crate::scratch::{BodyWait, InFlight, READ, ReqLimits, Scratch, Stage, WRITE};
 use crate::server::Core;
 use crate::transport::Transport;
 
@@ -305,7 +306,12 @@ impl<T: Transport> Conn<T> {
         let at = match self.state {
             State::Lingering { until } => until,
             _ if self.has_output() => self.last_active + d.write,
-            State::Reading { since, .. } => since + d.read,
+            State::Reading { since, ref req } => {
+                since
+                    + req
+                        .limits
+                        .map_or(d.read, |l| l.read_timeout.as_millis() as u64)
+            }
             State::Detaching(_) => self.last_active + d.read,
             // A pushed body whose writer is silent: its connection may wait
             // as long as an idle one.
@@ -610,6 +616,8 @@ impl<T: Transport> Conn<T> {
                 req: s.take_inflight(core),
                 since: now_ms,
             });
+            core.hooks
+                .conn_state(self.info.id, self.info.remote, ConnState::Active);
         }
         Ok(())
     }
@@ -803,6 +811,9 @@ impl<T: Transport> Conn<T> {
                 // Streaming, sending a static body, closing, or nothing
                 // more to answer.
                 s.put_inflight(req);
+                if core.hooks.conn.is_some() {
+                    self.tell_idle(core);
+                }
                 break;
             }
             since = now_ms;
@@ -866,8 +877,9 @@ impl<T: Transport> Conn<T> {
                     || matches!(kind, BodyKind::Chunked) && core.cfg.stream_request_body
                     || !matches!(method, Method::Get | Method::Head)
                         && (method == Method::Connect || core.cfg.get_only)
+                    || core.inspects_heads
                 {
-                    match refusal(req, &rb[self.rpos..], core) {
+                    match refusal(req, &rb[self.rpos..], core, self.info.remote) {
                         Err(err) => {
                             self.refuse(req, &rb[self.rpos..], w, s, core, err);
                             return false;
@@ -940,7 +952,6 @@ impl<T: Transport> Conn<T> {
         s: &mut Scratch,
         core: &Core,
     ) -> bool {
-        let max_body = core.cfg.max_request_body_size;
         let v = rb.as_mut_vec();
         let Stage::Body { wait, .. } = &mut req.stage else {
             return false;
@@ -972,6 +983,9 @@ impl<T: Transport> Conn<T> {
                 read,
                 written,
             } => {
+                let max_body = req
+                    .limits
+                    .map_or(core.cfg.max_request_body_size, |l| l.max_body);
                 let start = self.rpos + *head_len;
                 match req.decoder.decode(&mut v[start..], *read, *written) {
                     Err(e) => ServerError::Parse(e),
@@ -1101,6 +1115,17 @@ impl<T: Transport> Conn<T> {
             }
         } else {
             self.start_deferred(w, s, base, keep_alive, is_head, http10, more);
+        }
+    }
+
+    /// Tells the connection-state hook the connection went idle, if it did
+    /// (out of line: the hook is usually not set).
+    #[cold]
+    #[inline(never)]
+    fn tell_idle(&self, core: &Core) {
+        if matches!(self.state, State::Idle) {
+            core.hooks
+                .conn_state(self.info.id, self.info.remote, ConnState::Idle);
         }
     }
 
@@ -1315,7 +1340,12 @@ fn failed_view<'a>(req: &'a InFlight, buf: &'a [u8]) -> Failed<'a> {
 /// buffer. Out of line: the usual request is none of these.
 #[cold]
 #[inline(never)]
-fn refusal(req: &mut InFlight, buf: &[u8], core: &Core) -> Result<bool, ServerError> {
+fn refusal(
+    req: &mut InFlight,
+    buf: &[u8],
+    core: &Core,
+    remote: std::net::SocketAddr,
+) -> Result<bool, ServerError> {
     if !req.head.path_is_plain() {
         // The path first: the error hook may show it.
         let raw = req.head.path().get(buf);
@@ -1333,13 +1363,42 @@ fn refusal(req: &mut InFlight, buf: &[u8], core: &Core) -> Result<bool, ServerEr
         _ if core.cfg.get_only => return Err(ServerError::MethodNotAllowed),
         _ => {}
     }
-    match req.head.body_kind() {
-        // Refused before a byte of it is read.
-        BodyKind::Length(n) if n > core.cfg.max_request_body_size as u64 => {
-            Err(ServerError::BodyTooLarge)
+    let kind = req.head.body_kind();
+    let mut limits = RequestLimits {
+        max_body_size: core.cfg.max_request_body_size,
+        read_timeout: core.cfg.read_timeout,
+        stream_body: match kind {
+            BodyKind::Length(n) => n > core.buffer_limit,
+            BodyKind::Chunked => core.cfg.stream_request_body,
+            BodyKind::None => false,
+        },
+    };
+    if core.inspects_heads {
+        let view = RequestHead {
+            head: &req.head,
+            buf,
+            remote,
+        };
+        if let Some(hook) = &core.hooks.head {
+            hook(&view, &mut limits);
+            req.limits = Some(ReqLimits {
+                max_body: limits.max_body_size,
+                read_timeout: limits.read_timeout,
+            });
         }
-        BodyKind::Length(n) => Ok(n > core.buffer_limit),
-        BodyKind::Chunked => Ok(core.cfg.stream_request_body),
+        if let (Some(hook), true) = (&core.hooks.cont, req.head.expect_continue()) {
+            if let ContinueAction::Reject(status) = hook(&view) {
+                return Err(ServerError::ExpectationRejected(status));
+            }
+        }
+    }
+    match kind {
+        // Refused before a byte of it is read.
+        BodyKind::Length(n) if n > limits.max_body_size as u64 => Err(ServerError::BodyTooLarge),
+        // A body larger than the buffer is streamed, whatever the hook
+        // said: buffering it would grow the read buffer past its bound.
+        BodyKind::Length(n) => Ok(limits.stream_body || n > core.buffer_limit),
+        BodyKind::Chunked => Ok(limits.stream_body),
         BodyKind::None => Ok(false),
     }
 }

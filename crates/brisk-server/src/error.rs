@@ -45,6 +45,10 @@ pub enum ServerError {
     /// A request whose body would be streamed found no worker thread free
     /// (`max_worker_conns`) (503).
     Overloaded,
+    /// The continue hook refused a request that sent
+    /// `Expect: 100-continue`, with this status (a 4xx or 5xx; 417 when it
+    /// gave another).
+    ExpectationRejected(u16),
 }
 
 impl ServerError {
@@ -64,6 +68,8 @@ impl ServerError {
             ServerError::ConnectRefused => 501,
             ServerError::InformationalStatus(_) => 500,
             ServerError::Overloaded => 503,
+            ServerError::ExpectationRejected(s @ 400..=599) => *s,
+            ServerError::ExpectationRejected(_) => 417,
         }
     }
 
@@ -83,6 +89,7 @@ impl ServerError {
             ServerError::ConnectRefused => "CONNECT is not supported",
             ServerError::InformationalStatus(_) => "internal server error",
             ServerError::Overloaded => "the server is busy",
+            ServerError::ExpectationRejected(_) => "the request was refused before its body",
         }
     }
 }

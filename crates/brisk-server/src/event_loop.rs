@@ -43,6 +43,7 @@ use crate::ctx::ConnInfo;
 use crate::error::ServerError;
 use crate::handoff::{Ctl, Returns};
 use crate::hijack::Hijacked;
+use crate::hooks::ConnState;
 use crate::push::Wake;
 use crate::respond::write_error;
 use crate::scratch::{Scratch, WRITE};
@@ -585,6 +586,8 @@ impl LoopState {
             // The connection leaves the server: its slot is freed and it no
             // longer counts as open.
             core.conn_closed(&conn);
+            core.hooks
+                .conn_state(conn.info.id, conn.info.remote, ConnState::Hijacked);
             if let Some(slot) = self.slab.slots.get_mut(idx as usize) {
                 slot.out = false;
                 self.out -= 1;
@@ -670,6 +673,8 @@ impl LoopState {
     ) {
         conn.release(core, s);
         core.conn_closed(&conn);
+        core.hooks
+            .conn_state(conn.info.id, conn.info.remote, ConnState::Closed);
         drop(conn);
         let slot = &mut self.slab.slots[idx as usize];
         self.wheel.arm(&mut slot.timer, idx, generation, 0);
@@ -760,6 +765,8 @@ impl LoopState {
         }
         // Not readable until epoll says so (it reports data already queued).
         let deadline = conn.deadline(core);
+        core.hooks
+            .conn_state(conn.info.id, conn.info.remote, ConnState::New);
         let slot = &mut self.slab.slots[idx as usize];
         slot.conn = Some(conn);
         self.wheel.arm(&mut slot.timer, idx, generation, deadline);

@@ -38,6 +38,7 @@ mod error;
 mod event_loop;
 mod handoff;
 mod hijack;
+mod hooks;
 mod mem;
 mod monitor;
 mod push;
@@ -55,6 +56,10 @@ pub use config::{ConfigError, ErrorHandler, Handler, ServerBuilder};
 pub use ctx::{BodyReader, BodyStream, BodyWriter, RequestCtx};
 pub use error::{ServeError, ServerError};
 pub use hijack::{HijackHandler, Hijacked};
+pub use hooks::{
+    ConnState, ConnStateHandler, ContinueAction, ContinueHandler, HeadHandler, RequestHead,
+    RequestLimits,
+};
 pub use push::BodySender;
 pub use server::{Server, ShutdownHandle};
 

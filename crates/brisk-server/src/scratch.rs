@@ -115,6 +115,15 @@ pub(crate) struct InFlight {
     /// The normalized path when the head's path is not plain
     /// (`RequestHeader::path_is_plain`); the allocation is reused.
     pub(crate) path: Vec<u8>,
+    /// This request's limits, when a head hook set them.
+    pub(crate) limits: Option<ReqLimits>,
+}
+
+/// A request's limits set by a head hook (in the loops' units).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReqLimits {
+    pub(crate) max_body: usize,
+    pub(crate) read_timeout: std::time::Duration,
 }
 
 /// How far a request has been received.
@@ -153,6 +162,7 @@ impl InFlight {
     pub(crate) fn recycle(&mut self) {
         self.parser.reset();
         self.stage = Stage::Head;
+        self.limits = None;
     }
 }
 
@@ -188,6 +198,7 @@ fn new_inflight(core: &Core) -> Box<InFlight> {
         decoder: ChunkedDecoder::new(&core.cfg.limits),
         stage: Stage::Head,
         path: Vec::new(),
+        limits: None,
     })
 }
 

@@ -17,6 +17,7 @@ use crate::conn::Conn;
 use crate::error::ServeError;
 use crate::event_loop::{LoopShared, PerIp, WorkerJob, run_loop};
 use crate::handoff::MonitorGate;
+use crate::hooks::Hooks;
 use crate::monitor::monitor;
 
 /// An HTTP/1.1 server: event loops running a synchronous handler inline.
@@ -49,6 +50,10 @@ pub(crate) struct Core {
     /// The largest request body read into the buffer: above it a body is
     /// refused, or streamed with `stream_request_body`.
     pub(crate) buffer_limit: u64,
+    pub(crate) hooks: Hooks,
+    /// A head or continue hook is set: every complete head takes the
+    /// refusal path, where they run.
+    pub(crate) inspects_heads: bool,
     pub(crate) handler: Arc<Handler>,
     pub(crate) error_handler: Option<Arc<ErrorHandler>>,
     pub(crate) pool: &'static BufferPool,
@@ -117,9 +122,12 @@ impl Server {
         cfg: Config,
         handler: Arc<Handler>,
         error_handler: Option<Arc<ErrorHandler>>,
+        hooks: Hooks,
     ) -> Server {
         Server {
             core: Arc::new(Core {
+                inspects_heads: hooks.head.is_some() || hooks.cont.is_some(),
+                hooks,
                 timeouts: TimeoutsMs::of(&cfg),
                 buffer_limit: if cfg.stream_request_body {
                     cfg.max_request_body_size.min(cfg.read_buffer_size) as u64

@@ -154,8 +154,10 @@ impl<T: Transport> Conn<T> {
             head,
             decoder,
             path: norm_path,
+            limits,
             ..
         } = &mut *req;
+        let limits = *limits;
         let kind = match head.body_kind() {
             BodyKind::Length(n) => Framing::Length { left: n },
             BodyKind::Chunked => {
@@ -178,8 +180,8 @@ impl<T: Transport> Conn<T> {
             decoder,
             declared,
             total: 0,
-            limit: core.cfg.max_request_body_size as u64,
-            timeout: core.cfg.read_timeout,
+            limit: limits.map_or(core.cfg.max_request_body_size, |l| l.max_body) as u64,
+            timeout: limits.map_or(core.cfg.read_timeout, |l| l.read_timeout),
             write_timeout: core.cfg.write_timeout,
             out: Some((&mut w, &mut self.wpos)).filter(|_| expects),
             // No body at all (a CONNECT): done before the first read, and

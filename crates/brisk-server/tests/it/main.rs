@@ -5,6 +5,7 @@ mod blocking;
 mod corpus;
 mod errors;
 mod hijack;
+mod hooks;
 #[cfg(target_os = "linux")]
 mod idle;
 mod push;
