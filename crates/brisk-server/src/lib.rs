@@ -42,6 +42,7 @@ mod monitor;
 mod respond;
 mod scratch;
 mod server;
+mod signals;
 mod slab;
 mod sync;
 mod sys;
