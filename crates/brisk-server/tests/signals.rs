@@ -461,7 +461,10 @@ impl Proc {
                 return found.clone();
             }
             let now = Instant::now();
-            assert!(now < deadline, "no line {prefix:?}\n{}", self.dump());
+            if now >= deadline {
+                drop(l);
+                panic!("no line {prefix:?}\n{}", self.dump());
+            }
             l = cv.wait_timeout(l, deadline - now).unwrap().0;
         }
     }

@@ -60,7 +60,10 @@ impl Watched {
                 return found;
             }
             let now = Instant::now();
-            assert!(now < deadline, "no {count} × {part:?}\n{}", self.dump());
+            if now >= deadline {
+                drop(l);
+                panic!("no {count} × {part:?}\n{}", self.dump());
+            }
             l = cv.wait_timeout(l, deadline - now).unwrap().0;
         }
     }
