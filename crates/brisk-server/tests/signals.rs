@@ -116,11 +116,13 @@ fn sleep_body(ms: u64) -> Vec<u8> {
         .collect()
 }
 
-/// Two requests in flight (`/sleep?ms=2000` and `?ms=2500`, both handlers
-/// started) when the signal arrives get their whole responses with
-/// `Connection: close`, although the client reads the first one only after
-/// the second: a drain that closed connections once their handler returned
-/// would cut the first. An idle connection is closed at once; a connection
+/// Two requests in flight (`/sleep?ms=2000&drain` and `?ms=2500&drain`,
+/// both handlers started) when the signal arrives get their whole
+/// responses with `Connection: close`, although the client reads the first
+/// one only after the second: a drain that closed connections once their
+/// handler returned would cut the first. (With `drain` a handler does not
+/// return before the shutdown has started, so the requests are in flight
+/// at the signal however slow the machine is.) An idle connection is closed at once; a connection
 /// opened during the drain is never answered; the process exits 0 after
 /// `listen_and_serve` returned `Ok`, and then nothing listens on the port.
 fn drains_the_request_in_flight(signal: Signal) {
@@ -130,10 +132,10 @@ fn drains_the_request_in_flight(signal: Signal) {
     let r = idle.request("/");
     assert_eq!((r.status, r.closes()), (200, false), "{}", p.dump());
     let mut first = Client::connect(addr);
-    first.send("/sleep?ms=2000");
+    first.send("/sleep?ms=2000&drain");
     p.wait_line("handler: sleeping 2000 ms");
     let mut second = Client::connect(addr);
-    second.send("/sleep?ms=2500");
+    second.send("/sleep?ms=2500&drain");
     p.wait_line("handler: sleeping 2500 ms");
     p.signal(signal);
     // The drain has started once the idle connection is closed.
@@ -349,6 +351,14 @@ mod child {
                     .unwrap();
                 println!("handler: sleeping {ms} ms");
                 std::thread::sleep(Duration::from_millis(ms));
+                if ctx.query_arg(b"drain").is_some() {
+                    // Not before the shutdown (bounded, as a guard).
+                    let stop = STOP.get().unwrap();
+                    let deadline = Instant::now() + GUARD;
+                    while !stop.is_shutting_down() && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
                 ctx.set_body(&sleep_body(ms));
             }
             b"/hang" => {

@@ -193,9 +193,11 @@ fn hello_example_drains_on_sigterm_and_exits_0() {
 }
 
 /// With 2 children, a `/sleep?ms=2000` request whose handler has started
-/// when the master gets SIGTERM is answered in full (200, with
-/// `Connection: close`); then the children and the master exit, the master
-/// with status 0.
+/// when the master gets SIGTERM is answered in full (200); then the
+/// children and the master exit, the master with status 0. (Before
+/// children drained, the request was cut. `Connection: close` is not
+/// asserted: on a machine slow enough for the signal to reach the child
+/// after the 2 s, the response legitimately goes out before the drain.)
 #[test]
 fn prefork_example_children_drain_on_sigterm() {
     let mut p = Watched::start("prefork", &["--port", "0", "--children", "2"]);
@@ -211,8 +213,7 @@ fn prefork_example_children_drain_on_sigterm() {
     let r = read_response(&mut busy);
     assert_eq!(r.status, 200, "{}", p.dump());
     assert_eq!(r.body, format!("slept 2000 ms in process {served_by}"));
-    assert!(closes(&r), "the drain answers with Connection: close");
-    assert!(is_closed(&mut busy));
+    assert!(is_closed(&mut busy), "closed when its child exits");
     let status = p.wait_exit();
     assert_eq!(status.code(), Some(0), "{status}\n{}", p.dump());
     for pid in children {
