@@ -136,6 +136,9 @@ pub(crate) struct Config {
     pub(crate) allow_connect: bool,
     pub(crate) max_idle_worker_duration: Duration,
     pub(crate) limits: Limits,
+    /// `None`: SIGTERM/SIGINT handled on `listen_and_serve` only.
+    pub(crate) handle_signals: Option<bool>,
+    pub(crate) force_on_second_signal: bool,
 }
 
 impl Default for Config {
@@ -175,6 +178,8 @@ impl Default for Config {
             allow_connect: false,
             max_idle_worker_duration: Duration::from_secs(10),
             limits: Limits::default(),
+            handle_signals: None,
+            force_on_second_signal: true,
         }
     }
 }
@@ -389,7 +394,10 @@ impl ServerBuilder {
         first_byte_timeout: Duration
     );
     setter!(
-        /// Bound on a graceful shutdown's wait for requests in flight (default 10 s).
+        /// Bound on a graceful shutdown's wait for requests in flight and
+        /// connections still open (default 10 s): past it every remaining
+        /// connection is closed, and the serve call returns once the
+        /// handlers still running (which cannot be interrupted) return.
         shutdown_timeout: Duration
     );
     setter!(
@@ -498,6 +506,68 @@ impl ServerBuilder {
     setter!(
         /// How long a spare take-over thread may idle before it exits (default 10 s).
         max_idle_worker_duration: Duration
+    );
+
+    /// Whether SIGTERM and SIGINT start a graceful shutdown while this
+    /// server serves: the same as [`ShutdownHandle::shutdown`]
+    /// (accepting stops, idle connections close, requests in flight are
+    /// answered with `Connection: close`, all bounded by
+    /// [`shutdown_timeout`](Self::shutdown_timeout)), after which the serve
+    /// call returns `Ok`.
+    ///
+    /// **Default:** on for [`Server::listen_and_serve`] (and so for
+    /// `brisk::listen_and_serve`), off for [`Server::serve`] and
+    /// [`Server::serve_listeners`], which leave the process's signals
+    /// alone. `true` turns it on for every serve path, `false` off for
+    /// every one: use `false` when the program handles its signals itself
+    /// (and calls [`ShutdownHandle::shutdown`] when it decides to).
+    ///
+    /// While the server serves, brisk's handler replaces the process's
+    /// SIGTERM and SIGINT actions; the previous ones come back when the last
+    /// server serving with signals returns. Several servers may serve with
+    /// signals at once: a signal shuts them all down. A second signal
+    /// during the drain closes every connection at once (see
+    /// [`force_on_second_signal`](Self::force_on_second_signal)).
+    ///
+    /// ```no_run
+    /// use brisk_server::Server;
+    ///
+    /// // The program owns its signals: brisk installs no handler.
+    /// let server = Server::builder()
+    ///     .handler(|ctx| ctx.set_body(b"hi"))
+    ///     .handle_signals(false)
+    ///     .build()
+    ///     .unwrap();
+    /// let stop = server.shutdown_handle(); // call stop.shutdown() on your own signal
+    /// # let _ = stop;
+    /// server.listen_and_serve("127.0.0.1:8080").unwrap();
+    /// ```
+    ///
+    /// [`ShutdownHandle::shutdown`]: crate::ShutdownHandle::shutdown
+    /// [`Server::listen_and_serve`]: crate::Server::listen_and_serve
+    /// [`Server::serve`]: crate::Server::serve
+    /// [`Server::serve_listeners`]: crate::Server::serve_listeners
+    pub fn handle_signals(mut self, on: bool) -> Self {
+        self.cfg.handle_signals = Some(on);
+        self
+    }
+
+    setter!(
+        /// With signals handled ([`handle_signals`](Self::handle_signals)):
+        /// whether a second SIGTERM or SIGINT during the graceful shutdown
+        /// ends it at once (default on: the impatient second Ctrl-C). Every
+        /// connection is then closed without waiting for its response; a
+        /// handler already running cannot be interrupted and finishes first.
+        /// Once every server serving with signals has been forced, the
+        /// previous signal actions are back, so a third signal acts as it
+        /// would without brisk (by default the process ends).
+        ///
+        /// Off: further signals are ignored and only `shutdown_timeout`
+        /// ends the drain. `brisk::prefork_server` turns it off in its
+        /// children, whose master escalates itself (SIGKILL after its grace
+        /// period) and which may receive the same signal twice (from the
+        /// terminal or the service manager, and from the master).
+        force_on_second_signal: bool
     );
 
     /// Stop normalizing request header names to canonical case.

@@ -27,6 +27,10 @@
 //!   spare thread after `blocking_threshold` (1 ms by default).
 //! * Bad input never reaches the handler: each [`ServerError`] is answered
 //!   with its status and the connection closes.
+//! * [`Server::listen_and_serve`] drains gracefully on SIGTERM and SIGINT
+//!   (the requests in flight are answered, bounded by `shutdown_timeout`)
+//!   and returns `Ok`; [`ServerBuilder::handle_signals`] turns that off, or
+//!   on for [`Server::serve`].
 //!
 //! See `docs/ARCHITECTURE.md` for the threading and memory model.
 #![deny(missing_docs)]
@@ -45,6 +49,7 @@ mod push;
 mod respond;
 mod scratch;
 mod server;
+mod signals;
 mod slab;
 mod sync;
 mod sys;

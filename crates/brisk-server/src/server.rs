@@ -179,9 +179,19 @@ impl Server {
     /// Binds `addr` (one listener, or one SO_REUSEPORT listener per loop
     /// when [`reuse_port`](ServerBuilder::reuse_port) is set) and serves
     /// until shut down.
+    ///
+    /// SIGTERM and SIGINT shut it down gracefully, like
+    /// [`ShutdownHandle::shutdown`]: accepting stops, idle connections
+    /// close, requests in flight get their responses (with
+    /// `Connection: close`) for up to
+    /// [`shutdown_timeout`](ServerBuilder::shutdown_timeout), then this
+    /// returns `Ok(())`. A second signal closes everything at once. Turn it
+    /// off with [`handle_signals(false)`](ServerBuilder::handle_signals)
+    /// when the program handles its signals itself.
     pub fn listen_and_serve(&self, addr: impl ToSocketAddrs) -> Result<(), ServeError> {
         let listeners = self.bind(addr)?;
-        self.serve_listeners(listeners)
+        let socks = listeners.into_iter().map(Socket::from).collect();
+        self.serve_sockets(socks, true)
     }
 
     /// Binds `addr` and returns the listeners without serving; hand them to
@@ -222,22 +232,34 @@ impl Server {
 
     /// Serves connections from `listener` until shut down. Every loop
     /// accepts from it (EPOLLEXCLUSIVE wakes one loop per connection).
+    ///
+    /// Unlike [`listen_and_serve`](Self::listen_and_serve), it leaves the
+    /// process's signals alone unless
+    /// [`handle_signals(true)`](ServerBuilder::handle_signals) was set: stop
+    /// it with a [`ShutdownHandle`].
     pub fn serve(&self, listener: TcpListener) -> Result<(), ServeError> {
         self.serve_listeners(vec![listener])
     }
 
     /// Serves from several listeners: one listener per loop when their
-    /// number equals the loop count (SO_REUSEPORT), else all shared.
+    /// number equals the loop count (SO_REUSEPORT), else all shared. Signals
+    /// are left alone unless asked for, as with [`serve`](Self::serve).
     pub fn serve_listeners(&self, listeners: Vec<TcpListener>) -> Result<(), ServeError> {
         let socks = listeners.into_iter().map(Socket::from).collect();
-        self.serve_sockets(socks)
+        self.serve_sockets(socks, false)
     }
 
-    fn serve_sockets(&self, socks: Vec<Socket>) -> Result<(), ServeError> {
+    /// `signals`: whether SIGTERM and SIGINT shut the server down unless
+    /// [`handle_signals`](ServerBuilder::handle_signals) says otherwise.
+    fn serve_sockets(&self, socks: Vec<Socket>, signals: bool) -> Result<(), ServeError> {
         if self.serving.swap(true, Ordering::AcqRel) {
             return Err(ServeError::AlreadyServing);
         }
-        let result = self.serve_inner(socks);
+        // Dropped (the previous signal actions restored) once serving ends.
+        let result = match crate::signals::register(&self.core, signals) {
+            Ok(_guard) => self.serve_inner(socks),
+            Err(e) => Err(ServeError::Setup(e)),
+        };
         self.serving.store(false, Ordering::Release);
         result
     }
@@ -343,7 +365,10 @@ impl ShutdownHandle {
     /// Starts a graceful shutdown and returns at once: accepting stops, idle
     /// connections close, requests in flight are answered with
     /// `Connection: close`; after `shutdown_timeout` the rest is closed.
-    /// [`Server::serve`] returns when every connection is gone.
+    /// [`Server::serve`] returns when every connection is gone (a handler
+    /// still running is not interrupted: it returns first). SIGTERM and
+    /// SIGINT do the same on [`Server::listen_and_serve`]
+    /// ([`ServerBuilder::handle_signals`]).
     pub fn shutdown(&self) {
         self.core.begin_shutdown(self.core.cfg.shutdown_timeout);
     }
@@ -364,7 +389,7 @@ impl Core {
         self.shutdown_deadline.load(Ordering::Acquire)
     }
 
-    fn begin_shutdown(&self, grace: Duration) {
+    pub(crate) fn begin_shutdown(&self, grace: Duration) {
         let deadline = self.now_ms() + grace.as_millis() as u64;
         self.shutdown_deadline.fetch_min(deadline, Ordering::AcqRel);
         self.shutting_down.store(true, Ordering::Release);

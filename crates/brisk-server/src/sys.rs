@@ -203,6 +203,50 @@ fn thread_cpu_ns(_tid: i32) -> Option<u64> {
     None
 }
 
+/// Installs `handler` for `signal` (with `SA_RESTART`, so that blocking
+/// calls elsewhere in the program are not cut short) and returns the action
+/// it replaced, for [`restore_signal_action`].
+pub(crate) fn install_signal_handler(
+    signal: nix::sys::signal::Signal,
+    handler: extern "C" fn(libc::c_int),
+) -> io::Result<nix::sys::signal::SigAction> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, sigaction};
+    let action = SigAction::new(
+        SigHandler::Handler(handler),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the only handler passed here (`signals::on_signal`) is
+    // async-signal-safe: it touches lock-free atomics and calls
+    // `write_wake_byte`, which preserves `errno`.
+    unsafe { sigaction(signal, &action) }.map_err(io::Error::from)
+}
+
+/// Puts back an action saved by [`install_signal_handler`].
+pub(crate) fn restore_signal_action(
+    signal: nix::sys::signal::Signal,
+    old: &nix::sys::signal::SigAction,
+) -> io::Result<()> {
+    // SAFETY: `old` is the action the process had before ours: restoring it
+    // returns to a state the program had already set up.
+    unsafe { nix::sys::signal::sigaction(signal, old) }
+        .map(drop)
+        .map_err(io::Error::from)
+}
+
+/// Writes one byte to `fd`, ignoring every error (a full pipe has already
+/// woken its reader). Async-signal-safe and leaves `errno` as it was, so a
+/// signal handler may call it.
+pub(crate) fn write_wake_byte(fd: std::os::fd::RawFd) {
+    let saved = nix::errno::Errno::last_raw();
+    let byte = 1u8;
+    // SAFETY: `write(2)` is async-signal-safe and reads one byte from a
+    // valid stack location. The caller keeps `fd` open while it may be
+    // called (see `signals`); a bad descriptor would only fail with EBADF.
+    let _ = unsafe { libc::write(fd, (&raw const byte).cast(), 1) };
+    nix::errno::Errno::set_raw(saved);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,22 @@
 //! Multi-process hello world: the master binds, re-executes itself once per
 //! child (`--children N`, default: cores), and each child serves with one
-//! event loop. Stop it with Ctrl-C (SIGINT) or SIGTERM.
+//! event loop. Stop it with Ctrl-C (SIGINT) or SIGTERM: every child answers
+//! the requests it is handling, then exits, and the master with it.
 //!
 //! `cargo run --release -p brisk --example prefork -- --port 8080 --children 2`
+//!
+//! `/sleep?ms=N` answers after sleeping N ms (at most 10 000; 400 if N is
+//! not a number), to watch a shutdown let a slow request finish:
+//! `curl 127.0.0.1:8080/sleep?ms=3000 & sleep 1; kill -TERM <master pid>`.
+//! Each child prints `child PID listening on http://ADDR` when it starts
+//! (with `--port 0`, ADDR has the port the master picked) and
+//! `child PID: sleeping N ms` when a `/sleep` request starts.
 
 use std::fmt::Write as _;
+use std::time::Duration;
+
+/// The longest `/sleep` allowed, in milliseconds.
+const MAX_SLEEP_MS: u64 = 10_000;
 
 fn main() {
     let mut port = 8080u16;
@@ -27,13 +39,44 @@ fn main() {
         }
     }
     let builder = brisk::Server::builder().handler(|ctx| {
-        let _ = write!(ctx, "Hello from process {}", std::process::id());
+        if ctx.path() == b"/sleep" {
+            let ms = ctx
+                .query_arg(b"ms")
+                .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok());
+            let Some(ms) = ms else {
+                ctx.error("ms must be a number of milliseconds", 400);
+                return;
+            };
+            let ms = ms.min(MAX_SLEEP_MS);
+            say(format_args!(
+                "child {}: sleeping {ms} ms",
+                std::process::id()
+            ));
+            std::thread::sleep(Duration::from_millis(ms));
+            let _ = write!(ctx, "slept {ms} ms in process {}", std::process::id());
+        } else {
+            let _ = write!(ctx, "Hello from process {}", std::process::id());
+        }
     });
     let mut p = brisk::prefork_server(builder);
     if let Some(n) = children {
         p = p.children(n);
     }
-    if !brisk::prefork::is_child() {
+    if brisk::prefork::is_child() {
+        // The master passes the address it bound (its port too, with
+        // `--port 0`); the listener already accepts into its queue.
+        if let Ok(addr) = std::env::var(brisk::prefork::ADDR_ENV) {
+            say(format_args!(
+                "child {} listening on http://{addr}",
+                std::process::id()
+            ));
+        }
+    } else if port == 0 {
+        println!(
+            "master {}: the children print the port they listen on",
+            std::process::id()
+        );
+    } else {
         println!(
             "listening on http://127.0.0.1:{port} (pid {})",
             std::process::id()
@@ -43,4 +86,10 @@ fn main() {
         eprintln!("prefork: {e}");
         std::process::exit(1);
     }
+}
+
+/// Prints a line on stdout, ignoring a closed stdout (a child must not
+/// panic because whoever started the master stopped reading).
+fn say(line: std::fmt::Arguments<'_>) {
+    let _ = std::io::Write::write_fmt(&mut std::io::stdout().lock(), format_args!("{line}\n"));
 }

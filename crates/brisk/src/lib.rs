@@ -35,7 +35,22 @@ pub use brisk_server::{
 };
 
 /// Serves `handler` on `addr` with the default configuration (one event
-/// loop per core) until the process ends.
+/// loop per core) until SIGTERM or SIGINT, then shuts down gracefully and
+/// returns `Ok(())`.
+///
+/// The signal stops accepting, closes idle connections and lets the
+/// requests in flight finish (answered with `Connection: close`) for up to
+/// the shutdown timeout (10 s); a second signal closes everything at once.
+/// To handle signals yourself, build the server with
+/// [`ServerBuilder::handle_signals(false)`](ServerBuilder::handle_signals)
+/// and stop it with its [`ShutdownHandle`].
+///
+/// ```no_run
+/// // Ctrl-C (or `kill`): the requests in flight finish, then it returns.
+/// brisk::listen_and_serve("127.0.0.1:8080", |ctx| ctx.set_body(b"Hello, World!"))
+///     .expect("serve");
+/// println!("drained, bye");
+/// ```
 pub fn listen_and_serve<F>(addr: impl std::net::ToSocketAddrs, handler: F) -> Result<(), ServeError>
 where
     F: Fn(&mut RequestCtx<'_>) + Send + Sync + 'static,
@@ -56,6 +71,22 @@ where
 /// same way on every run (children share no memory with the master or each
 /// other). Configuration errors surface in each child as its serve error.
 ///
+/// **Shutdown.** SIGTERM or SIGINT to the master makes it send SIGTERM to
+/// every child; each child then shuts its server down gracefully (this
+/// function turns [`handle_signals`](ServerBuilder::handle_signals) on in
+/// the children): it stops accepting, answers the requests in flight
+/// (with `Connection: close`) and exits, and the master returns `Ok(())`
+/// once every child is gone. A child's drain is bounded by the server's
+/// [`shutdown_timeout`](ServerBuilder::shutdown_timeout) (default 10 s) and
+/// by the master's
+/// [`shutdown_grace_period`](brisk_prefork::Prefork::shutdown_grace_period)
+/// (default 5 s), after which the master SIGKILLs it: keep the grace period
+/// above the shutdown timeout if requests may take that long. A child
+/// ignores further signals
+/// ([`force_on_second_signal`](ServerBuilder::force_on_second_signal) is
+/// off there: a service manager and the master may both signal it); a
+/// second signal to the master SIGKILLs the children at once.
+///
 /// ```no_run
 /// let builder = brisk::Server::builder().handler(|ctx| ctx.set_body(b"hello from a child"));
 /// brisk::prefork_server(builder)
@@ -66,7 +97,12 @@ where
 #[cfg(feature = "prefork")]
 pub fn prefork_server(builder: ServerBuilder) -> brisk_prefork::Prefork {
     brisk_prefork::Prefork::new().serve(move |listener| {
-        let server = builder.loops(1).build().map_err(std::io::Error::other)?;
+        let server = builder
+            .loops(1)
+            .handle_signals(true)
+            .force_on_second_signal(false)
+            .build()
+            .map_err(std::io::Error::other)?;
         server.serve(listener).map_err(std::io::Error::other)
     })
 }

@@ -77,13 +77,17 @@ fn parse_from(
 }
 
 /// Builds `builder` (with `args.loops` applied), binds 127.0.0.1:`args.port`,
-/// prints `listening on http://ADDR` and serves until the process is
-/// stopped. Errors go to stderr: exit status 2 for a bad configuration, 1
-/// for a failure to bind or serve.
+/// prints `listening on http://ADDR` and serves until SIGTERM or SIGINT,
+/// which drain it gracefully (requests in flight are answered) before it
+/// exits with status 0. Errors go to stderr: exit status 2 for a bad
+/// configuration, 1 for a failure to bind or serve.
 pub fn serve(name: &str, mut builder: brisk::ServerBuilder, args: &Args) -> ExitCode {
     if let Some(n) = args.loops {
         builder = builder.loops(n);
     }
+    // `bind` + `serve_listeners` (to print the address before serving)
+    // leave signals alone unless asked: ask, as `listen_and_serve` would.
+    builder = builder.handle_signals(true);
     let server = match builder.build() {
         Ok(s) => s,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! The facade's examples, run as real processes.
 
 mod inspect;
+mod shutdown;
 mod websocket;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -144,32 +145,24 @@ fn every_example_takes_port_and_loops_flags() {
 
 #[test]
 fn prefork_example_answers_from_several_children() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let (p, _line) = start("prefork", &["--port", &port.to_string(), "--children", "2"]);
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let p = shutdown::Watched::start("prefork", &["--port", "0", "--children", "2"]);
+    // Each child prints the address (the port the master picked).
+    let addr = addr_of(&p.wait_lines("listening on http://", 2)[0]);
     let mut pids = std::collections::BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while pids.len() < 2 && Instant::now() < deadline {
-        if let Ok(mut c) = TcpStream::connect(addr) {
-            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            let _ = c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-            let mut s = String::new();
-            let _ = c.read_to_string(&mut s);
-            if let Some(pid) = s.split("Hello from process ").nth(1) {
-                pids.insert(pid.trim().to_string());
-            }
-        } else {
-            std::thread::sleep(Duration::from_millis(20));
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        let mut s = String::new();
+        let _ = c.read_to_string(&mut s);
+        if let Some(pid) = s.split("Hello from process ").nth(1) {
+            pids.insert(pid.trim().to_string());
         }
     }
     assert!(pids.len() >= 2, "answers came from {pids:?}");
-    let master = p.0.id().to_string();
+    let master = p.pid().to_string();
     assert!(!pids.contains(&master), "the master does not serve");
-    drop(p); // SIGTERM: children stop, master returns
 }
 
 #[test]
