@@ -408,25 +408,33 @@ pub fn path(data: &[u8]) {
     }
 }
 
-/// The error [`normalize_path`] should give for `raw`, if any: an invalid
-/// escape anywhere, else the first refused byte of the decoded path.
-fn reference_path_error(raw: &[u8]) -> Option<PathError> {
+/// `raw` percent-decoded, or `None` when an escape is invalid.
+fn reference_decode(raw: &[u8]) -> Option<Vec<u8>> {
     let hex = |b: Option<&u8>| b.is_some_and(u8::is_ascii_hexdigit);
+    let digit = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
     let mut decoded = Vec::new();
     let mut i = 0;
     while i < raw.len() {
         if raw[i] == b'%' {
             if !hex(raw.get(i + 1)) || !hex(raw.get(i + 2)) {
-                return Some(PathError::InvalidEscape);
+                return None;
             }
-            let h = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
-            decoded.push(h(raw[i + 1]) * 16 + h(raw[i + 2]));
+            decoded.push(digit(raw[i + 1]) * 16 + digit(raw[i + 2]));
             i += 3;
         } else {
             decoded.push(raw[i]);
             i += 1;
         }
     }
+    Some(decoded)
+}
+
+/// The error [`normalize_path`] should give for `raw`, if any: an invalid
+/// escape anywhere, else the first refused byte of the decoded path.
+fn reference_path_error(raw: &[u8]) -> Option<PathError> {
+    let Some(mut decoded) = reference_decode(raw) else {
+        return Some(PathError::InvalidEscape);
+    };
     decoded.push(0x7f); // so that every byte has a next one
     decoded.windows(2).find_map(|w| match *w {
         [0, _] => Some(PathError::NulByte),
@@ -440,18 +448,7 @@ fn reference_path_error(raw: &[u8]) -> Option<PathError> {
 
 /// Straightforward normalization: decode, split, use a segment stack.
 fn reference_normalize(raw: &[u8]) -> Vec<u8> {
-    let mut decoded = Vec::new();
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == b'%' {
-            let h = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
-            decoded.push(h(raw[i + 1]) * 16 + h(raw[i + 2]));
-            i += 3;
-        } else {
-            decoded.push(raw[i]);
-            i += 1;
-        }
-    }
+    let decoded = reference_decode(raw).expect("normalize_path accepted an invalid escape");
     let segs: Vec<&[u8]> = decoded.split(|&b| b == b'/').collect();
     let mut stack: Vec<&[u8]> = Vec::new();
     let mut trailing = false;

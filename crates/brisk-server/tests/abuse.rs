@@ -11,6 +11,8 @@
 //! Arguments: names (or parts of names) of the scenarios to run, default
 //! all; `--list` lists them. Other flags are ignored.
 
+mod harnessless;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -40,44 +42,7 @@ fn main() {
             descriptor_exhaustion_keeps_serving_new_clients,
         ),
     ];
-    // libtest's flags that take a value (cargo may pass them on).
-    const VALUE_FLAGS: &[&str] = &[
-        "--test-threads",
-        "--skip",
-        "--color",
-        "--format",
-        "--logfile",
-        "-Z",
-    ];
-    let mut filters = Vec::new();
-    let mut list = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--list" {
-            list = true;
-        } else if VALUE_FLAGS.contains(&a.as_str()) {
-            args.next();
-        } else if !a.starts_with('-') {
-            filters.push(a);
-        }
-    }
-    let chosen = scenarios.iter().filter(|(name, _)| {
-        filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
-    });
-    if list {
-        for (name, _) in chosen {
-            println!("{name}: test");
-        }
-        return;
-    }
-    let mut passed = 0;
-    for (name, scenario) in chosen {
-        println!("abuse: {name} ...");
-        scenario();
-        println!("abuse: {name}: ok");
-        passed += 1;
-    }
-    println!("abuse: {passed} passed, 0 failed");
+    harnessless::run_scenarios("abuse", &scenarios);
 }
 
 struct Srv {

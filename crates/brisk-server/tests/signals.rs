@@ -12,6 +12,8 @@
 //! Arguments: names (or parts of names) of the scenarios to run, default
 //! all; `--list` lists them. Other flags are ignored.
 
+mod harnessless;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::ExitStatusExt;
@@ -63,44 +65,7 @@ fn main() {
             signal_actions_are_restored_after_serving,
         ),
     ];
-    // libtest's flags that take a value (cargo may pass them on).
-    const VALUE_FLAGS: &[&str] = &[
-        "--test-threads",
-        "--skip",
-        "--color",
-        "--format",
-        "--logfile",
-        "-Z",
-    ];
-    let mut filters = Vec::new();
-    let mut list = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--list" {
-            list = true;
-        } else if VALUE_FLAGS.contains(&a.as_str()) {
-            args.next();
-        } else if !a.starts_with('-') {
-            filters.push(a);
-        }
-    }
-    let chosen = scenarios.iter().filter(|(name, _)| {
-        filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
-    });
-    if list {
-        for (name, _) in chosen {
-            println!("{name}: test");
-        }
-        return;
-    }
-    let mut passed = 0;
-    for (name, scenario) in chosen {
-        println!("signals: {name} ...");
-        scenario();
-        println!("signals: {name}: ok");
-        passed += 1;
-    }
-    println!("signals: {passed} passed, 0 failed");
+    harnessless::run_scenarios("signals", &scenarios);
 }
 
 /// The body `/sleep?ms=N` answers: 16 MiB, more than the socket buffers
@@ -235,13 +200,7 @@ fn a_third_signal_gets_the_previous_action() {
     // Logged after the previous actions are back.
     p.wait_line("log: WARN brisk: second SIGTERM: closing every connection now; the next one");
     p.signal(Signal::SIGTERM);
-    let status = p.wait_exit();
-    assert_eq!(
-        status.signal(),
-        Some(libc::SIGTERM),
-        "{status}\n{}",
-        p.dump()
-    );
+    p.wait_killed_by_sigterm();
 }
 
 /// With `handle_signals(false)` on `listen_and_serve`, SIGINT reaches the
@@ -275,13 +234,7 @@ fn serve_leaves_signals_alone_by_default() {
     // Answering proves it serves (the handlers would be installed by now).
     assert_eq!(Client::connect(addr).request("/").status, 200);
     p.signal(Signal::SIGTERM);
-    let status = p.wait_exit();
-    assert_eq!(
-        status.signal(),
-        Some(libc::SIGTERM),
-        "{status}\n{}",
-        p.dump()
-    );
+    p.wait_killed_by_sigterm();
 }
 
 /// After `listen_and_serve` returns, SIGTERM has its previous (default)
@@ -292,13 +245,7 @@ fn signal_actions_are_restored_after_serving() {
     assert_eq!(Client::connect(addr).request("/quit").status, 200);
     p.wait_line("served: Ok(())");
     p.signal(Signal::SIGTERM);
-    let status = p.wait_exit();
-    assert_eq!(
-        status.signal(),
-        Some(libc::SIGTERM),
-        "{status}\n{}",
-        p.dump()
-    );
+    p.wait_killed_by_sigterm();
 }
 
 /// The server process.
@@ -508,6 +455,18 @@ impl Proc {
     }
 
     /// Waits for the process to end (checked every 10 ms, up to the guard).
+    /// Waits for the process to end and checks that SIGTERM's default
+    /// action ended it.
+    fn wait_killed_by_sigterm(&mut self) {
+        let status = self.wait_exit();
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGTERM),
+            "{status}\n{}",
+            self.dump()
+        );
+    }
+
     fn wait_exit(&mut self) -> ExitStatus {
         let deadline = Instant::now() + GUARD;
         loop {

@@ -2,9 +2,10 @@
 //! a real socket; its JSON read back with serde_json.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 
+use super::InProcess;
 use serde_json::{Value, json};
 
 // The example file itself (its `main` and flag parsing go unused here).
@@ -13,39 +14,16 @@ use serde_json::{Value, json};
 mod example;
 
 /// A server running the example's handler; stops when dropped.
-struct Inspect {
-    addr: SocketAddr,
-    stop: brisk::ShutdownHandle,
-    thread: Option<std::thread::JoinHandle<Result<(), brisk::ServeError>>>,
-}
+struct Inspect(InProcess);
 
 impl Inspect {
     fn start() -> Inspect {
-        let server = brisk::Server::builder()
-            .handler(example::handler)
-            .loops(1)
-            .build()
-            .unwrap();
-        let l = server.bind("127.0.0.1:0").unwrap();
-        let addr = l[0].local_addr().unwrap();
-        let stop = server.shutdown_handle();
-        let thread = Some(std::thread::spawn(move || server.serve_listeners(l)));
-        Inspect { addr, stop, thread }
+        Inspect(InProcess::start(example::handler))
     }
-
     fn connect(&self) -> Conn {
-        let s = TcpStream::connect(self.addr).unwrap();
+        let s = TcpStream::connect(self.0.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         Conn { s, buf: Vec::new() }
-    }
-}
-
-impl Drop for Inspect {
-    fn drop(&mut self) {
-        self.stop.shutdown();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

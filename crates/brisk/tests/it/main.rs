@@ -10,6 +10,47 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A server running `handler` on one loop in this process, on
+/// `127.0.0.1:0`; shuts down (and is joined) when dropped.
+struct InProcess {
+    addr: SocketAddr,
+    stop: brisk::ShutdownHandle,
+    thread: Option<std::thread::JoinHandle<Result<(), brisk::ServeError>>>,
+}
+
+impl InProcess {
+    fn start<H>(handler: H) -> InProcess
+    where
+        H: Fn(&mut brisk::RequestCtx<'_>) + Send + Sync + 'static,
+    {
+        let server = brisk::Server::builder()
+            .handler(handler)
+            .loops(1)
+            .build()
+            .unwrap();
+        let l = server.bind("127.0.0.1:0").unwrap();
+        let addr = l[0].local_addr().unwrap();
+        let stop = server.shutdown_handle();
+        let thread = Some(std::thread::spawn(move || server.serve_listeners(l)));
+        InProcess { addr, stop, thread }
+    }
+
+    /// Shuts the server down and says how serving ended.
+    fn stop(mut self) -> Result<(), brisk::ServeError> {
+        self.stop.shutdown();
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.stop.shutdown();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 fn example(name: &str) -> PathBuf {
     // target/<profile>/deps/it-xxxx → target/<profile>/examples/<name>
     let exe = std::env::current_exe().unwrap();
@@ -167,21 +208,12 @@ fn prefork_example_answers_from_several_children() {
 
 #[test]
 fn facade_listen_and_serve_and_reexports() {
-    let server = brisk::Server::builder()
-        .handler(|ctx: &mut brisk::RequestCtx<'_>| {
-            assert_eq!(ctx.method(), brisk::Method::Get);
-            ctx.set_body(b"facade")
-        })
-        .loops(1)
-        .build()
-        .unwrap();
-    let l = server.bind("127.0.0.1:0").unwrap();
-    let addr = l[0].local_addr().unwrap();
-    let stop = server.shutdown_handle();
-    let t = std::thread::spawn(move || server.serve_listeners(l));
-    assert_eq!(get(addr, "/"), (200, "facade".to_string()));
-    stop.shutdown();
-    t.join().unwrap().unwrap();
+    let srv = InProcess::start(|ctx: &mut brisk::RequestCtx<'_>| {
+        assert_eq!(ctx.method(), brisk::Method::Get);
+        ctx.set_body(b"facade")
+    });
+    assert_eq!(get(srv.addr, "/"), (200, "facade".to_string()));
+    srv.stop().unwrap();
     // The layers are reachable as modules.
     let mut b = brisk::buf::ByteBuffer::new();
     b.write_u64(7);

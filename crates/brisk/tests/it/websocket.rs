@@ -2,6 +2,8 @@
 //! WebSocket client (tungstenite) over a real socket.
 
 use std::net::TcpStream;
+
+use super::InProcess;
 use std::time::Duration;
 
 use tungstenite::{Message, client::IntoClientRequest};
@@ -14,15 +16,8 @@ mod example;
 
 #[test]
 fn websocket_echoes_text_and_binary_messages() {
-    let server = brisk::Server::builder()
-        .handler(example::handler)
-        .loops(1)
-        .build()
-        .unwrap();
-    let l = server.bind("127.0.0.1:0").unwrap();
-    let addr = l[0].local_addr().unwrap();
-    let stop = server.shutdown_handle();
-    let t = std::thread::spawn(move || server.serve_listeners(l));
+    let srv = InProcess::start(example::handler);
+    let addr = srv.addr;
 
     let stream = TcpStream::connect(addr).unwrap();
     stream
@@ -50,6 +45,5 @@ fn websocket_echoes_text_and_binary_messages() {
     let mut s = String::new();
     c.read_to_string(&mut s).unwrap();
     assert!(s.starts_with("HTTP/1.1 400 "), "{s}");
-    stop.shutdown();
-    t.join().unwrap().unwrap();
+    srv.stop().unwrap();
 }
