@@ -39,6 +39,11 @@ use crate::error::PathError;
 /// An invalid escape anywhere is reported first; otherwise the first
 /// offending decoded byte decides. `out` is unspecified after an error.
 ///
+/// The path is decoded exactly once: `/%252e%252e/x` becomes `/%2e%2e/x`,
+/// a safe path whose first segment is the literal text `%2e%2e`. Code that
+/// percent-decodes the result again (to map it onto files, say) brings the
+/// `..` back; use the result as it is, or normalize again after decoding.
+///
 /// ```
 /// use brisk_http::{normalize_path, PathError};
 /// let mut out = Vec::new();
