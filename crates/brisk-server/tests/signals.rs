@@ -379,6 +379,8 @@ mod child {
 struct Proc {
     child: Child,
     lines: Arc<(Mutex<Vec<String>>, Condvar)>,
+    /// The thread that reads the process's stdout into `lines`.
+    reader: Option<std::thread::JoinHandle<()>>,
     mode: String,
 }
 
@@ -394,7 +396,7 @@ impl Proc {
         let lines = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
         let sink = lines.clone();
         let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(out).lines() {
                 let Ok(line) = line else { break };
                 sink.0.lock().unwrap().push(line);
@@ -404,6 +406,7 @@ impl Proc {
         Proc {
             child,
             lines,
+            reader: Some(reader),
             mode: mode.to_string(),
         }
     }
@@ -471,6 +474,11 @@ impl Proc {
         let deadline = Instant::now() + GUARD;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                // Every line the process printed is read once its stdout
+                // ends (it has no children to hold the pipe open).
+                if let Some(reader) = self.reader.take() {
+                    let _ = reader.join();
+                }
                 return status;
             }
             assert!(
