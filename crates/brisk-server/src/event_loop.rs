@@ -491,7 +491,12 @@ impl LoopState {
         }
         if core.shutting_down() && !self.shutdown_seen {
             self.shutdown_seen = true;
-            for l in &self.listeners {
+            // Close the listeners now, not when serving ends: a client that
+            // connects during the drain is refused at once (or, with
+            // SO_REUSEPORT, sent to another process still listening on the
+            // port) instead of waiting in the backlog to be reset at exit.
+            // A listener shared by the loops closes with the last of them.
+            for l in self.listeners.drain(..) {
                 let _ = shared.epoll.delete(l.as_fd());
             }
             self.accepting = false;

@@ -283,6 +283,13 @@ impl Server {
                 LoopShared::new(i, ls, core).map_err(ServeError::Setup)?,
             ));
         }
+        let addrs: Vec<SocketAddr> = socks
+            .iter()
+            .filter_map(|s| s.local_addr().ok()?.as_socket())
+            .collect();
+        // The loops own the listeners from here: each closes its own when
+        // the shutdown reaches it.
+        drop(socks);
         *lock(&core.wakers) = loops.clone();
         if core.shutting_down() {
             return Ok(());
@@ -344,13 +351,7 @@ impl Server {
             .name("brisk-monitor".into())
             .spawn(move || monitor(&mon_run, &mon_pool))
             .map_err(ServeError::Setup)?;
-        info!(
-            "brisk: serving with {n} loop(s) on {:?}",
-            socks
-                .iter()
-                .filter_map(|s| s.local_addr().ok()?.as_socket())
-                .collect::<Vec<_>>()
-        );
+        info!("brisk: serving with {n} loop(s) on {addrs:?}");
         run.wait_all_done();
         monitor.thread().unpark();
         let _ = monitor.join();
@@ -362,8 +363,9 @@ impl Server {
 }
 
 impl ShutdownHandle {
-    /// Starts a graceful shutdown and returns at once: accepting stops, idle
-    /// connections close, requests in flight are answered with
+    /// Starts a graceful shutdown and returns at once: the listeners close
+    /// (a client that connects from now on is refused), idle connections
+    /// close, requests in flight are answered with
     /// `Connection: close`; after `shutdown_timeout` the rest is closed.
     /// [`Server::serve`] returns when every connection is gone (a handler
     /// still running is not interrupted: it returns first). SIGTERM and

@@ -1,4 +1,5 @@
-//! Graceful shutdown: requests in flight are all answered.
+//! Graceful shutdown: requests in flight are all answered; new clients
+//! are refused from the start of the drain.
 
 use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::Duration;
@@ -46,6 +47,15 @@ fn graceful_shutdown_answers_requests_in_flight() {
         wait_until(Duration::from_secs(10), || stop.is_shutting_down()),
         "the shutdown starts"
     );
+    // The listener closes when the drain starts, not when serving ends: a
+    // new client is refused while the requests are still in flight (it
+    // used to sit in the backlog until the process reset it at exit).
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err()
+        }),
+        "the listener closes once the drain starts"
+    );
     // Only now may the handlers finish.
     {
         let (open, cv) = &*gate;
@@ -63,7 +73,7 @@ fn graceful_shutdown_answers_requests_in_flight() {
     assert!(idle.is_closed());
     assert!(
         std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err(),
-        "listener closed"
+        "the listener stays closed"
     );
 }
 
