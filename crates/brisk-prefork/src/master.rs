@@ -41,6 +41,9 @@ struct Running {
 struct Supervisor {
     logger: Arc<dyn Logger>,
     ctx: SpawnContext,
+    /// A duplicate of the listener that keeps fd 3 taken while children
+    /// are spawned (fd passing only); closed with the listener at stop.
+    fd3: Option<OwnedFd>,
     signals: MasterSignals,
     on_child_spawn: Option<ChildSpawnHook>,
     on_master_ready: Option<MasterReadyHook>,
@@ -80,7 +83,7 @@ pub(crate) fn run(mut prefork: Prefork, addr: &str, mode: ServeMode<'_>) -> Resu
     })?;
     // std reports exec failures through a pipe; it must never sit on fd 3,
     // which `pre_exec` overwrites with the listener. Keep fd 3 occupied.
-    let _fd3 = if prefork.reuseport {
+    let fd3 = if prefork.reuseport {
         None
     } else {
         occupy_listener_fd(&socket)
@@ -103,6 +106,7 @@ pub(crate) fn run(mut prefork: Prefork, addr: &str, mode: ServeMode<'_>) -> Resu
     let mut supervisor = Supervisor {
         logger,
         ctx: SpawnContext::new(socket, local, prefork.reuseport),
+        fd3,
         signals,
         on_child_spawn: prefork.on_child_spawn.take(),
         on_master_ready: prefork.on_master_ready.take(),
@@ -311,6 +315,11 @@ impl Supervisor {
     /// grace period skips the rest of it.
     fn stop_all(&mut self) {
         self.pending.clear();
+        // Nothing is spawned from here on: the master's listener (and its
+        // fd 3 duplicate) close now, so the socket closes once every child
+        // has closed its own at the start of its drain.
+        self.ctx.close_listener();
+        self.fd3 = None;
         if self.children.is_empty() {
             return;
         }

@@ -31,8 +31,10 @@ pub const ADDR_ENV: &str = "BRISK_PREFORK_ADDR";
 /// address in [`MASTER_PID_ENV`] and [`ADDR_ENV`], the listener on fd 3
 /// (unless reuseport is on) and, on Linux, a parent-death signal.
 pub struct SpawnContext {
-    /// The master's listener (fd passing) or port reservation (reuseport).
-    socket: Socket,
+    /// The master's listener (fd passing) or port reservation (reuseport);
+    /// the listener is `None` once the master has begun stopping
+    /// ([`close_listener`](Self::close_listener)).
+    socket: Option<Socket>,
     /// The address `socket` is bound to.
     addr: SocketAddr,
     reuseport: bool,
@@ -60,7 +62,7 @@ impl SpawnContext {
             .unwrap_or_else(|| PathBuf::from("<current executable>"));
         let program = self_exe_link().unwrap_or_else(|| executable.clone());
         Self {
-            socket,
+            socket: Some(socket),
             addr,
             reuseport,
             program,
@@ -94,15 +96,28 @@ impl SpawnContext {
         cmd.env(CHILD_ENV, "1")
             .env(MASTER_PID_ENV, self.master_pid.to_string())
             .env(ADDR_ENV, self.addr.to_string());
-        let listener = (!self.reuseport).then(|| self.socket.as_raw_fd());
+        let listener = self.listener().map(|fd| fd.as_raw_fd());
         sys::set_child_pre_exec(cmd, listener, self.master_pid as i32);
         cmd
     }
 
     /// The master's listener, which [`prepare`](Self::prepare) places on
-    /// fd 3 of the child; `None` with reuseport, where children bind their own.
+    /// fd 3 of the child; `None` with reuseport, where children bind their
+    /// own, and once the master has begun stopping its children.
     pub fn listener(&self) -> Option<BorrowedFd<'_>> {
-        (!self.reuseport).then(|| self.socket.as_fd())
+        let socket = self.socket.as_ref().filter(|_| !self.reuseport)?;
+        Some(socket.as_fd())
+    }
+
+    /// Closes the master's copy of the listener (fd passing) when it begins
+    /// stopping its children: once they have closed theirs as their drains
+    /// start, a new client is refused instead of waiting in the backlog
+    /// until the master exits. No child is spawned after this. (The
+    /// reuseport reservation is kept: it listens on nothing.)
+    pub(crate) fn close_listener(&mut self) {
+        if !self.reuseport {
+            self.socket = None;
+        }
     }
 
     /// The address the master bound (or, with reuseport, reserved).

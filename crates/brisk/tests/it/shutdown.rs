@@ -194,7 +194,8 @@ fn hello_example_drains_on_sigterm_and_exits_0() {
 
 /// With 2 children, a `/sleep?ms=2000` request whose handler has started
 /// when the master gets SIGTERM is answered in full (200); then the
-/// children and the master exit, the master with status 0. (Before
+/// children and the master exit, the master with status 0; new clients
+/// are refused from the start of the drain. (Before
 /// children drained, the request was cut. `Connection: close` is not
 /// asserted: on a machine slow enough for the signal to reach the child
 /// after the 2 s, the response legitimately goes out before the drain.)
@@ -210,6 +211,19 @@ fn prefork_example_children_drain_on_sigterm() {
     let served_by = child_pid(&sleeping);
     assert!(children.contains(&served_by), "{}", p.dump());
     p.signal(Signal::SIGTERM);
+    // The listener closes when the drain starts (the master's copy and each
+    // child's), not when the master exits: a new client is refused while
+    // the master still waits for its children.
+    let deadline = Instant::now() + GUARD;
+    while TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+        assert!(Instant::now() < deadline, "still listening\n{}", p.dump());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        !gone(p.pid()),
+        "refused only once the master was gone\n{}",
+        p.dump()
+    );
     let r = read_response(&mut busy);
     assert_eq!(r.status, 200, "{}", p.dump());
     assert_eq!(r.body, format!("slept 2000 ms in process {served_by}"));
