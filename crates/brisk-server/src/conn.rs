@@ -1071,7 +1071,6 @@ impl<T: Transport> Conn<T> {
         };
 
         s.resp.reset();
-        let is_head = head.method() == Method::Head;
         let mut ctx = RequestCtx {
             buf,
             head,
@@ -1097,6 +1096,25 @@ impl<T: Transport> Conn<T> {
         }
 
         let keep_alive = self.keeps_alive(s, core, head);
+        self.send_response(w, s, base, head, keep_alive, more);
+    }
+
+    /// Writes the handler's response, or its head and the start of its
+    /// deferred body, and moves to closing when the connection does not
+    /// stay open; `linger`: input the server has not read may follow (a
+    /// pipelined request, an unread body), so the close must drain it.
+    /// Shared by requests served on the loop and on a worker.
+    #[inline(always)]
+    fn send_response(
+        &mut self,
+        w: &mut ByteBuffer,
+        s: &mut Scratch,
+        base: &WriteOptions<'_>,
+        head: &brisk_http::RequestHeader,
+        keep_alive: bool,
+        linger: bool,
+    ) {
+        let is_head = head.method() == Method::Head;
         let http10 = head.version() == Version::Http10;
         if matches!(s.resp.deferred, Deferred::None) {
             write_response(
@@ -1111,10 +1129,10 @@ impl<T: Transport> Conn<T> {
                 None,
             );
             if !keep_alive {
-                self.enter(State::Closing { linger: more });
+                self.enter(State::Closing { linger });
             }
         } else {
-            self.start_deferred(w, s, base, keep_alive, is_head, http10, more);
+            self.start_deferred(w, s, base, keep_alive, is_head, http10, linger);
         }
     }
 
@@ -1193,7 +1211,7 @@ impl<T: Transport> Conn<T> {
         keep_alive: bool,
         is_head: bool,
         http10: bool,
-        more: bool,
+        linger: bool,
     ) {
         let deferred = std::mem::replace(&mut s.resp.deferred, Deferred::None);
         if let Deferred::Hijack(handler) = deferred {
@@ -1243,7 +1261,7 @@ impl<T: Transport> Conn<T> {
         let then = if keep_alive {
             Persist::KeepAlive
         } else {
-            Persist::Close { linger: more }
+            Persist::Close { linger }
         };
         let stream = |source| {
             State::Streaming(Stream {

@@ -229,7 +229,6 @@ impl<T: Transport> Conn<T> {
         self.last_active = now_ms;
 
         let head = &req.head;
-        let is_head = head.method() == Method::Head;
         let failed = Failed {
             head,
             buf: &rb[self.rpos..head_end],
@@ -245,28 +244,11 @@ impl<T: Transport> Conn<T> {
         } else if head.method() == Method::Connect {
             self.answer_connect(&mut w, s, core);
         } else {
-            // A body not read to its end leaves the connection unusable.
+            // A body not read to its end leaves the connection unusable,
+            // and its unread rest must be drained before the close.
             let keep_alive = complete && self.keeps_alive(s, core, head);
-            let http10 = head.version() == Version::Http10;
             let base = base_options(core);
-            if matches!(s.resp.deferred, crate::ctx::Deferred::None) {
-                write_response(
-                    &mut w,
-                    &s.resp,
-                    &mut s.head_cache,
-                    s.unix_secs,
-                    &base,
-                    keep_alive,
-                    is_head,
-                    http10,
-                    None,
-                );
-                if !keep_alive {
-                    self.enter(State::Closing { linger: true });
-                }
-            } else {
-                self.start_deferred(&mut w, s, &base, keep_alive, is_head, http10, more);
-            }
+            self.send_response(&mut w, s, &base, head, keep_alive, !complete || more);
         }
         // The read buffer now holds what follows the body.
         rb.reset();

@@ -105,7 +105,20 @@ pub struct Client {
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect");
+        Client::over(TcpStream::connect(addr).expect("connect"))
+    }
+
+    /// A client whose receive buffer is set to `bytes` before it connects,
+    /// so a large response stays queued on the server's side.
+    pub fn connect_with_recv_buffer(addr: SocketAddr, bytes: usize) -> Client {
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        sock.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+        sock.connect(&addr.into()).expect("connect");
+        Client::over(sock.into())
+    }
+
+    fn over(stream: TcpStream) -> Client {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();

@@ -16,7 +16,8 @@ fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
 }
 
 /// `/sum`: reads the body, answers `<length> <fnv1a>`; an error while
-/// reading is answered 400 with its kind. `/trailers`: the trailers after
+/// reading is answered 400 with its kind. `/big`: answers [`big`] (1 MiB,
+/// sent after its head) without reading. `/trailers`: the trailers after
 /// the body. `/ignore`: answers without reading. Anything else: `hello`
 /// (and says whether the body was streamed).
 fn server(
@@ -64,11 +65,19 @@ fn server(
                     };
                     ctx.set_body_string(&text);
                 }
+                b"/big" => ctx.set_body_static(big()),
                 _ => ctx.set_body(b"ignored"),
             }
         },
         |b| configure(b.stream_request_body(true).max_request_body_size(64 << 20)),
     )
+}
+
+/// A `'static` body larger than the write buffer, so it is sent after the
+/// head instead of being copied.
+fn big() -> &'static [u8] {
+    static BIG: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BIG.get_or_init(|| pattern(1 << 20))
 }
 
 fn pattern(n: usize) -> Vec<u8> {
@@ -241,4 +250,29 @@ fn eof_in_a_buffered_body_closes_at_once() {
     c.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n0123456789");
     c.stream.shutdown(std::net::Shutdown::Write).unwrap();
     assert!(c.is_closed());
+}
+
+/// A handler that answers without reading the body, with a body sent after
+/// its head: the connection closes after the answer, and the close waits
+/// for the unread rest of the request (lingering) so the answer is not cut
+/// by a reset. (Closing with unread input resets the connection, and the
+/// kernel drops the answer's bytes still queued; the test fails when
+/// `finish_close` closes at once.)
+#[test]
+fn an_unread_body_does_not_cut_a_large_answer() {
+    let srv = server(|b| b);
+    // A small receive window keeps most of the answer queued on the
+    // server's side when it closes.
+    let mut c = Client::connect_with_recv_buffer(srv.addr, 16 << 10);
+    c.send(b"POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: 4194304\r\n\r\n");
+    // Far more than the server reads with the head, far less than declared.
+    c.send(&pattern(512 << 10));
+    // Let the server write the whole answer into the socket and close
+    // before anything is read here.
+    std::thread::sleep(Duration::from_millis(300));
+    let r = c.read_response();
+    assert_eq!(r.status, 200);
+    assert!(r.closes(), "an unread body leaves the connection unusable");
+    assert_eq!(r.body.len(), big().len());
+    assert!(r.body == big(), "the answer's body differs");
 }
