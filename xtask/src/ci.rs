@@ -34,6 +34,10 @@ pub(crate) const FORBIDDEN: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "brisk-handlers",
+        &["brisk", "brisk-prefork"],
+    ),
+    (
         "brisk-prefork",
         &[
             "brisk-buf",

@@ -23,6 +23,8 @@
 #![deny(missing_docs)]
 
 pub use brisk_buf as buf;
+#[cfg(feature = "handlers")]
+pub use brisk_handlers as handlers;
 pub use brisk_http as http;
 pub use brisk_pool as pool;
 #[cfg(feature = "prefork")]
