@@ -121,6 +121,7 @@ pub(crate) struct Config {
     pub(crate) tcp_keepalive_period: Duration,
     pub(crate) tcp_nodelay: bool,
     pub(crate) reuse_port: bool,
+    pub(crate) backend: crate::uring::Backend,
     pub(crate) get_only: bool,
     pub(crate) disable_keepalive: bool,
     pub(crate) no_default_server_header: bool,
@@ -163,6 +164,7 @@ impl Default for Config {
             tcp_keepalive_period: Duration::from_secs(60),
             tcp_nodelay: true,
             reuse_port: false,
+            backend: crate::uring::Backend::Epoll,
             get_only: false,
             disable_keepalive: false,
             no_default_server_header: false,
@@ -429,6 +431,16 @@ impl ServerBuilder {
         /// With [`Server::listen_and_serve`](crate::Server::listen_and_serve):
         /// one SO_REUSEPORT listener per loop instead of one shared listener.
         reuse_port: bool
+    );
+    setter!(
+        /// The event loops' I/O backend (default [`Backend::Epoll`]). With
+        /// [`Backend::Uring`] the server probes io_uring when it starts
+        /// serving and falls back to epoll, with a log line, where the
+        /// kernel lacks it, forbids it, or lacks a feature the loop needs.
+        ///
+        /// [`Backend::Epoll`]: crate::Backend::Epoll
+        /// [`Backend::Uring`]: crate::Backend::Uring
+        backend: crate::uring::Backend
     );
     setter!(
         /// Answer every method but GET (and HEAD) with 405 (default off).

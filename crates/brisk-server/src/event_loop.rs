@@ -56,21 +56,21 @@ use crate::transport::TcpTransport;
 /// The loop's connections: the state machine over plain TCP.
 pub(crate) type TcpConn = Conn<TcpTransport>;
 
-const MAX_EVENTS: usize = 1024;
+pub(crate) const MAX_EVENTS: usize = 1024;
 /// Connections that used up their turn budget resumed per `epoll_wait`.
-const READY_PER_POLL: usize = 16;
+pub(crate) const READY_PER_POLL: usize = 16;
 const MAX_ACCEPTS_PER_EVENT: usize = 64;
 const TOKEN_WAKE: u64 = u64::MAX;
 const TOKEN_LISTENER_BASE: u64 = u64::MAX - 1024;
 /// After EMFILE with nothing to reclaim, accepting pauses this long.
-const ACCEPT_PAUSE_MS: u64 = 100;
+pub(crate) const ACCEPT_PAUSE_MS: u64 = 100;
 /// At most one descriptor-exhaustion log line per this many ms.
-const EMFILE_LOG_EVERY_MS: u64 = 10_000;
+pub(crate) const EMFILE_LOG_EVERY_MS: u64 = 10_000;
 
 pub(crate) struct LoopShared {
     pub(crate) idx: usize,
     epoll: Epoll,
-    wake: EventFd,
+    pub(crate) wake: EventFd,
     /// The take-over word: whether the owner is in loop code or away
     /// driving a connection (maybe in a handler), and since when
     /// (`sys::monotonic_us`).
@@ -79,16 +79,18 @@ pub(crate) struct LoopShared {
     /// the monitor to tell a blocked owner from a preempted one.
     pub(crate) owner_tid: std::sync::atomic::AtomicI32,
     state: Mutex<LoopState>,
-    returns: Returns<Returned>,
+    pub(crate) returns: Returns<Returned>,
     /// Connections a [`BodySender`](crate::BodySender) write woke: driven
     /// again at the next wake-up.
-    woken: Mutex<Vec<u64>>,
+    pub(crate) woken: Mutex<Vec<u64>>,
+    /// The io_uring loop that runs instead of the epoll one (`None`: epoll).
+    pub(crate) uring: Option<crate::uring::UringLoop>,
 }
 
-struct Returned {
-    idx: u32,
-    generation: u32,
-    conn: Box<TcpConn>,
+pub(crate) struct Returned {
+    pub(crate) idx: u32,
+    pub(crate) generation: u32,
+    pub(crate) conn: Box<TcpConn>,
 }
 
 struct LoopState {
@@ -114,7 +116,24 @@ impl LoopShared {
         idx: usize,
         listeners: Vec<Arc<Socket>>,
         core: &Core,
+        uring: bool,
     ) -> io::Result<LoopShared> {
+        let uring = match uring {
+            true => match crate::uring::UringLoop::new(idx, listeners.clone(), core) {
+                Ok(u) => Some(u),
+                Err(e) => {
+                    warn!("loop {idx}: cannot set up io_uring ({e}); this loop uses epoll");
+                    None
+                }
+            },
+            false => None,
+        };
+        // The io_uring loop owns the listeners then.
+        let listeners = if uring.is_some() {
+            Vec::new()
+        } else {
+            listeners
+        };
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         let wake = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
         epoll.add(&wake, EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_WAKE))?;
@@ -147,6 +166,7 @@ impl LoopShared {
             }),
             returns: Returns::new(),
             woken: Mutex::new(Vec::new()),
+            uring,
         })
     }
 
@@ -159,7 +179,9 @@ impl LoopShared {
     /// again, then handed back through `returns` (the loop files it in its
     /// slot and drives it).
     fn give_back(&self, idx: u32, generation: u32, conn: Box<TcpConn>) {
-        if let Err(e) = self
+        if self.uring.is_some() {
+            // The io_uring loop arms a receive when it files it back.
+        } else if let Err(e) = self
             .epoll
             .add(conn.io.socket().as_fd(), conn_event(idx, generation))
         {
@@ -193,14 +215,14 @@ fn listener_event(i: usize, own: bool) -> EpollEvent {
     EpollEvent::new(flags, TOKEN_LISTENER_BASE + i as u64)
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Loop code does not panic while holding these locks (handlers run
     // unlocked, under catch_unwind); recover the data if it ever happened.
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[inline]
-fn token(idx: u32, generation: u32) -> u64 {
+pub(crate) fn token(idx: u32, generation: u32) -> u64 {
     (u64::from(generation) << 32) | u64::from(idx)
 }
 
@@ -227,14 +249,15 @@ pub(crate) enum WorkerJob {
 /// On a hijacked connection's own thread: sends its response, then runs
 /// its hijack handler with the socket (blocking).
 #[allow(clippy::boxed_local)] // the connection lives in a box in the slab
-fn run_hijack(core: &Core, mut conn: Box<TcpConn>) {
+pub(crate) fn run_hijack(core: &Core, mut conn: Box<TcpConn>) {
     let mut s = Scratch::new(core);
     let parts = conn.hijack_parts(&mut s, core);
     s.release(core);
     let id = conn.info.id;
     match parts {
-        Ok((handler, buffered)) => {
-            let sock = conn.into_io().into_socket();
+        Ok((handler, mut buffered)) => {
+            let (sock, rest) = conn.into_io().into_socket();
+            buffered.extend_from_slice(&rest);
             let _ = sock.set_nonblocking(false);
             let stream = std::net::TcpStream::from(sock);
             core.hijack_started(id, &stream);
@@ -272,6 +295,9 @@ impl WorkerJob {
 /// takes the loop over. `seq` is the even `ctl` value this thread owns.
 pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
     let shared = &run.loops[li];
+    if shared.uring.is_some() {
+        return crate::uring::run_loop(run, li, seq);
+    }
     let core = &*run.core;
     let mut scratch = Scratch::new(core);
     scratch.waker = Some(run.loops[li].clone());
@@ -843,7 +869,7 @@ impl LoopState {
     }
 }
 
-fn is_fd_exhaustion(e: &io::Error) -> bool {
+pub(crate) fn is_fd_exhaustion(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
@@ -854,7 +880,7 @@ fn is_fd_exhaustion(e: &io::Error) -> bool {
 /// close), through the error path like every other error response.
 #[cold]
 #[inline(never)]
-fn reject(core: &Core, s: &mut Scratch, sock: &Socket, remote: SocketAddr, err: ServerError) {
+pub(crate) fn reject(core: &Core, s: &mut Scratch, sock: &Socket, remote: SocketAddr, err: ServerError) {
     let info = ConnInfo {
         remote,
         id: core.next_conn_id(),

@@ -55,6 +55,7 @@ mod sync;
 mod sys;
 mod timer;
 mod transport;
+mod uring;
 
 pub use brisk_http::{HeaderError, Method, TargetForm, Version};
 pub use config::{ConfigError, ErrorHandler, Handler, ServerBuilder};
@@ -67,6 +68,7 @@ pub use hooks::{
 };
 pub use push::BodySender;
 pub use server::{Server, ShutdownHandle};
+pub use uring::Backend;
 
 #[doc(hidden)]
 pub mod _fuzz;

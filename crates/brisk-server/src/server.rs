@@ -272,6 +272,7 @@ impl Server {
         }
         let socks: Vec<Arc<Socket>> = socks.into_iter().map(Arc::new).collect();
         let own = socks.len() == n && n > 1;
+        let uring = crate::uring::wanted(core.cfg.backend);
         let mut loops = Vec::with_capacity(n);
         for i in 0..n {
             let ls = if own {
@@ -280,7 +281,7 @@ impl Server {
                 socks.clone()
             };
             loops.push(Arc::new(
-                LoopShared::new(i, ls, core).map_err(ServeError::Setup)?,
+                LoopShared::new(i, ls, core, uring).map_err(ServeError::Setup)?,
             ));
         }
         let addrs: Vec<SocketAddr> = socks

@@ -74,15 +74,21 @@ pub(crate) trait Transport {
     fn wait(&mut self, write: bool, timeout: std::time::Duration) -> io::Result<bool>;
 }
 
-/// Plain TCP: the accepted socket itself.
+/// Plain TCP: the accepted socket itself. On the io_uring loop its I/O
+/// goes through the loop's ring instead of system calls (`ring`, inert and
+/// empty on the epoll loop: see `uring::io`).
 pub(crate) struct TcpTransport {
     sock: Socket,
+    pub(crate) ring: crate::uring::RingIo,
 }
 
 impl TcpTransport {
     /// Wraps a connected, non-blocking socket.
     pub(crate) fn new(sock: Socket) -> TcpTransport {
-        TcpTransport { sock }
+        TcpTransport {
+            sock,
+            ring: crate::uring::RingIo::default(),
+        }
     }
 
     /// The socket, for registering it with epoll.
@@ -90,15 +96,27 @@ impl TcpTransport {
         &self.sock
     }
 
-    /// The socket itself (a hijacked connection's).
-    pub(crate) fn into_socket(self) -> Socket {
-        self.sock
+    /// The socket itself (a hijacked connection's), and the input the
+    /// transport holds that was not read yet (on the io_uring loop).
+    pub(crate) fn into_socket(mut self) -> (Socket, Vec<u8>) {
+        let rest = self.ring.take_input();
+        (self.sock, rest)
     }
 }
 
 impl Transport for TcpTransport {
     #[inline]
     fn read_into(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<Filled> {
+        if !self.ring.is_plain() {
+            let sock = &self.sock;
+            return self.ring.read_into(buf, max, |buf, max| {
+                let n = sys::recv_into_spare(sock, buf, max)?;
+                Ok(Filled {
+                    n,
+                    drained: n < max,
+                })
+            });
+        }
         let n = sys::recv_into_spare(&self.sock, buf, max)?;
         Ok(Filled {
             n,
@@ -108,25 +126,82 @@ impl Transport for TcpTransport {
 
     #[cold]
     fn discard(&mut self, max: usize) -> io::Result<usize> {
-        let mut sink = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
-        let take = max.min(sink.len());
-        self.sock.recv(&mut sink[..take])
+        let sock = &self.sock;
+        let direct = |max: usize| {
+            let mut sink = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+            let take = max.min(sink.len());
+            sock.recv(&mut sink[..take])
+        };
+        if !self.ring.is_plain() {
+            return self.ring.discard(max, direct);
+        }
+        direct(max)
     }
 
     #[inline]
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if !self.ring.is_plain() {
+            let sock = &self.sock;
+            return self.ring.write(data, |d| sys::send(sock, d));
+        }
         sys::send(&self.sock, data)
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        if self.ring.on_ring() {
+            // Copied into the transport's output: one slice after another.
+            let mut total = 0;
+            for b in bufs.iter().filter(|b| !b.is_empty()) {
+                let n = match self.write(b) {
+                    Ok(n) => n,
+                    Err(e) if total > 0 && e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e),
+                };
+                total += n;
+                if n < b.len() {
+                    break;
+                }
+            }
+            return Ok(total);
+        }
+        if !self.ring.is_plain() && self.ring.has_pending_output() {
+            // Direct, with output left from the ring: it goes first.
+            return match bufs.iter().find(|b| !b.is_empty()) {
+                Some(b) => self.write(b),
+                None => Ok(0),
+            };
+        }
         sys::send_vectored(&self.sock, bufs)
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        if self.ring.on_ring() {
+            return self.ring.flush();
+        }
+        if self.ring.has_pending_output() {
+            // Direct, with output left from the ring.
+            let sock = &self.sock;
+            self.ring.write(&[], |d| sys::send(sock, d))?;
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn has_pending_output(&self) -> bool {
+        !self.ring.is_plain() && self.ring.has_pending_output()
+    }
+
     fn shutdown_write(&mut self) -> io::Result<()> {
+        if !self.ring.is_plain() && self.ring.defer_shutdown() {
+            return Ok(());
+        }
         self.sock.shutdown(std::net::Shutdown::Write)
     }
 
     fn wait(&mut self, write: bool, timeout: std::time::Duration) -> io::Result<bool> {
+        if !write && self.ring.input() > 0 {
+            return Ok(true);
+        }
         use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
         use std::os::fd::AsFd;
         let events = if write {

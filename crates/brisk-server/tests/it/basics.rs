@@ -370,6 +370,7 @@ fn reuse_port_gives_each_loop_its_own_listener() {
         .handler(|ctx| ctx.set_body(b"ok"))
         .loops(2)
         .reuse_port(true)
+        .backend(crate::support::backend())
         .build()
         .unwrap();
     let listeners = server.bind("127.0.0.1:0").unwrap();

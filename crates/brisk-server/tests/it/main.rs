@@ -1,5 +1,6 @@
 //! brisk-server integration tests: a real server on 127.0.0.1:0, real sockets.
 
+mod backend;
 mod basics;
 mod blocking;
 mod corpus;

@@ -8,6 +8,15 @@ use std::time::{Duration, Instant};
 
 use brisk_server::{RequestCtx, ServerBuilder, ShutdownHandle};
 
+/// The backend the tests run on: `BRISK_BACKEND=uring` (CI runs this
+/// binary a second time with it) or epoll.
+pub fn backend() -> brisk_server::Backend {
+    match std::env::var("BRISK_BACKEND") {
+        Ok(v) => v.parse().expect("BRISK_BACKEND: epoll or uring"),
+        Err(_) => brisk_server::Backend::Epoll,
+    }
+}
+
 pub struct TestServer {
     pub addr: SocketAddr,
     pub stop: ShutdownHandle,
@@ -24,7 +33,10 @@ impl TestServer {
     where
         F: Fn(&mut RequestCtx<'_>) + Send + Sync + 'static,
     {
-        let b = brisk_server::Server::builder().handler(handler).loops(1);
+        let b = brisk_server::Server::builder()
+            .handler(handler)
+            .loops(1)
+            .backend(backend());
         let server = configure(b).build().expect("valid test configuration");
         let listeners = server.bind("127.0.0.1:0").expect("bind");
         let addr = listeners[0].local_addr().unwrap();

@@ -1,0 +1,72 @@
+//! The backend the tests run on is the one serving: with
+//! `BRISK_BACKEND=uring` on a kernel that has io_uring, the server holds an
+//! io_uring instance (and answers); else it falls back to epoll and still
+//! answers.
+
+use crate::support::{TestServer, backend};
+
+/// Counts this process's io_uring descriptors.
+fn io_uring_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter(|t| t.to_string_lossy().contains("io_uring"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_configured_backend_serves() {
+    let srv = TestServer::hello();
+    let mut c = srv.connect();
+    for _ in 0..3 {
+        let r = c.get("/");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body_str(), "Hello, World!");
+    }
+    if backend() == brisk_server::Backend::Uring {
+        match brisk_server::Backend::Uring.available() {
+            Ok(()) => assert!(
+                io_uring_fds() >= 1,
+                "BRISK_BACKEND=uring and the probe passes, but no io_uring is open"
+            ),
+            Err(why) => println!("io_uring unavailable here ({why}): served by epoll"),
+        }
+    }
+}
+
+#[test]
+fn pipelined_and_large_requests_survive_the_ring_buffers() {
+    // Requests spread over several provided buffers (4 KiB each), and
+    // responses larger than one send.
+    let big = "x".repeat(100_000);
+    let body = big.clone();
+    let srv = TestServer::start(
+        move |ctx| {
+            let n = ctx.body().len();
+            if ctx.path() == b"/big" {
+                ctx.set_body(body.as_bytes());
+            } else {
+                ctx.set_body(format!("got {n}").as_bytes());
+            }
+        },
+        |b| b.max_request_body_size(1 << 20),
+    );
+    let mut c = srv.connect();
+    let upload = vec![b'u'; 50_000];
+    let mut req = Vec::new();
+    for _ in 0..3 {
+        req.extend_from_slice(b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 50000\r\n\r\n");
+        req.extend_from_slice(&upload);
+        req.extend_from_slice(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+    }
+    c.send(&req);
+    for _ in 0..3 {
+        let r = c.read_response();
+        assert_eq!((r.status, r.body_str()), (200, "got 50000"));
+        let r = c.read_response();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body.len(), big.len());
+    }
+}
