@@ -62,7 +62,22 @@ pub(crate) fn run(ci: &Ci) -> Result<()> {
                 "-D",
                 "warnings",
             ]))?,
-            Step::Test => run_cmd(cargo().args(["test", "--workspace"]))?,
+            Step::Test => {
+                run_cmd(cargo().args(["test", "--workspace"]))?;
+                // The server's socket tests again on the io_uring loop
+                // (they fall back to epoll where io_uring is unavailable).
+                run_cmd(cargo().env("BRISK_BACKEND", "uring").args([
+                    "test",
+                    "-p",
+                    "brisk-server",
+                    "--test",
+                    "it",
+                    "--test",
+                    "alloc",
+                    "--test",
+                    "abuse",
+                ]))?;
+            }
             Step::Doc => run_cmd(cargo().env("RUSTDOCFLAGS", "-D warnings").args([
                 "doc",
                 "--workspace",

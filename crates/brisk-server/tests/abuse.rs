@@ -55,7 +55,8 @@ impl Srv {
     fn start(cfg: impl FnOnce(brisk_server::ServerBuilder) -> brisk_server::ServerBuilder) -> Srv {
         let b = brisk_server::Server::builder()
             .handler(|ctx| ctx.set_body(b"Hello, World!"))
-            .loops(1);
+            .loops(1)
+            .backend(backend());
         let server = cfg(b).build().unwrap();
         let l = server.bind("127.0.0.1:0").unwrap();
         let addr = l[0].local_addr().unwrap();
@@ -275,6 +276,7 @@ fn child_server_with_low_fd_limit() {
     let server = brisk_server::Server::builder()
         .handler(|ctx| ctx.set_body(b"Hello, World!"))
         .loops(1)
+        .backend(backend())
         .idle_timeout(Duration::from_secs(60))
         .first_byte_timeout(Duration::from_secs(60))
         .build()
@@ -338,4 +340,13 @@ fn descriptor_exhaustion_keeps_serving_new_clients() {
         "only {ok}/{tries} served at the descriptor limit"
     );
     drop(idle);
+}
+
+/// The backend under test: `BRISK_BACKEND=uring` (CI runs this test a
+/// second time with it) or epoll.
+fn backend() -> brisk_server::Backend {
+    match std::env::var("BRISK_BACKEND") {
+        Ok(v) => v.parse().expect("BRISK_BACKEND: epoll or uring"),
+        Err(_) => brisk_server::Backend::Epoll,
+    }
 }

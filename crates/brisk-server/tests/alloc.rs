@@ -60,6 +60,7 @@ fn steady_state_requests_do_not_allocate() {
             ctx.set_body(b"Hello, World!");
         })
         .loops(1)
+        .backend(backend())
         // A loop thread descheduled on a busy machine looks like a blocked
         // handler; a take-over moves the loop to a fresh thread, whose new
         // scratch allocates once. This test is about the request path, so
@@ -95,4 +96,13 @@ fn steady_state_requests_do_not_allocate() {
         allocs <= 8,
         "{allocs} heap allocations for {requests} requests: the request path allocates"
     );
+}
+
+/// The backend under test: `BRISK_BACKEND=uring` (CI runs this test a
+/// second time with it) or epoll.
+fn backend() -> brisk_server::Backend {
+    match std::env::var("BRISK_BACKEND") {
+        Ok(v) => v.parse().expect("BRISK_BACKEND: epoll or uring"),
+        Err(_) => brisk_server::Backend::Epoll,
+    }
 }

@@ -2,7 +2,9 @@
 //!
 //! `cargo run --release -p brisk --example hello -- --port 8080 --loops 1`
 //! serves `Hello, World!` on 127.0.0.1 and prints the address it listens on
-//! (`--port 0`: any free port; `--loops N`: event loops, default one per core).
+//! (`--port 0`: any free port; `--loops N`: event loops, default one per core;
+//! `--backend uring`: the io_uring loop, falling back to epoll where the
+//! kernel lacks or forbids io_uring).
 
 #[path = "common/args.rs"]
 mod args;

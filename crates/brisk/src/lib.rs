@@ -32,7 +32,7 @@ pub use brisk_prefork as prefork;
 pub use brisk_server as server;
 
 pub use brisk_server::{
-    BodyWriter, ConfigError, Method, RequestCtx, ServeError, Server, ServerBuilder, ServerError,
+    Backend, BodyWriter, ConfigError, Method, RequestCtx, ServeError, Server, ServerBuilder, ServerError,
     ShutdownHandle, Version,
 };
 

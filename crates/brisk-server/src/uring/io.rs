@@ -34,11 +34,18 @@ use crate::transport::Filled;
 
 /// Most bytes the transport takes from `write` before it would block: the
 /// connection waits for the send completion (an output edge) to give more.
-pub(crate) const TX_MAX: usize = 256 * 1024;
-/// Received bytes the spill buffer may hold before the loop cancels the
-/// connection's receive (backpressure: the kernel keeps the rest in the
-/// socket, and TCP flow control slows the client).
-pub(crate) const RX_HIGH: usize = 64 * 1024;
+/// Unlike the epoll loop's output, which waits in the kernel's socket
+/// buffer, this is the server's memory: a client that never reads costs
+/// at most this much (twice, with the buffers' capacity).
+pub(crate) const TX_MAX: usize = 64 * 1024;
+/// Received bytes held past a drive (the connection did not take them: its
+/// output is blocked, or its read buffer full) above which the loop cancels
+/// the connection's receive: the rest waits in the socket, and TCP flow
+/// control slows the client. Received again once the connection has read
+/// everything held.
+pub(crate) const RX_HIGH: usize = 4 * 1024;
+/// Capacity a box's buffers keep when it goes back to the spares.
+const KEEP_CAPACITY: usize = 64 * 1024;
 
 /// Where the connection's input comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,7 +128,7 @@ impl RingBufs {
         self.lent = None;
         for v in [&mut self.spill, &mut self.out, &mut self.sending] {
             v.clear();
-            if v.capacity() > RX_HIGH {
+            if v.capacity() > KEEP_CAPACITY {
                 *v = Vec::new();
             }
         }
@@ -133,8 +140,10 @@ impl RingBufs {
     }
 
     fn spill_bytes(&mut self, data: &[u8]) {
-        if self.spill_pos == self.spill.len() {
-            self.spill.clear();
+        // The bytes read go first: the buffer holds only unread input, so
+        // its capacity stays bounded by what is held (not by what flowed).
+        if self.spill_pos > 0 {
+            self.spill.drain(..self.spill_pos);
             self.spill_pos = 0;
         }
         self.spill.extend_from_slice(data);

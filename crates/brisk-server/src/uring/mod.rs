@@ -228,9 +228,11 @@ unsafe fn push_entry(ring: &mut IoUring, e: &squeue::Entry) {
 /// Submission queue size (completions: four times as many; the kernel
 /// keeps overflowing completions, FEAT_NODROP).
 const SQ_ENTRIES: u32 = 2048;
-/// Provided buffers per loop, and their size: 2 MiB per loop.
+/// Provided buffers per loop, and their size: 1 MiB per loop, whatever the
+/// number of connections (a request head usually fits one buffer; larger
+/// input spans several).
 const RING_BUFS: u16 = 512;
-const RING_BUF_SIZE: u32 = 4096;
+const RING_BUF_SIZE: u32 = 2048;
 /// The buffer group of the receive buffers.
 const BGID: u16 = 0;
 
@@ -433,6 +435,7 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
             if !shared.ctl.come_back(away) {
                 // Taken over: hand the connection back and leave.
                 let _ = next;
+                eprintln!("DBG takeover");
                 debug!(
                     "loop {li}: taken over while a handler ran; returning conn {}",
                     conn.info.id
@@ -625,6 +628,7 @@ impl UState {
                     self.bufs.recycle(bid);
                 }
             }
+            eprintln!("DBG stash {}", data.len());
             self.stash.push(Stashed {
                 idx,
                 generation,
@@ -764,7 +768,7 @@ impl UState {
         }
         let ring = &mut conn.io.ring;
         match ring.recv {
-            Recv::Off if ring.input() < RX_HIGH / 2 => {
+            Recv::Off if ring.input() == 0 => {
                 let e = opcode::RecvMulti::new(types::Fd(fd), self.bufs.bgid())
                     .build()
                     .user_data(ud(K_RECV, idx, generation));

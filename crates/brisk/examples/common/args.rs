@@ -3,8 +3,9 @@
 //! so cargo does not take it for an example of its own).
 //!
 //! Flags: `--port N` (`-p`; default 8080, 0 = any free port), `--loops N`
-//! (`-l`; default: one event loop per core) where the example allows it,
-//! `--help` (`-h`). A value may also follow `=` (`--port=8080`). A bad flag
+//! (`-l`; default: one event loop per core) and `--backend epoll|uring`
+//! (`-b`; default epoll; io_uring falls back to epoll with a log line where
+//! it is unavailable) where the example allows them, `--help` (`-h`). A value may also follow `=` (`--port=8080`). A bad flag
 //! is reported on stderr with exit status 2.
 
 use std::process::ExitCode;
@@ -15,6 +16,8 @@ pub struct Args {
     pub port: u16,
     /// Event loops; `None`: the server's default (one per core).
     pub loops: Option<usize>,
+    /// The event loops' backend (epoll unless `--backend uring`).
+    pub backend: brisk::Backend,
 }
 
 /// Parses the process's arguments for the example `name`. `loops` says
@@ -25,7 +28,7 @@ pub fn parse(name: &str, loops: bool) -> Args {
         Ok(Some(args)) => args,
         Ok(None) => {
             let loops_usage = if loops {
-                " [--loops N (default: cores)]"
+                " [--loops N (default: cores)] [--backend epoll|uring (default epoll)]"
             } else {
                 ""
             };
@@ -47,6 +50,7 @@ fn parse_from(
     let mut out = Args {
         port: 8080,
         loops: None,
+        backend: brisk::Backend::Epoll,
     };
     let mut args = args.into_iter();
     while let Some(a) = args.next() {
@@ -69,6 +73,10 @@ fn parse_from(
                 let v = value("--loops")?;
                 out.loops = Some(v.parse().map_err(|e| format!("--loops {v}: {e}"))?);
             }
+            "--backend" | "-b" if loops_allowed => {
+                let v = value("--backend")?;
+                out.backend = v.parse().map_err(|e| format!("--backend: {e}"))?;
+            }
             "--help" | "-h" => return Ok(None),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -85,6 +93,7 @@ pub fn serve(name: &str, mut builder: brisk::ServerBuilder, args: &Args) -> Exit
     if let Some(n) = args.loops {
         builder = builder.loops(n);
     }
+    builder = builder.backend(args.backend);
     // `bind` + `serve_listeners` (to print the address before serving)
     // leave signals alone unless asked: ask, as `listen_and_serve` would.
     builder = builder.handle_signals(true);
