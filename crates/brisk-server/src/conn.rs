@@ -276,6 +276,18 @@ impl<T: Transport> Conn<T> {
         }
     }
 
+    /// Whether the connection will read no further request: what it is
+    /// sending ends with a close (its input is only ever discarded).
+    pub(crate) fn reads_no_more(&self) -> bool {
+        match &self.state {
+            State::Closing { .. } | State::Lingering { .. } => true,
+            State::Sending { then, .. } | State::Streaming(Stream { then, .. }) => {
+                matches!(then, Persist::Close { .. })
+            }
+            _ => false,
+        }
+    }
+
     /// Whether input may be waiting to be read.
     pub(crate) fn may_read(&self) -> bool {
         matches!(self.read_side, ReadSide::Ready | ReadSide::Hangup)

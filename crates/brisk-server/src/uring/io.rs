@@ -44,6 +44,13 @@ pub(crate) const TX_MAX: usize = 64 * 1024;
 /// control slows the client. Received again once the connection has read
 /// everything held.
 pub(crate) const RX_HIGH: usize = 4 * 1024;
+/// Received bytes a connection may hold unread: past it, the loop closes
+/// the connection. Only a client that sends far ahead of a connection
+/// blocked on its output gets there: the receive is cancelled at
+/// [`RX_HIGH`], but what the kernel delivered before the cancel took effect
+/// (up to the ring's size in one turn) is already here. The epoll loop
+/// leaves such bytes in the socket instead.
+pub(crate) const RX_LIMIT: usize = 256 * 1024;
 /// Capacity a box's buffers keep when it goes back to the spares.
 const KEEP_CAPACITY: usize = 64 * 1024;
 
@@ -362,6 +369,16 @@ impl RingIo {
             }
             b.sending.clear();
             b.sent = 0;
+        }
+    }
+
+    /// Drops the input held (a connection that only discards input).
+    pub(crate) fn drop_input(&mut self) {
+        if let Some(b) = self.bufs.as_mut() {
+            let n = b.input();
+            b.drop_input(n);
+            b.spill = Vec::new();
+            b.spill_pos = 0;
         }
     }
 

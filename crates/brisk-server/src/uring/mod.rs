@@ -74,7 +74,7 @@ use crate::timer::{Entry, Wheel};
 use crate::transport::TcpTransport;
 
 use bufring::BufRing;
-use io::{RX_HIGH, Recv, RingBufs};
+use io::{RX_HIGH, RX_LIMIT, Recv, RingBufs};
 
 /// Which event loop serves the connections.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -416,7 +416,7 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
                 }
                 _ => continue, // cancels
             }
-            if !st.apply(kind, idx, generation, c) {
+            if !st.apply(kind, idx, generation, c, core, &mut scratch) {
                 if st.parked_ready {
                     st.flush_parked(run, li, &mut scratch);
                 }
@@ -435,7 +435,6 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
             if !shared.ctl.come_back(away) {
                 // Taken over: hand the connection back and leave.
                 let _ = next;
-                eprintln!("DBG takeover");
                 debug!(
                     "loop {li}: taken over while a handler ran; returning conn {}",
                     conn.info.id
@@ -587,7 +586,15 @@ impl UState {
     /// Applies a connection's completion to it where it is (in its slot,
     /// parked, or checked out: stashed). `true` when it is in its slot and
     /// should be driven.
-    fn apply(&mut self, kind: u64, idx: u32, generation: u32, c: Cqe) -> bool {
+    fn apply(
+        &mut self,
+        kind: u64,
+        idx: u32,
+        generation: u32,
+        c: Cqe,
+        core: &Core,
+        s: &mut Scratch,
+    ) -> bool {
         let live = self
             .slab
             .slots
@@ -628,7 +635,6 @@ impl UState {
                     self.bufs.recycle(bid);
                 }
             }
-            eprintln!("DBG stash {}", data.len());
             self.stash.push(Stashed {
                 idx,
                 generation,
@@ -643,7 +649,37 @@ impl UState {
             return false;
         };
         apply_to(conn, kind, c, &mut self.bufs, &mut self.spares, true);
+        if conn.io.ring.input() > RX_LIMIT {
+            if conn.reads_no_more() {
+                // Its input is only ever discarded: drop it now.
+                if let Some(bid) = conn.io.ring.settle() {
+                    self.bufs.recycle(bid);
+                }
+                conn.io.ring.drop_input();
+            } else {
+                self.overrun(idx, core, s);
+                return false;
+            }
+        }
         true
+    }
+
+    /// A connection holds more unread input than [`RX_LIMIT`] (a client
+    /// that sends far ahead of a connection blocked on its output): closed,
+    /// so that its memory stays bounded.
+    #[cold]
+    #[inline(never)]
+    fn overrun(&mut self, idx: u32, core: &Core, s: &mut Scratch) {
+        let slot = &mut self.slab.slots[idx as usize];
+        let generation = slot.generation;
+        let Some(conn) = slot.conn.take() else {
+            return;
+        };
+        debug!(
+            "conn {} ({}): more than {RX_LIMIT} bytes received ahead of a blocked connection; closed",
+            conn.info.id, conn.info.remote
+        );
+        self.close_conn(idx, generation, conn, core, s);
     }
 
     /// A completion for a connection that is gone: its buffer goes back,
