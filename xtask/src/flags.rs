@@ -75,6 +75,8 @@ pub(crate) struct ServerOptions {
     pub(crate) client: Client,
     /// Times the whole server sequence runs; each cell is the median.
     pub(crate) rounds: usize,
+    /// brisk's event-loop backends to run (`epoll`, `uring`), one row each.
+    pub(crate) backends: Vec<String>,
 }
 
 /// A scenario of the end-to-end matrix (`--scenarios`).
@@ -188,9 +190,14 @@ server options:
   --warmup SECS       unmeasured plain load before measuring (default 1)
   --connections N     connections (default 100)
   --depth N           pipeline depth of the pipelined scenario (default 16)
-  --peers LIST|none   peers to include: fasthttp,floor,hyper,may,actix,nginx
-                      (default: every peer built by shared/peers/setup.sh,
-                      and nginx when installed)
+  --peers LIST|none   peers to include: fasthttp,floor,uring-floor,hyper,
+                      may,actix,nginx (default: every peer built by
+                      shared/peers/setup.sh, nginx when installed, and
+                      uring-floor, the io_uring floor built from benches/)
+  --backend LIST      brisk's event loops to run, one row each: epoll
+                      (row `brisk`), uring (row `brisk-uring`; falls back
+                      to epoll where io_uring is unavailable) or
+                      epoll,uring (default)
   --scenarios LIST    scenarios to run, comma-separated (default: all):
                         plain      --connections keep-alive connections
                         pipelined  the same, --depth requests per write
@@ -311,6 +318,7 @@ fn parse_bench(args: Vec<String>) -> Result<Command> {
         idle_conns: 10_000,
         client: Client::BriskLoad,
         rounds: 1,
+        backends: vec!["epoll".to_owned(), "uring".to_owned()],
     };
     let mut abuse_args = Vec::new();
     let mut args = Args::new(args, "bench");
@@ -327,6 +335,7 @@ fn parse_bench(args: Vec<String>) -> Result<Command> {
             "--depth" => server.depth = count(&args.value("--depth")?, "--depth")?,
             "--peers" => server.peers = Some(peers(&args.value("--peers")?)?),
             "--unthrottled" => server.unthrottled = true,
+            "--backend" => server.backends = backends(&args.value("--backend")?)?,
             "--scenarios" => server.scenarios = scenarios(&args.value("--scenarios")?)?,
             "--many-connections" => {
                 server.many_connections =
@@ -396,6 +405,20 @@ fn bench_name(name: &str) -> Result<BenchName> {
         "abuse" => BenchName::Abuse,
         other => bail!("unknown bench `{other}` ({available})"),
     })
+}
+
+/// `--backend`: `epoll`, `uring` or both, comma-separated, each once.
+fn backends(list: &str) -> Result<Vec<String>> {
+    let mut chosen: Vec<String> = Vec::new();
+    for b in list.split(',').map(str::trim) {
+        if !matches!(b, "epoll" | "uring") {
+            bail!("unknown backend `{b}`: expected epoll, uring or epoll,uring");
+        }
+        if !chosen.iter().any(|c| c == b) {
+            chosen.push(b.to_owned());
+        }
+    }
+    Ok(chosen)
 }
 
 fn peers(list: &str) -> Result<Vec<String>> {
@@ -623,6 +646,20 @@ mod tests {
             panic!("not bench")
         };
         assert_eq!(b.server.peers, Some(vec![]));
+    }
+
+    #[test]
+    fn backends_are_parsed_and_checked() {
+        let Command::Bench(b) = parse_str("bench server").unwrap() else {
+            panic!("not bench")
+        };
+        assert_eq!(b.server.backends, ["epoll", "uring"]);
+        let Command::Bench(b) = parse_str("bench server --backend uring,uring").unwrap() else {
+            panic!("not bench")
+        };
+        assert_eq!(b.server.backends, ["uring"]);
+        let e = parse_str("bench server --backend kqueue").unwrap_err();
+        assert!(e.to_string().contains("kqueue"), "{e}");
     }
 
     #[test]

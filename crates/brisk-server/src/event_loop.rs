@@ -880,7 +880,13 @@ pub(crate) fn is_fd_exhaustion(e: &io::Error) -> bool {
 /// close), through the error path like every other error response.
 #[cold]
 #[inline(never)]
-pub(crate) fn reject(core: &Core, s: &mut Scratch, sock: &Socket, remote: SocketAddr, err: ServerError) {
+pub(crate) fn reject(
+    core: &Core,
+    s: &mut Scratch,
+    sock: &Socket,
+    remote: SocketAddr,
+    err: ServerError,
+) {
     let info = ConnInfo {
         remote,
         id: core.next_conn_id(),

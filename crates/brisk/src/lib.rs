@@ -32,8 +32,8 @@ pub use brisk_prefork as prefork;
 pub use brisk_server as server;
 
 pub use brisk_server::{
-    Backend, BodyWriter, ConfigError, Method, RequestCtx, ServeError, Server, ServerBuilder, ServerError,
-    ShutdownHandle, Version,
+    Backend, BodyWriter, ConfigError, Method, RequestCtx, ServeError, Server, ServerBuilder,
+    ServerError, ShutdownHandle, Version,
 };
 
 /// Serves `handler` on `addr` with the default configuration (one event

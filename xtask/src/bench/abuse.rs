@@ -45,8 +45,9 @@ peers of shared/peers, one fresh server per scenario, server on CPU 0 and
 client on CPU 1, and writes a Markdown report to target/bench/abuse.md.
 
 options:
-  --servers LIST     comma-separated, from: brisk,fasthttp,floor,hyper,may,actix,nginx
-                     (default: all that are built; named ones must exist)
+  --servers LIST     comma-separated, from: brisk,brisk-uring,fasthttp,floor,hyper,
+                     may,actix,nginx (default: all that are built; named ones must
+                     exist); brisk-uring is brisk's example on the io_uring loop
   --scenarios LIST   comma-separated, from: slowloris,pipeliners,fd,heads (default: all)
   --clients N        slow / non-reading clients (default 2000)
   --duration SECS    normal-client time in slowloris and pipeliners; fd uses half
@@ -61,8 +62,15 @@ Dev run: cargo xtask bench abuse --servers brisk --clients 200 --duration 3
 ";
 
 /// Every server the bench knows, in run order.
-const SERVER_NAMES: [&str; 7] = [
-    "brisk", "fasthttp", "floor", "hyper", "may", "actix", "nginx",
+const SERVER_NAMES: [&str; 8] = [
+    "brisk",
+    "brisk-uring",
+    "fasthttp",
+    "floor",
+    "hyper",
+    "may",
+    "actix",
+    "nginx",
 ];
 
 /// Header value sizes of the `heads` scenario.
@@ -336,11 +344,18 @@ impl ServerSpec {
     /// The command serving on `port`, with RLIMIT_NOFILE lowered when asked.
     fn command(&self, port: u16, fd_limit: Option<u64>, logs: &Path) -> Result<Command> {
         let mut args: Vec<String> = match self.name {
-            "brisk" => vec![
+            "brisk" | "brisk-uring" => vec![
                 "--port".into(),
                 port.to_string(),
                 "--loops".into(),
                 "1".into(),
+                "--backend".into(),
+                if self.name == "brisk" {
+                    "epoll"
+                } else {
+                    "uring"
+                }
+                .into(),
             ],
             "fasthttp" => vec!["-addr".into(), format!("127.0.0.1:{port}")],
             "nginx" => {
@@ -411,7 +426,7 @@ fn find_servers(opts: &Options, target: &Path) -> Result<Vec<ServerSpec>> {
     });
     for name in wanted {
         let program = match name {
-            "brisk" => {
+            "brisk" | "brisk-uring" => {
                 match run_cmd(cargo().args([
                     "build",
                     "--release",
@@ -439,7 +454,7 @@ fn find_servers(opts: &Options, target: &Path) -> Result<Vec<ServerSpec>> {
             None if named => bail!(
                 "server {name} is not available (peers are built by shared/peers/setup.sh; nginx must be on PATH)"
             ),
-            None if name != "brisk" => println!("abuse: {name} not found, skipped"),
+            None if !name.starts_with("brisk") => println!("abuse: {name} not found, skipped"),
             None => {}
         }
     }

@@ -293,6 +293,13 @@ pub(crate) fn markdown(
     md.push('\n');
     md.push_str(&cpu_line(rounds));
     md.push('\n');
+    if rounds
+        .iter()
+        .any(|round| round.iter().any(|r| r.name == "brisk-uring"))
+    {
+        md.push_str(&uring_line(rounds));
+        md.push('\n');
+    }
     md.push_str(&summary_line(rounds));
     md.push('\n');
     md
@@ -328,6 +335,26 @@ pub(crate) fn cpu_line(rounds: &[Vec<ServerResult>]) -> String {
     let [a, b, c, d] = four_ratios(rounds, |l| l.cpu_ns);
     format!(
         "server cpu/request: brisk/fasthttp plain {a}, pipelined {b}; brisk/floor plain {c}, pipelined {d}"
+    )
+}
+
+/// Requests/s of brisk's io_uring loop over the epoll floor, the io_uring
+/// floor and brisk's epoll loop (printed when `brisk-uring` ran).
+pub(crate) fn uring_line(rounds: &[Vec<ServerResult>]) -> String {
+    let r = |peer: &str, s: ScenarioName| {
+        fmt_ratio(ratio_to(rounds, "brisk-uring", peer, |row| {
+            row.load(s).map(|l| l.rps)
+        }))
+    };
+    let (p, q) = (ScenarioName::Plain, ScenarioName::Pipelined);
+    format!(
+        "io_uring: brisk-uring/floor plain {}, pipelined {}; brisk-uring/uring-floor plain {}, pipelined {}; brisk-uring/brisk plain {}, pipelined {}",
+        r("floor", p),
+        r("floor", q),
+        r("uring-floor", p),
+        r("uring-floor", q),
+        r("brisk", p),
+        r("brisk", q)
     )
 }
 

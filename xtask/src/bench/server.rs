@@ -26,7 +26,15 @@ use crate::flags::{Client, ScenarioName, ServerOptions};
 use crate::{cargo, project_root, run_cmd, target_dir};
 
 /// Peers `--peers` accepts, in run order.
-pub(crate) const PEER_NAMES: [&str; 6] = ["fasthttp", "floor", "hyper", "may", "actix", "nginx"];
+pub(crate) const PEER_NAMES: [&str; 7] = [
+    "fasthttp",
+    "floor",
+    "uring-floor",
+    "hyper",
+    "may",
+    "actix",
+    "nginx",
+];
 
 /// How to start a peer on a port.
 enum Peer {
@@ -55,8 +63,10 @@ pub(crate) fn run(opts: &ServerOptions) -> Result<()> {
         "brisk-benches",
         "--bin",
         "brisk-load",
+        "--bin",
+        "uring-floor",
     ]))
-    .context("building the load generator")?;
+    .context("building the load generator and the io_uring floor")?;
     let brisk = match run_cmd(cargo().args([
         "build",
         "--release",
@@ -86,7 +96,7 @@ pub(crate) fn run(opts: &ServerOptions) -> Result<()> {
             Generator::Wrk { script }
         }
     };
-    let peers = find_peers(opts)?;
+    let peers = find_peers(opts, &target)?;
 
     let (server_cpu, load_cpu, pinning) = if cpu_count() >= 2 {
         (
@@ -153,14 +163,22 @@ pub(crate) fn run(opts: &ServerOptions) -> Result<()> {
     // in a ratio are seconds apart (this shared machine's speed drifts by
     // tens of percent over a minute). Idle servers cost nothing.
     let mut live: Vec<Live> = Vec::new();
-    live.push(match &brisk {
-        Ok(path) => Live::start(&setup, "brisk", |port| {
-            let mut cmd = Command::new(path);
-            cmd.args(["--port", &port.to_string(), "--loops", "1"]);
-            Ok(cmd)
-        }),
-        Err(why) => Live::missing("brisk", why.clone()),
-    });
+    for backend in &opts.backends {
+        // `brisk` is the epoll loop (the name the ratios have always used).
+        let name = match backend.as_str() {
+            "uring" => "brisk-uring",
+            _ => "brisk",
+        };
+        live.push(match &brisk {
+            Ok(path) => Live::start(&setup, name, |port| {
+                let mut cmd = Command::new(path);
+                cmd.args(["--port", &port.to_string(), "--loops", "1"]);
+                cmd.args(["--backend", backend]);
+                Ok(cmd)
+            }),
+            Err(why) => Live::missing(name, why.clone()),
+        });
+    }
     for (name, peer) in &peers {
         live.push(match peer {
             Ok(peer) => Live::start(&setup, name, |port| peer_command(&setup, name, peer, port)),
@@ -273,7 +291,10 @@ fn chart(opts: &ServerOptions, setup: &[String], results: &[ServerResult]) -> St
 
 /// Finds every wanted peer; with `--peers`, a missing one is an error,
 /// otherwise it becomes a row saying why it is missing.
-fn find_peers(opts: &ServerOptions) -> Result<Vec<(&'static str, Result<Peer, String>)>> {
+fn find_peers(
+    opts: &ServerOptions,
+    target: &Path,
+) -> Result<Vec<(&'static str, Result<Peer, String>)>> {
     let wanted: Vec<&'static str> = match &opts.peers {
         Some(list) => PEER_NAMES
             .iter()
@@ -288,7 +309,15 @@ fn find_peers(opts: &ServerOptions) -> Result<Vec<(&'static str, Result<Peer, St
         .find(|d| PEER_NAMES.iter().any(|p| binary(d, p).is_file()));
     let mut found = Vec::new();
     for name in wanted {
-        let peer = if name == "nginx" {
+        let peer = if name == "uring-floor" {
+            // Built with the load generator, from benches/.
+            let path = target.join("release/uring-floor");
+            if path.is_file() {
+                Ok(Peer::Binary(path))
+            } else {
+                Err(format!("not built: {} is missing", path.display()))
+            }
+        } else if name == "nginx" {
             let template = kit_dir().join("nginx.conf");
             match find_program("nginx") {
                 Some(nginx) if template.is_file() => Ok(Peer::Nginx { nginx, template }),

@@ -189,10 +189,7 @@ fn probe() -> Result<(), String> {
     let ts = types::Timespec::new().sec(2);
     let args = types::SubmitArgs::new().timespec(&ts);
     let _ = ring.submitter().submit_with_args(1, &args);
-    let got = ring
-        .completion()
-        .next()
-        .map(|c| (c.result(), c.flags()));
+    let got = ring.completion().next().map(|c| (c.result(), c.flags()));
     drop(ring);
     drop(bufs);
     match got {
@@ -338,7 +335,11 @@ impl UringLoop {
             .setup_cqsize(SQ_ENTRIES * 4)
             .setup_coop_taskrun()
             .build(SQ_ENTRIES)
-            .or_else(|_| IoUring::builder().setup_cqsize(SQ_ENTRIES * 4).build(SQ_ENTRIES))?;
+            .or_else(|_| {
+                IoUring::builder()
+                    .setup_cqsize(SQ_ENTRIES * 4)
+                    .build(SQ_ENTRIES)
+            })?;
         let bufs = BufRing::new(&ring, RING_BUFS, RING_BUF_SIZE, BGID)?;
         let now_ms = core.now_ms();
         let n = listeners.len();
@@ -615,7 +616,14 @@ impl UState {
                 .position(|p| p.idx == idx && p.generation & GEN_MASK == generation)
             {
                 let p = &mut self.parked[i];
-                apply_to(&mut p.conn, kind, c, &mut self.bufs, &mut self.spares, false);
+                apply_to(
+                    &mut p.conn,
+                    kind,
+                    c,
+                    &mut self.bufs,
+                    &mut self.spares,
+                    false,
+                );
                 if quiescent(&p.conn) {
                     self.parked_ready = true;
                 }
