@@ -1,6 +1,7 @@
 //! The few system calls std does not offer in the shape the loop needs.
 //!
-//! This is the only module of brisk-server with `unsafe`.
+//! With `uring/` (the io_uring loop), the only modules of brisk-server with
+//! `unsafe`.
 
 use std::io;
 

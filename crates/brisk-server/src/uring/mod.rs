@@ -181,9 +181,9 @@ fn probe() -> Result<(), String> {
     let e = opcode::RecvMulti::new(types::Fd(a.as_raw_fd()), bufs.bgid())
         .build()
         .user_data(1);
-    // SAFETY: the receive reads into the buffer ring, which outlives the
-    // ring (`bufs` is dropped after `ring` is... dropped below, after the
-    // completion or the cancellation: see the end of this function).
+    // SAFETY: the receive writes only into the buffer ring `bufs`, which
+    // is dropped after `ring` (below: closing the ring ends the receive),
+    // and reads from `a`, which outlives both.
     unsafe { push_entry(&mut ring, &e) };
     std::io::Write::write_all(&mut &b, b"x").map_err(|e| format!("probe write: {e}"))?;
     let ts = types::Timespec::new().sec(2);
@@ -657,6 +657,16 @@ impl UState {
             return false;
         };
         apply_to(conn, kind, c, &mut self.bufs, &mut self.spares, true);
+        if kind == K_SEND && conn.is_idle() && !conn.may_read() {
+            // The answer is out and nothing else waits: no drive needed,
+            // only the idle deadline and the box back (saves a drive per
+            // request).
+            let full = slot.generation;
+            if let Some(conn) = slot.conn.take() {
+                self.put_back(idx, full, conn, Next::Keep, core, s);
+            }
+            return false;
+        }
         if conn.io.ring.input() > RX_LIMIT {
             if conn.reads_no_more() {
                 // Its input is only ever discarded: drop it now.
@@ -1158,7 +1168,7 @@ impl UState {
         // SAFETY: a successful accept completion's result is a new
         // descriptor that nothing else owns.
         let sock = unsafe { Socket::from_raw_fd(c.res) };
-        if !self.accepting || self.shutdown_seen {
+        if self.shutdown_seen {
             return; // closed: accepted after the shutdown began
         }
         let remote = sock
