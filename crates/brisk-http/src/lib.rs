@@ -84,6 +84,7 @@ pub mod date;
 mod error;
 mod head_cache;
 mod parser;
+mod proxy;
 mod request;
 mod response;
 #[allow(unsafe_code)] // SSE2 intrinsics only; see the module docs
@@ -101,6 +102,11 @@ pub use cookie::{Cookies, parse_cookies};
 pub use error::{ErrorKind, HeaderError, ParseError, PathError};
 pub use head_cache::HeadCache;
 pub use parser::{Limits, RequestParser, Status};
+pub use proxy::{
+    PROXY_V1_MAX_LEN, PROXY_V2_SIGNATURE, ProxyAddresses, ProxyCommand, ProxyError, ProxyHeader,
+    ProxyStatus, ProxyTransport, ProxyVersion, SslInfo, Tlv, Tlvs, V1Field, crc32c,
+    parse_proxy_header,
+};
 pub use request::{
     BodyKind, HeaderField, Method, RequestHeader, TargetForm, Version, normalize_header_names,
 };

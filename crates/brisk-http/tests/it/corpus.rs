@@ -66,6 +66,11 @@ fn chunked_roundtrip() {
 }
 
 #[test]
+fn proxy() {
+    replay("proxy", brisk_http::_fuzz::proxy);
+}
+
+#[test]
 fn table_rows_pass_the_head_check() {
     for input in crate::table::all_inputs() {
         brisk_http::_fuzz::head(input);
