@@ -45,6 +45,7 @@ mod hijack;
 mod hooks;
 mod mem;
 mod monitor;
+mod proxy;
 mod push;
 mod respond;
 mod scratch;
@@ -65,6 +66,7 @@ pub use hooks::{
     ConnState, ConnStateHandler, ContinueAction, ContinueHandler, HeadHandler, RequestHead,
     RequestLimits,
 };
+pub use proxy::{Cidr, CidrError, MAX_PROXY_HEADER, ProxyHeaderRule, ProxyPolicy};
 pub use push::BodySender;
 pub use server::{Server, ShutdownHandle};
 
