@@ -16,6 +16,9 @@
 //! - [`normalize_path`], [`parse_args`], [`decode_arg`] and
 //!   [`parse_cookies`] handle the request target, query strings, form
 //!   bodies and cookies, lazily and without allocating.
+//! - [`parse_proxy_header`] reads the PROXY protocol header (v1 or v2) a
+//!   load balancer sends before the client's bytes, just as restartably;
+//!   [`ProxyHeader::encode`] writes one.
 //!
 //! # Example
 //!

@@ -9,23 +9,8 @@
 //! no I/O, no allocation, no state between calls. [`ProxyHeader::encode`]
 //! writes a header (for clients, proxies in tests, round trips).
 //!
-//! ```
-//! use brisk_http::{parse_proxy_header, ProxyAddresses, ProxyCommand, ProxyStatus};
+//! The example is on [`parse_proxy_header`].
 //!
-//! let wire = b"PROXY TCP4 192.0.2.7 198.51.100.1 56324 443\r\nGET / HTTP/1.1\r\n";
-//! // The first bytes alone: more are needed.
-//! assert!(matches!(parse_proxy_header(&wire[..10]), Ok(ProxyStatus::Incomplete { .. })));
-//! let ProxyStatus::Done { header, consumed } = parse_proxy_header(wire)? else { unreachable!() };
-//! assert_eq!(&wire[consumed..], b"GET / HTTP/1.1\r\n");
-//! assert_eq!(header.command, ProxyCommand::Proxy);
-//! assert_eq!(header.source(), Some("192.0.2.7:56324".parse()?));
-//! assert!(matches!(header.addresses, ProxyAddresses::Inet { .. }));
-//!
-//! // A malformed header is a typed error with a message saying what broke.
-//! let err = parse_proxy_header(b"PROXY TCP4 192.0.2.7 198.51.100.1 056324 443\r\n").unwrap_err();
-//! assert_eq!(err.to_string(), "PROXY v1 header: invalid source port (expected 0-65535 in decimal, no leading zero)");
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
 //!
 //! # What is checked
 //!
@@ -369,6 +354,24 @@ impl std::error::Error for ProxyError {}
 /// `Incomplete` again or the same final answer (the same header or the
 /// same error), so a caller may retry as bytes arrive. An error is final:
 /// the peer did not send a valid header.
+///
+/// ```
+/// use brisk_http::{parse_proxy_header, ProxyAddresses, ProxyCommand, ProxyStatus};
+///
+/// let wire = b"PROXY TCP4 192.0.2.7 198.51.100.1 56324 443\r\nGET / HTTP/1.1\r\n";
+/// // The first bytes alone: more are needed.
+/// assert!(matches!(parse_proxy_header(&wire[..10]), Ok(ProxyStatus::Incomplete { .. })));
+/// let ProxyStatus::Done { header, consumed } = parse_proxy_header(wire)? else { unreachable!() };
+/// assert_eq!(&wire[consumed..], b"GET / HTTP/1.1\r\n");
+/// assert_eq!(header.command, ProxyCommand::Proxy);
+/// assert_eq!(header.source(), Some("192.0.2.7:56324".parse()?));
+/// assert!(matches!(header.addresses, ProxyAddresses::Inet { .. }));
+///
+/// // A malformed header is a typed error with a message saying what broke.
+/// let err = parse_proxy_header(b"PROXY TCP4 192.0.2.7 198.51.100.1 056324 443\r\n").unwrap_err();
+/// assert_eq!(err.to_string(), "PROXY v1 header: invalid source port (expected 0-65535 in decimal, no leading zero)");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn parse_proxy_header(buf: &[u8]) -> Result<ProxyStatus<'_>, ProxyError> {
     match buf.first() {
         None => Ok(ProxyStatus::Incomplete { need: V1_MIN_LEN }),

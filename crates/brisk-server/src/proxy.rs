@@ -2,23 +2,8 @@
 //! a header ([`ProxyPolicy`], networks as [`Cidr`]s), and the preface that
 //! reads it before the connection proper starts.
 //!
-//! ```
-//! use brisk_server::{ProxyPolicy, Server};
+//! The example is on [`ProxyPolicy`].
 //!
-//! // The load balancers live in 10.1.0.0/16; each of their connections
-//! // must open with a PROXY header, whose client address then becomes
-//! // `ctx.remote_addr()`. Other peers are served as plain HTTP clients.
-//! let policy = ProxyPolicy::required().trust("10.1.0.0/16".parse()?);
-//! let server = Server::builder()
-//!     .handler(|ctx| {
-//!         let who = ctx.remote_addr().to_string();
-//!         ctx.set_body(who.as_bytes());
-//!     })
-//!     .proxy_protocol(policy)
-//!     .build()?;
-//! # drop(server);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
 //!
 //! # How a connection goes
 //!
@@ -69,6 +54,24 @@ pub const MAX_PROXY_HEADER: usize = 4096;
 /// them is an ordinary HTTP client, and a PROXY header it sends is
 /// answered 400 by the HTTP parser and closed. List exactly your load
 /// balancers: anyone in a trusted network can claim any address.
+///
+/// ```
+/// use brisk_server::{ProxyPolicy, Server};
+///
+/// // The load balancers live in 10.1.0.0/16; each of their connections
+/// // must open with a PROXY header, whose client address then becomes
+/// // `ctx.remote_addr()`. Other peers are served as plain HTTP clients.
+/// let policy = ProxyPolicy::required().trust("10.1.0.0/16".parse()?);
+/// let server = Server::builder()
+///     .handler(|ctx| {
+///         let who = ctx.remote_addr().to_string();
+///         ctx.set_body(who.as_bytes());
+///     })
+///     .proxy_protocol(policy)
+///     .build()?;
+/// # drop(server);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProxyPolicy {
     trusted: Vec<Cidr>,
