@@ -351,6 +351,12 @@ impl ServerBuilder {
     /// listener; off by default. See [`ProxyPolicy`](crate::ProxyPolicy)
     /// for the trust rule.
     ///
+    /// For such a connection the header and the first request byte must
+    /// both arrive within `first_byte_timeout` of accept; the
+    /// connection-state hook's `New` comes once the header is read, with
+    /// the client's address (a connection closed before that reports
+    /// nothing).
+    ///
     /// ```
     /// use brisk_server::ProxyPolicy;
     /// let server = brisk_server::Server::builder()
