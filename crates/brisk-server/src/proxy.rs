@@ -277,6 +277,10 @@ pub(crate) fn preface(conn: &mut TcpConn, s: &mut Scratch, core: &Core) -> Optio
         conn.end_preface(None);
         return None;
     };
+    if !conn.may_read() {
+        // An output edge (the first event after accept): nothing to peek.
+        return Some(Next::Keep);
+    }
     let peer = conn.info.remote;
     let mut buf = [0u8; MAX_PROXY_HEADER];
     let n = match sys::recv_plain(conn.io.socket(), &mut buf, true) {
