@@ -457,6 +457,27 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any network prints and parses back to itself, holds its own
+        /// address and every address sharing its prefix, and no other;
+        /// any string either parses or is a typed error.
+        #[test]
+        fn cidr_round_trip(bits in proptest::prelude::any::<u128>(), v6 in proptest::prelude::any::<bool>(),
+                           prefix in 0u8..=128, other in proptest::prelude::any::<u128>(), junk in ".{0,48}") {
+            let (addr, prefix) = if v6 {
+                (IpAddr::V6(Ipv6Addr::from(bits)), prefix)
+            } else {
+                (IpAddr::V4(Ipv4Addr::from(bits as u32)), prefix % 33)
+            };
+            let net = Cidr::new(mask(addr, prefix), prefix).unwrap();
+            proptest::prop_assert_eq!(net.to_string().parse::<Cidr>(), Ok(net));
+            proptest::prop_assert!(net.contains(addr));
+            let probe = if v6 { IpAddr::V6(Ipv6Addr::from(other)) } else { IpAddr::V4(Ipv4Addr::from(other as u32)) };
+            proptest::prop_assert_eq!(net.contains(probe), mask(probe, prefix) == net.addr);
+            let _ = junk.parse::<Cidr>();
+        }
+    }
+
     #[test]
     fn policy_trust() {
         let p = ProxyPolicy::optional()
