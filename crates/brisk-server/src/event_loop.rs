@@ -334,13 +334,14 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
             // Away: the loop may be taken over while we drive this one.
             let away = shared.ctl.go_away(seq, sys::monotonic_us(), &run.gate);
             drop(st);
-            let next = match conn.in_preface() {
-                // A PROXY protocol header first (proxy.rs); then, in the
-                // same turn, the connection proper.
-                true => crate::proxy::preface(&mut conn, &mut scratch, core),
-                false => None,
-            }
-            .unwrap_or_else(|| conn.drive(&mut scratch, core, now_ms, now));
+            // A PROXY protocol header first (proxy.rs); once it is read,
+            // the connection proper in the same turn.
+            let preface = if conn.in_preface() {
+                crate::proxy::preface(&mut conn, &mut scratch, core)
+            } else {
+                None
+            };
+            let next = preface.unwrap_or_else(|| conn.drive(&mut scratch, core, now_ms, now));
             if !shared.ctl.come_back(away) {
                 // Taken over: hand the connection back and leave.
                 let _ = next;
