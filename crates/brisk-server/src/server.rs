@@ -272,7 +272,7 @@ impl Server {
         }
         let socks: Vec<Arc<Socket>> = socks.into_iter().map(Arc::new).collect();
         let own = socks.len() == n && n > 1;
-        let uring = crate::uring::wanted(core.cfg.backend);
+        let uring = crate::uring::wanted(core.cfg.backend, core.cfg.proxy.is_some());
         let mut loops = Vec::with_capacity(n);
         for i in 0..n {
             let ls = if own {

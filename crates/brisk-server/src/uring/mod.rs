@@ -43,6 +43,11 @@
 //! sends, and `SO_REUSEPORT` listener groups beyond what the epoll loop
 //! does (each loop arms accepts on the listeners it was given).
 
+// The spares are boxes that move in and out of connections (whose
+// transport holds an `Option<Box<RingBufs>>`, 8 bytes while idle): a
+// `Vec<Box<_>>` hands them over without moving their contents.
+#![allow(clippy::vec_box)]
+
 mod bufring;
 pub(crate) mod io;
 
@@ -127,9 +132,16 @@ impl Backend {
 }
 
 /// Whether the loops of a server configured with `backend` use io_uring:
-/// probes once, and logs the fall-back.
-pub(crate) fn wanted(backend: Backend) -> bool {
+/// probes once, and logs the fall-back (also for a configuration the
+/// io_uring loop does not serve yet: the PROXY protocol preface).
+pub(crate) fn wanted(backend: Backend, proxy_protocol: bool) -> bool {
     if backend != Backend::Uring {
+        return false;
+    }
+    if proxy_protocol {
+        warn!(
+            "io_uring backend: the PROXY protocol preface is not supported on it yet; serving with epoll"
+        );
         return false;
     }
     match probe() {
