@@ -42,7 +42,7 @@ use crate::transport::Filled;
 /// Unlike the epoll loop's output, which waits in the kernel's socket
 /// buffer, this is the server's memory: a client that never reads costs
 /// at most this much (twice, with the buffers' capacity).
-pub(crate) const TX_MAX: usize = 64 * 1024;
+pub(crate) const TX_MAX: usize = 16 * 1024;
 /// Received bytes held past a drive (the connection did not take them: its
 /// output is blocked, or its read buffer full) above which the loop cancels
 /// the connection's receive: the rest waits in the socket, and TCP flow
