@@ -84,7 +84,10 @@ fn a_request_delivered_byte_by_byte_is_served() {
             let body = ctx.body().to_vec();
             ctx.set_body(&body);
         },
-        |b| b,
+        // Each byte waits for the server's ACK (a delayed ACK: up to 40 ms
+        // or more on a busy machine): the default 10 s read timeout is too
+        // close for 57 of them.
+        |b| b.read_timeout(std::time::Duration::from_secs(60)),
     );
     let mut c = srv.connect();
     let req = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello";
