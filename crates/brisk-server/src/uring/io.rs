@@ -293,11 +293,13 @@ impl RingIo {
             let rest = unsafe {
                 std::slice::from_raw_parts(l.ptr.add(l.off as usize), (l.len - l.off) as usize)
             };
-            let mut v = Vec::with_capacity(rest.len() + b.spill.len() - b.spill_pos);
-            v.extend_from_slice(rest);
-            v.extend_from_slice(&b.spill[b.spill_pos..]);
-            b.spill = v;
-            b.spill_pos = 0;
+            // In front of what was spilled after it; the spill buffer's
+            // capacity is reused (no allocation in the steady state).
+            if b.spill_pos > 0 {
+                b.spill.drain(..b.spill_pos);
+                b.spill_pos = 0;
+            }
+            b.spill.splice(0..0, rest.iter().copied());
         }
         Some(l.bid)
     }

@@ -38,7 +38,7 @@ fn the_configured_backend_serves() {
 
 #[test]
 fn pipelined_and_large_requests_survive_the_ring_buffers() {
-    // Requests spread over several provided buffers (4 KiB each), and
+    // Requests spread over several provided buffers (1 KiB each), and
     // responses larger than one send.
     let big = "x".repeat(100_000);
     let body = big.clone();
