@@ -25,6 +25,9 @@
 //!   builds the response in reused scratch space: no allocation per request.
 //! * A handler may block: a monitor hands the loop's other connections to a
 //!   spare thread after `blocking_threshold` (1 ms by default).
+//! * The loops run on epoll, or on io_uring with
+//!   [`ServerBuilder::backend`]`(`[`Backend::Uring`]`)` (falling back to
+//!   epoll where the kernel lacks or forbids it).
 //! * Bad input never reaches the handler: each [`ServerError`] is answered
 //!   with its status and the connection closes.
 //! * [`Server::listen_and_serve`] drains gracefully on SIGTERM and SIGINT
