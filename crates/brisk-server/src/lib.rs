@@ -58,14 +58,14 @@ mod transport;
 
 pub use brisk_http::{HeaderError, Method, TargetForm, Version};
 pub use config::{ConfigError, ErrorHandler, Handler, ServerBuilder};
-pub use ctx::{BodyReader, BodyStream, BodyWriter, RequestCtx};
+pub use ctx::{BodyReader, BodyStream, BodyWriter, RequestCtx, ResponseBodyKind};
 pub use error::{ServeError, ServerError};
 pub use hijack::{HijackHandler, Hijacked};
 pub use hooks::{
     ConnState, ConnStateHandler, ContinueAction, ContinueHandler, HeadHandler, RequestHead,
     RequestLimits,
 };
-pub use push::BodySender;
+pub use push::{BodySender, PushFilter};
 pub use server::{Server, ShutdownHandle};
 
 #[doc(hidden)]
