@@ -569,3 +569,18 @@ impl PushFilter for PushEncoder {
         self.enc.finish(out)
     }
 }
+
+/// Internals for `benches/compress.rs`. Not a stable API.
+#[doc(hidden)]
+pub mod _benchable {
+    use brisk_http::Coding;
+
+    use super::Level;
+
+    /// One-shot encoding with the per-thread reused encoder state.
+    pub fn encode(coding: Coding, level: Level, input: &[u8], out: &mut Vec<u8>) {
+        if let Err(e) = super::codec::encode(coding, level.params(), input, out) {
+            panic!("{coding}: {e}");
+        }
+    }
+}
