@@ -424,3 +424,58 @@ fn wake<'a>(
     }
     shared.lock()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Upper-cases what passes; `finish` appends a marker.
+    struct Upper;
+
+    impl PushFilter for Upper {
+        fn write(&mut self, data: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+            out.extend(data.iter().map(u8::to_ascii_uppercase));
+            Ok(())
+        }
+
+        fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+            out.extend_from_slice(b"<end>");
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_filter_takes_what_was_queued_before_it_and_what_comes_after() {
+        let shared = PushShared::new(1024, Some(6));
+        let mut s = BodySender::new(shared.clone());
+        s.write(b"abc").unwrap();
+        assert!(shared.set_filter(Box::new(Upper)));
+        assert_eq!(shared.lock().declared(), None, "a filtered body is chunked");
+        // The declared length still bounds what is written.
+        assert!(s.write(b"defg").is_err());
+        s.write(b"def").unwrap();
+        s.finish().unwrap();
+        let st = shared.lock();
+        assert_eq!(st.queued, b"ABCDEF<end>");
+        assert!(matches!(st.end, End::Finished(_)));
+    }
+
+    #[test]
+    fn a_filter_set_after_the_body_ended_finishes_it() {
+        let shared = PushShared::new(1024, None);
+        let mut s = BodySender::new(shared.clone());
+        s.write(b"xy").unwrap();
+        s.finish().unwrap();
+        assert!(shared.set_filter(Box::new(Upper)));
+        assert_eq!(shared.lock().queued, b"XY<end>");
+        // A second filter is refused: the bytes are already filtered.
+        assert!(!shared.set_filter(Box::new(Upper)));
+    }
+
+    #[test]
+    fn no_filter_on_a_body_cut_short() {
+        let shared = PushShared::new(1024, None);
+        drop(BodySender::new(shared.clone()));
+        assert!(!shared.set_filter(Box::new(Upper)));
+    }
+}

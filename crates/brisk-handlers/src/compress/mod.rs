@@ -129,7 +129,7 @@ mod codec;
 mod decompress;
 #[doc(hidden)]
 pub mod _fuzz;
-#[cfg(test)]
+#[cfg(all(test, feature = "gzip", feature = "br", feature = "zstd"))]
 mod tests;
 
 use std::cell::RefCell;

@@ -122,3 +122,75 @@ proptest! {
         prop_assert!(out.len() <= limit);
     }
 }
+
+#[test]
+fn a_wrapped_stream_flushes_when_its_producer_flushes() {
+    use std::io::Write;
+    for &coding in AVAILABLE {
+        let mut calls = 0;
+        let inner: Box<brisk_server::BodyStream> = Box::new(move |w: &mut BodyWriter<'_>| {
+            calls += 1;
+            match calls {
+                1 => {
+                    w.write(b"first piece\n");
+                    w.flush().unwrap();
+                    true
+                }
+                2 => {
+                    // Not flushed: may stay in the encoder.
+                    w.write(b"second piece\n");
+                    true
+                }
+                _ => {
+                    w.write(b"last piece\n");
+                    false
+                }
+            }
+        });
+        let enc = StreamEncoder::new(coding, Level::Default.params()).unwrap();
+        let mut outer = compressed_stream(inner, enc);
+        let mut sent = ByteBuffer::new();
+        let mut piece = ByteBuffer::new();
+        let mut call = |sent: &mut ByteBuffer| {
+            piece.reset();
+            let more = outer(&mut BodyWriter::new(&mut piece));
+            sent.extend_from_slice(piece.as_slice());
+            more
+        };
+        assert!(call(&mut sent));
+        // What the first call sent decodes to the first piece already.
+        let mut prefix = Vec::new();
+        let r = codec::decode(coding, sent.as_slice(), usize::MAX, &mut prefix);
+        assert!(r.is_err(), "{coding}: the frame is not finished yet");
+        let mut partial = Vec::new();
+        partial_decode(coding, sent.as_slice(), &mut partial);
+        assert_eq!(partial, b"first piece\n", "{coding}");
+        assert!(call(&mut sent));
+        assert!(!call(&mut sent));
+        // Called again after the end: nothing more.
+        assert!(!call(&mut sent));
+        let mut all = Vec::new();
+        codec::decode(coding, sent.as_slice(), usize::MAX, &mut all).unwrap();
+        assert_eq!(all, b"first piece\nsecond piece\nlast piece\n", "{coding}");
+    }
+}
+
+/// Decodes what a reader gives before the data runs out.
+fn partial_decode(coding: brisk_http::Coding, data: &[u8], out: &mut Vec<u8>) {
+    use brisk_http::Coding;
+    use std::io::Read;
+    let mut r: Box<dyn Read + '_> = match coding {
+        Coding::Gzip => Box::new(flate2::read::GzDecoder::new(data)),
+        Coding::Deflate => Box::new(flate2::read::ZlibDecoder::new(data)),
+        Coding::Br => Box::new(brotli::Decompressor::new(data, 4096)),
+        Coding::Zstd => Box::new(zstd::stream::read::Decoder::new(data).unwrap()),
+        Coding::Identity => Box::new(data),
+    };
+    let mut piece = [0u8; 256];
+    while let Ok(n) = r.read(&mut piece) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&piece[..n]);
+    }
+}
