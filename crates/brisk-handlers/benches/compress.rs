@@ -98,7 +98,9 @@ impl Client {
     }
 }
 
-fn serve(handler: impl Fn(&mut RequestCtx<'_>) + Send + Sync + 'static) -> (Client, brisk_server::ShutdownHandle) {
+fn serve(
+    handler: impl Fn(&mut RequestCtx<'_>) + Send + Sync + 'static,
+) -> (Client, brisk_server::ShutdownHandle) {
     let server = Server::builder()
         .handler(handler)
         .loops(1)

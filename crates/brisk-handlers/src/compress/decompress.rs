@@ -155,8 +155,14 @@ fn refuse(ctx: &mut RequestCtx<'_>, why: Refusal) {
             "413 Payload Too Large: the decoded request body passes the size or ratio limit"
                 .to_owned(),
         ),
-        Refusal::Corrupt(e) => (400, format!("400 Bad Request: the request body does not decode: {e}")),
-        Refusal::Read(e) => (400, format!("400 Bad Request: reading the request body failed: {e}")),
+        Refusal::Corrupt(e) => (
+            400,
+            format!("400 Bad Request: the request body does not decode: {e}"),
+        ),
+        Refusal::Read(e) => (
+            400,
+            format!("400 Bad Request: reading the request body failed: {e}"),
+        ),
         Refusal::Unsupported(e) => (415, format!("415 Unsupported Media Type: {e}")),
     };
     ctx.error(&message, status);
@@ -183,13 +189,31 @@ mod tests {
         assert!(matches!(request_coding(Some(b" , ")), Ok(None)));
         #[cfg(feature = "gzip")]
         {
-            assert!(matches!(request_coding(Some(b"GZIP")), Ok(Some(Coding::Gzip))));
-            assert!(matches!(request_coding(Some(b"x-gzip")), Ok(Some(Coding::Gzip))));
-            assert!(matches!(request_coding(Some(b"identity, deflate")), Ok(Some(Coding::Deflate))));
-            assert!(matches!(request_coding(Some(b"gzip, gzip")), Err(Refusal::Unsupported(_))));
+            assert!(matches!(
+                request_coding(Some(b"GZIP")),
+                Ok(Some(Coding::Gzip))
+            ));
+            assert!(matches!(
+                request_coding(Some(b"x-gzip")),
+                Ok(Some(Coding::Gzip))
+            ));
+            assert!(matches!(
+                request_coding(Some(b"identity, deflate")),
+                Ok(Some(Coding::Deflate))
+            ));
+            assert!(matches!(
+                request_coding(Some(b"gzip, gzip")),
+                Err(Refusal::Unsupported(_))
+            ));
         }
-        assert!(matches!(request_coding(Some(b"compress")), Err(Refusal::Unsupported(_))));
-        assert!(matches!(request_coding(Some(b"gz ip")), Err(Refusal::Unsupported(_))));
+        assert!(matches!(
+            request_coding(Some(b"compress")),
+            Err(Refusal::Unsupported(_))
+        ));
+        assert!(matches!(
+            request_coding(Some(b"gz ip")),
+            Err(Refusal::Unsupported(_))
+        ));
     }
 
     #[test]

@@ -124,11 +124,11 @@
 //! - Compressing a body that is not smaller encoded is not done, but for
 //!   streamed bodies that cannot be known: they are compressed regardless.
 
+#[doc(hidden)]
+pub mod _fuzz;
 mod cache;
 mod codec;
 mod decompress;
-#[doc(hidden)]
-pub mod _fuzz;
 #[cfg(all(test, feature = "gzip", feature = "br", feature = "zstd"))]
 mod tests;
 
@@ -426,7 +426,8 @@ fn candidate(ctx: &mut RequestCtx<'_>) -> bool {
         return false;
     }
     if h.iter().any(|(n, v)| {
-        n.eq_ignore_ascii_case(b"cache-control") && list_has(v, |t| t.eq_ignore_ascii_case(b"no-transform"))
+        n.eq_ignore_ascii_case(b"cache-control")
+            && list_has(v, |t| t.eq_ignore_ascii_case(b"no-transform"))
     }) {
         return false;
     }
@@ -437,7 +438,10 @@ fn candidate(ctx: &mut RequestCtx<'_>) -> bool {
 /// `=` or `;`) for which `f` holds.
 fn list_has(value: &[u8], f: impl Fn(&[u8]) -> bool) -> bool {
     value.split(|&b| b == b',').any(|el| {
-        let end = el.iter().position(|&b| b == b'=' || b == b';').unwrap_or(el.len());
+        let end = el
+            .iter()
+            .position(|&b| b == b'=' || b == b';')
+            .unwrap_or(el.len());
         f(el[..end].trim_ascii())
     })
 }
@@ -454,9 +458,8 @@ pub fn compressible_type(content_type: &[u8]) -> bool {
     };
     let (top, sub) = (&mime[..slash], &mime[slash + 1..]);
     let is = |a: &[u8], b: &[u8]| a.eq_ignore_ascii_case(b);
-    let ends = |suffix: &[u8]| {
-        sub.len() >= suffix.len() && is(&sub[sub.len() - suffix.len()..], suffix)
-    };
+    let ends =
+        |suffix: &[u8]| sub.len() >= suffix.len() && is(&sub[sub.len() - suffix.len()..], suffix);
     if is(top, b"text") {
         return true;
     }
@@ -500,7 +503,9 @@ fn add_vary(ctx: &mut RequestCtx<'_>) {
     let h = ctx.response_header();
     let covered = h.iter().any(|(n, v)| {
         n.eq_ignore_ascii_case(b"vary")
-            && list_has(v, |t| t == b"*" || t.eq_ignore_ascii_case(b"accept-encoding"))
+            && list_has(v, |t| {
+                t == b"*" || t.eq_ignore_ascii_case(b"accept-encoding")
+            })
     });
     if !covered {
         // A valid name and value: cannot fail.
@@ -546,7 +551,10 @@ fn compressed_stream(
         if !ok {
             // Writing into memory does not fail; should it, end the body
             // (the client sees a truncated encoding).
-            log::error!("compress: the {} stream encoder failed; ending the body", "response");
+            log::error!(
+                "compress: the {} stream encoder failed; ending the body",
+                "response"
+            );
             ended = true;
             return false;
         }

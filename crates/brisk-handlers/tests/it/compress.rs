@@ -6,9 +6,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use brisk_handlers::compress::{
-    self, CacheKey, Compress, Decompress, Level, NotAcceptable,
-};
+use brisk_handlers::compress::{self, CacheKey, Compress, Decompress, Level, NotAcceptable};
 use brisk_http::Coding;
 use brisk_server::RequestCtx;
 
@@ -89,7 +87,8 @@ fn app(ctx: &mut RequestCtx<'_>) {
         }
         b"/206" => {
             ctx.set_status(206);
-            ctx.set_header(b"Content-Range", b"bytes 0-99/5000").unwrap();
+            ctx.set_header(b"Content-Range", b"bytes 0-99/5000")
+                .unwrap();
             ctx.set_body(&json()[..100]);
         }
         b"/stream" => {
@@ -134,10 +133,17 @@ fn each_coding_decodes_to_the_original() {
             assert_eq!(r.coding(), coding, "{path}");
             assert!(!r.chunked);
             assert_eq!(
-                r.header("content-length").unwrap().parse::<usize>().unwrap(),
+                r.header("content-length")
+                    .unwrap()
+                    .parse::<usize>()
+                    .unwrap(),
                 r.body.len()
             );
-            assert!(r.body.len() < json().len() / 2, "{coding} {path}: {} bytes", r.body.len());
+            assert!(
+                r.body.len() < json().len() / 2,
+                "{coding} {path}: {} bytes",
+                r.body.len()
+            );
             assert_eq!(r.header("vary"), Some("Accept-Encoding"));
             assert_eq!(decode(coding, &r.body), json(), "{coding} {path}");
         }
@@ -176,7 +182,10 @@ fn what_is_left_alone() {
     let ae = Some("gzip, br, zstd");
     // Too small: not compressed, but the type is a candidate: Vary.
     let r = c.get("/small", ae);
-    assert_eq!((r.coding(), &r.body[..]), (Coding::Identity, &b"{\"ok\":true}"[..]));
+    assert_eq!(
+        (r.coding(), &r.body[..]),
+        (Coding::Identity, &b"{\"ok\":true}"[..])
+    );
     assert_eq!(r.header("vary"), Some("Accept-Encoding"));
     // Not a compressible type: untouched, no Vary.
     let r = c.get("/png", ae);
@@ -200,7 +209,10 @@ fn what_is_left_alone() {
         assert!(r.body.is_empty());
     }
     let r = c.get("/206", ae);
-    assert_eq!((r.status, r.coding(), r.body.clone()), (206, Coding::Identity, json()[..100].to_vec()));
+    assert_eq!(
+        (r.status, r.coding(), r.body.clone()),
+        (206, Coding::Identity, json()[..100].to_vec())
+    );
 }
 
 #[test]
@@ -224,7 +236,12 @@ fn head_gets_the_head_get_gets() {
         let head = c.method("HEAD", path, Some("br"));
         assert_eq!(head.coding(), Coding::Br, "{path}");
         assert!(head.body.is_empty());
-        for name in ["content-length", "transfer-encoding", "content-encoding", "vary"] {
+        for name in [
+            "content-length",
+            "transfer-encoding",
+            "content-encoding",
+            "vary",
+        ] {
             assert_eq!(head.header(name), get.header(name), "{path}: {name}");
         }
     }
@@ -236,7 +253,11 @@ fn nothing_acceptable_is_identity_or_406() {
     let mut c = srv.connect();
     for ae in ["identity;q=0", "*;q=0", "identity;q=0, compress"] {
         let r = c.get("/json", Some(ae));
-        assert_eq!((r.status, r.coding(), r.body.clone()), (200, Coding::Identity, json()), "{ae}");
+        assert_eq!(
+            (r.status, r.coding(), r.body.clone()),
+            (200, Coding::Identity, json()),
+            "{ae}"
+        );
     }
     let strict = TestServer::start(
         Compress::new()
@@ -283,7 +304,11 @@ fn a_streamed_body_is_compressed_as_it_goes() {
         let r = c.get("/stream", Some(coding.as_str()));
         assert_eq!(r.coding(), coding);
         assert!(r.chunked);
-        assert!(r.body.len() < expected.len() / 4, "{coding}: {} bytes", r.body.len());
+        assert!(
+            r.body.len() < expected.len() / 4,
+            "{coding}: {} bytes",
+            r.body.len()
+        );
         assert_eq!(decode(coding, &r.body), expected, "{coding}");
     }
     let r = c.get("/stream", None);
@@ -302,7 +327,10 @@ fn a_pushed_body_with_a_length_is_compressed_and_chunked() {
         assert_eq!(decode(coding, &r.body), json());
     }
     let r = c.get("/pushed-length", None);
-    assert_eq!(r.header("content-length"), Some(json().len().to_string().as_str()));
+    assert_eq!(
+        r.header("content-length"),
+        Some(json().len().to_string().as_str())
+    );
     assert_eq!(r.body, json());
 }
 
@@ -330,10 +358,17 @@ fn pushed_events_are_decodable_before_the_body_ends() {
     for coding in [Coding::Gzip, Coding::Deflate, Coding::Br, Coding::Zstd] {
         let (tx, rx) = mpsc::channel();
         *gate.lock().unwrap() = Some(rx);
-        c.send(format!("GET /events HTTP/1.1\r\nHost: t\r\nAccept-Encoding: {coding}\r\n\r\n").as_bytes());
+        c.send(
+            format!("GET /events HTTP/1.1\r\nHost: t\r\nAccept-Encoding: {coding}\r\n\r\n")
+                .as_bytes(),
+        );
         let (status, headers) = c.read_head();
         assert_eq!(status, 200);
-        assert!(headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("content-encoding") && v == coding.as_str()));
+        assert!(
+            headers
+                .iter()
+                .any(|(n, v)| n.eq_ignore_ascii_case("content-encoding") && v == coding.as_str())
+        );
         let mut dec = Incremental::new(coding);
         loop {
             let chunk = c.read_chunk().expect("the first event before the end");
@@ -345,7 +380,11 @@ fn pushed_events_are_decodable_before_the_body_ends() {
         while let Some(chunk) = c.read_chunk() {
             dec.feed(&chunk);
         }
-        assert_eq!(dec.feed(&[]), b"data: first\n\ndata: second\n\n", "{coding}");
+        assert_eq!(
+            dec.feed(&[]),
+            b"data: first\n\ndata: second\n\n",
+            "{coding}"
+        );
     }
 }
 
@@ -355,7 +394,8 @@ fn echo(ctx: &mut RequestCtx<'_>) {
         "len={} content-length={:?} content-encoding={:?}",
         ctx.body().len(),
         ctx.request_header().content_length(),
-        ctx.header(b"content-encoding").map(|v| String::from_utf8_lossy(v).into_owned()),
+        ctx.header(b"content-encoding")
+            .map(|v| String::from_utf8_lossy(v).into_owned()),
     );
     let digest: u64 = ctx.body().iter().map(|&b| u64::from(b)).sum();
     ctx.set_body(format!("{seen} sum={digest}").as_bytes());
@@ -378,25 +418,41 @@ fn request_bodies_are_decoded_for_the_handler() {
     let mut c = srv.connect();
     let body = json();
     let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
-    let want = format!("len={0} content-length=Some({0}) content-encoding=None sum={sum}", body.len());
+    let want = format!(
+        "len={0} content-length=Some({0}) content-encoding=None sum={sum}",
+        body.len()
+    );
     for coding in [Coding::Gzip, Coding::Deflate, Coding::Br, Coding::Zstd] {
         let r = post(&mut c, coding.as_str(), &encode(coding, &body));
-        assert_eq!((r.status, String::from_utf8_lossy(&r.body).into_owned()), (200, want.clone()), "{coding}");
+        assert_eq!(
+            (r.status, String::from_utf8_lossy(&r.body).into_owned()),
+            (200, want.clone()),
+            "{coding}"
+        );
     }
     // x-gzip, identity and no header at all.
     let r = post(&mut c, "x-gzip", &encode(Coding::Gzip, &body));
     assert_eq!(String::from_utf8_lossy(&r.body), want);
     let r = post(&mut c, "identity", b"abc");
-    assert!(String::from_utf8_lossy(&r.body).starts_with("len=3 content-length=Some(3) content-encoding=Some(\"identity\")"));
+    assert!(
+        String::from_utf8_lossy(&r.body)
+            .starts_with("len=3 content-length=Some(3) content-encoding=Some(\"identity\")")
+    );
     c.send(b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc");
     let r = c.read_response(false);
-    assert!(String::from_utf8_lossy(&r.body).starts_with("len=3 content-length=Some(3) content-encoding=None"));
+    assert!(
+        String::from_utf8_lossy(&r.body)
+            .starts_with("len=3 content-length=Some(3) content-encoding=None")
+    );
 }
 
 #[test]
 fn bombs_bad_data_and_unknown_codings_are_refused() {
     let srv = TestServer::start(
-        Decompress::new().max_size(64 * 1024).max_ratio(50).wrap(echo),
+        Decompress::new()
+            .max_size(64 * 1024)
+            .max_ratio(50)
+            .wrap(echo),
     );
     let mut c = srv.connect();
     // 1 MiB of zeros in a few hundred bytes: past the size limit.
@@ -405,9 +461,17 @@ fn bombs_bad_data_and_unknown_codings_are_refused() {
         let r = post(&mut c, coding.as_str(), &encode(coding, &zeros));
         assert_eq!(r.status, 413, "{coding}");
         // Under the size limit but past the ratio (20 KiB from a few dozen bytes).
-        let r = post(&mut c, coding.as_str(), &encode(coding, &zeros[..20 * 1024]));
+        let r = post(
+            &mut c,
+            coding.as_str(),
+            &encode(coding, &zeros[..20 * 1024]),
+        );
         assert_eq!(r.status, 413, "{coding}: ratio");
-        let r = post(&mut c, coding.as_str(), b"this is not compressed data at all");
+        let r = post(
+            &mut c,
+            coding.as_str(),
+            b"this is not compressed data at all",
+        );
         assert_eq!(r.status, 400, "{coding}: garbage");
         assert!(String::from_utf8_lossy(&r.body).contains("does not decode"));
         let good = encode(coding, &json());
@@ -431,7 +495,10 @@ fn bombs_bad_data_and_unknown_codings_are_refused() {
 #[test]
 fn a_streamed_request_body_is_read_then_decoded() {
     let srv = TestServer::with(
-        Decompress::new().max_size(1 << 20).max_ratio(10_000).wrap(echo),
+        Decompress::new()
+            .max_size(1 << 20)
+            .max_ratio(10_000)
+            .wrap(echo),
         |b| b.stream_request_body(true).read_buffer_size(4096),
     );
     let mut c = srv.connect();
@@ -448,18 +515,27 @@ fn a_streamed_request_body_is_read_then_decoded() {
     c.send(&req);
     let r = c.read_response(false);
     let text = String::from_utf8_lossy(&r.body).into_owned();
-    assert!(text.starts_with(&format!("len={0} content-length=Some({0}) content-encoding=None", body.len())), "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "len={0} content-length=Some({0}) content-encoding=None",
+            body.len()
+        )),
+        "{text}"
+    );
 }
 
 #[test]
 fn compression_and_decompression_stack() {
     let srv = TestServer::start(compress::decompress_requests(
-        Compress::new().min_size(0).level(Level::Fastest).wrap(|ctx| {
-            let body = ctx.body().to_vec();
-            ctx.set_content_type(b"application/octet-stream; x=1");
-            ctx.set_content_type(b"text/plain");
-            ctx.set_body(&body);
-        }),
+        Compress::new()
+            .min_size(0)
+            .level(Level::Fastest)
+            .wrap(|ctx| {
+                let body = ctx.body().to_vec();
+                ctx.set_content_type(b"application/octet-stream; x=1");
+                ctx.set_content_type(b"text/plain");
+                ctx.set_body(&body);
+            }),
     ));
     let mut c = srv.connect();
     let body = json();
@@ -497,12 +573,17 @@ fn curl_compressed_decodes_each_coding() {
         std::fs::create_dir_all(&dir).unwrap();
         let headers = dir.join("headers");
         let mut cmd = std::process::Command::new("curl");
-        cmd.args(["-sS", "--compressed", "--max-time", "10", "-D"]).arg(&headers);
+        cmd.args(["-sS", "--compressed", "--max-time", "10", "-D"])
+            .arg(&headers);
         if let Some(ae) = ae {
             cmd.args(["-H", &format!("Accept-Encoding: {ae}")]);
         }
         let out = cmd.arg(&url).output().expect("run curl");
-        assert!(out.status.success(), "curl failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "curl failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(out.stdout, json(), "curl --compressed {ae:?}");
         let head = std::fs::read_to_string(&headers).unwrap().to_lowercase();
         let got = head

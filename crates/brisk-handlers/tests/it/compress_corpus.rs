@@ -14,9 +14,14 @@ fn decompress() {
         .filter(|p| p.is_file())
         .collect();
     files.sort();
-    assert!(files.len() >= 20, "the decompress corpus has only {} files", files.len());
+    assert!(
+        files.len() >= 20,
+        "the decompress corpus has only {} files",
+        files.len()
+    );
     for path in files {
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let bytes =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         let r = std::panic::catch_unwind(|| brisk_handlers::compress::_fuzz::decompress(&bytes));
         assert!(r.is_ok(), "decompress check failed on {}", path.display());
     }

@@ -142,7 +142,14 @@ impl Client {
                 let head = String::from_utf8(self.buf[..end].to_vec()).expect("ascii head");
                 self.buf.drain(..end + 4);
                 let mut lines = head.split("\r\n");
-                let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+                let status = lines
+                    .next()
+                    .unwrap()
+                    .split(' ')
+                    .nth(1)
+                    .unwrap()
+                    .parse()
+                    .unwrap();
                 let headers = lines
                     .map(|l| {
                         let (n, v) = l.split_once(':').expect("header colon");
@@ -171,7 +178,10 @@ impl Client {
                     body.extend_from_slice(&chunk);
                 }
             } else {
-                let len: usize = get("content-length").expect("content-length").parse().unwrap();
+                let len: usize = get("content-length")
+                    .expect("content-length")
+                    .parse()
+                    .unwrap();
                 while self.buf.len() < len {
                     assert!(self.fill(), "connection closed inside a body");
                 }
@@ -195,7 +205,9 @@ impl Client {
             }
             assert!(self.fill(), "connection closed inside a chunked body");
         };
-        let size_hex = std::str::from_utf8(&self.buf[..line_end]).unwrap().to_string();
+        let size_hex = std::str::from_utf8(&self.buf[..line_end])
+            .unwrap()
+            .to_string();
         let size = usize::from_str_radix(size_hex.split(';').next().unwrap().trim(), 16).unwrap();
         self.buf.drain(..line_end + 2);
         if size == 0 {
@@ -239,13 +251,19 @@ pub fn decode(coding: Coding, data: &[u8]) -> Vec<u8> {
     match coding {
         Coding::Identity => out.extend_from_slice(data),
         Coding::Gzip => {
-            flate2::read::GzDecoder::new(data).read_to_end(&mut out).expect("gzip");
+            flate2::read::GzDecoder::new(data)
+                .read_to_end(&mut out)
+                .expect("gzip");
         }
         Coding::Deflate => {
-            flate2::read::ZlibDecoder::new(data).read_to_end(&mut out).expect("deflate");
+            flate2::read::ZlibDecoder::new(data)
+                .read_to_end(&mut out)
+                .expect("deflate");
         }
         Coding::Br => {
-            brotli::Decompressor::new(data, 4096).read_to_end(&mut out).expect("br");
+            brotli::Decompressor::new(data, 4096)
+                .read_to_end(&mut out)
+                .expect("br");
         }
         Coding::Zstd => out = zstd::decode_all(data).expect("zstd"),
     }
@@ -292,8 +310,12 @@ impl Incremental {
         match coding {
             Coding::Gzip => Incremental::Gzip(flate2::write::GzDecoder::new(Vec::new())),
             Coding::Deflate => Incremental::Deflate(flate2::write::ZlibDecoder::new(Vec::new())),
-            Coding::Br => Incremental::Br(Box::new(brotli::DecompressorWriter::new(Vec::new(), 4096))),
-            Coding::Zstd => Incremental::Zstd(zstd::stream::write::Decoder::new(Vec::new()).unwrap()),
+            Coding::Br => {
+                Incremental::Br(Box::new(brotli::DecompressorWriter::new(Vec::new(), 4096)))
+            }
+            Coding::Zstd => {
+                Incremental::Zstd(zstd::stream::write::Decoder::new(Vec::new()).unwrap())
+            }
             Coding::Identity => panic!("identity has no decoder"),
         }
     }
