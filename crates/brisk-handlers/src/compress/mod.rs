@@ -293,7 +293,7 @@ impl Compress {
             return;
         }
         add_vary(ctx);
-        let coding = match negotiate_encoding(ctx.header(b"accept-encoding"), AVAILABLE) {
+        let coding = match negotiate(ctx) {
             Some(Coding::Identity) => return,
             Some(c) => c,
             None => {
@@ -413,6 +413,23 @@ thread_local! {
 
 /// Scratch capacity kept between bodies (a larger one is let go).
 const SCRATCH_KEEP: usize = 1 << 20;
+
+/// The coding for this request's `Accept-Encoding` (several field lines
+/// are one list, RFC 9110 §5.3).
+fn negotiate(ctx: &RequestCtx<'_>) -> Option<Coding> {
+    let (head, buf) = (ctx.request_header(), ctx.request_bytes());
+    let mut lines = head.headers_named(buf, b"accept-encoding");
+    let first = lines.next();
+    let Some(second) = lines.next() else {
+        return negotiate_encoding(first, AVAILABLE);
+    };
+    let mut joined = first.unwrap_or_default().to_vec();
+    for line in std::iter::once(second).chain(lines) {
+        joined.extend_from_slice(b", ");
+        joined.extend_from_slice(line);
+    }
+    negotiate_encoding(Some(&joined), AVAILABLE)
+}
 
 /// Whether the response's status, headers and type make it one to
 /// compress (and to mark `Vary: Accept-Encoding`).

@@ -173,6 +173,11 @@ fn q_values_choose_the_coding() {
     }
     let r = c.get("/json", None);
     assert_eq!((r.coding(), r.body.clone()), (Coding::Identity, json()));
+    // Several Accept-Encoding lines are one list.
+    c.send(b"GET /json HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip;q=0.5\r\nAccept-Encoding: br\r\n\r\n");
+    let r = c.read_response(false);
+    assert_eq!(r.coding(), Coding::Br);
+    assert_eq!(r.decoded(), json());
 }
 
 #[test]
