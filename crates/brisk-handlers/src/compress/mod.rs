@@ -69,7 +69,7 @@
 //! is wrapped: each piece the producer writes goes through the encoder, and
 //! what the encoder gives out is sent as it comes. The encoder is flushed
 //! (a sync flush: everything written so far becomes decodable) when the
-//! producer calls `flush()` on its [`BodyWriter`](brisk_server::BodyWriter),
+//! producer calls `flush()` on its [`BodyWriter`],
 //! and the frame is finished after its last piece. A body written through a
 //! [`BodySender`](brisk_server::BodySender) is compressed on the writer's
 //! thread and flushed after every write, so that each write (one
@@ -140,7 +140,7 @@ use brisk_http::{Coding, negotiate_encoding};
 use brisk_server::{BodyWriter, PushFilter, RequestCtx, ResponseBodyKind};
 
 pub use cache::CacheStats;
-pub use decompress::{Decompress, decompress_requests};
+pub use decompress::{DEFAULT_MAX_RATIO, DEFAULT_MAX_SIZE, Decompress, decompress_requests};
 
 use cache::{BodyKey, Cache, Cached, Key};
 use codec::{AVAILABLE, Params, StreamEncoder};
