@@ -188,13 +188,17 @@ mod zstd_enc {
     pub(super) fn encode(level: i32, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
         ENCODER.with(|cell| {
             let mut slot = cell.borrow_mut();
-            let reuse = matches!(&*slot, Some((l, _)) if *l == level);
-            if !reuse {
-                *slot = Some((level, zstd::bulk::Compressor::new(level)?));
-            }
-            let Some((_, c)) = slot.as_mut() else {
-                return Err(io::Error::other("zstd encoder missing"));
+            let (current, c) = match &mut *slot {
+                Some((l, c)) => (l, c),
+                None => {
+                    let (l, c) = slot.insert((level, zstd::bulk::Compressor::new(level)?));
+                    (l, c)
+                }
             };
+            if *current != level {
+                c.set_compression_level(level)?;
+                *current = level;
+            }
             out.reserve(zstd::zstd_safe::compress_bound(input.len()));
             c.compress_to_buffer(input, out).map(|_| ())
         })

@@ -373,10 +373,14 @@ impl Compress {
                     let c = SCRATCH.with(|s| {
                         let mut out = s.borrow_mut();
                         out.clear();
-                        match codec::encode(coding, params, ctx.response_body(), &mut out) {
+                        let c = match codec::encode(coding, params, ctx.response_body(), &mut out) {
                             Ok(()) if out.len() < len => Cached::Encoded(Arc::from(&out[..])),
                             _ => Cached::NotSmaller,
+                        };
+                        if out.capacity() > SCRATCH_KEEP {
+                            *out = Vec::new();
                         }
+                        c
                     });
                     cache.insert(key, c.clone());
                     c
