@@ -45,6 +45,7 @@ mod hijack;
 mod hooks;
 mod mem;
 mod monitor;
+mod owned;
 mod push;
 mod respond;
 mod scratch;
@@ -65,6 +66,7 @@ pub use hooks::{
     ConnState, ConnStateHandler, ContinueAction, ContinueHandler, HeadHandler, RequestHead,
     RequestLimits,
 };
+pub use owned::OwnedRequest;
 pub use push::BodySender;
 pub use server::{Server, ShutdownHandle};
 
