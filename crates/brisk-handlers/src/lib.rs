@@ -7,3 +7,4 @@
 
 pub mod cookie;
 pub mod form;
+pub mod multipart;
