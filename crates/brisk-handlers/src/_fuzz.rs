@@ -24,7 +24,11 @@ pub fn multipart(data: &[u8]) {
     let whole = parse(body, body.len().max(1), limits);
     let pieces = parse(body, usize::from(step % 17) + 1, limits);
     assert_eq!(whole, pieces, "a split changed the outcome");
-    assert_eq!(whole, parse(body, 1, limits), "byte by byte changed the outcome");
+    assert_eq!(
+        whole,
+        parse(body, 1, limits),
+        "byte by byte changed the outcome"
+    );
     let Ok(parts) = whole else {
         return;
     };

@@ -238,7 +238,9 @@ enum State {
     /// Before the first boundary; bytes are skipped.
     Preamble,
     /// Right after a boundary; `dashes` of a closing `--` seen.
-    AfterDelim { dashes: u8 },
+    AfterDelim {
+        dashes: u8,
+    },
     /// Whitespace after a boundary, before its CRLF.
     Padding,
     /// The CR that ends a boundary line was seen.
@@ -616,7 +618,11 @@ impl MultipartParser {
         if end - 2 > max {
             return Err(MultipartError::LimitExceeded(Limit::HeaderSize(max)));
         }
-        let lines = if end >= 6 { &self.head[2..end - 4] } else { &[][..] };
+        let lines = if end >= 6 {
+            &self.head[2..end - 4]
+        } else {
+            &[][..]
+        };
         self.part = parse_part_headers(lines)?;
         Ok(true)
     }
@@ -924,7 +930,12 @@ impl Drop for TempFile {
 
 impl fmt::Display for PersistError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot persist {}: {}", self.file.path.display(), self.error)
+        write!(
+            f,
+            "cannot persist {}: {}",
+            self.file.path.display(),
+            self.error
+        )
     }
 }
 
@@ -1231,7 +1242,11 @@ fn trim_start(s: &[u8]) -> &[u8] {
 
 fn trim(s: &[u8]) -> &[u8] {
     let s = trim_start(s);
-    let n = s.iter().rev().take_while(|b| matches!(b, b' ' | b'\t')).count();
+    let n = s
+        .iter()
+        .rev()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count();
     &s[..s.len() - n]
 }
 

@@ -180,7 +180,9 @@ where
     /// # Errors
     ///
     /// [`TimeoutError`] for a status that is not final or zero threads.
-    pub fn build(self) -> Result<impl Fn(&mut RequestCtx<'_>) + Send + Sync + 'static, TimeoutError> {
+    pub fn build(
+        self,
+    ) -> Result<impl Fn(&mut RequestCtx<'_>) + Send + Sync + 'static, TimeoutError> {
         if !(200..=999).contains(&self.status) {
             return Err(TimeoutError::InvalidStatus(self.status));
         }
@@ -225,7 +227,9 @@ where
                     }
                     Outcome::Running | Outcome::Abandoned => {}
                 }
-                let Some(left) = deadline.checked_sub(start.elapsed()).filter(|d| !d.is_zero())
+                let Some(left) = deadline
+                    .checked_sub(start.elapsed())
+                    .filter(|d| !d.is_zero())
                 else {
                     *outcome = Outcome::Abandoned;
                     drop(outcome);
@@ -261,7 +265,10 @@ impl fmt::Display for TimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TimeoutError::InvalidStatus(s) => {
-                write!(f, "timeout response status {s} is not a final status (200..=999)")
+                write!(
+                    f,
+                    "timeout response status {s} is not a final status (200..=999)"
+                )
             }
             TimeoutError::ZeroThreads => f.write_str("timeout max_threads must be at least 1"),
         }
@@ -299,9 +306,7 @@ fn read_streamed_body(ctx: &mut RequestCtx<'_>, req: &mut OwnedRequest, max: usi
         return true;
     };
     let mut body = Vec::new();
-    let r = reader
-        .take(max as u64 + 1)
-        .read_to_end(&mut body);
+    let r = reader.take(max as u64 + 1).read_to_end(&mut body);
     match r {
         Ok(_) if body.len() > max => {
             ctx.error("request body too large for this handler\n", 413);
@@ -312,7 +317,11 @@ fn read_streamed_body(ctx: &mut RequestCtx<'_>, req: &mut OwnedRequest, max: usi
             true
         }
         Err(e) => {
-            let status = if e.kind() == std::io::ErrorKind::TimedOut { 408 } else { 400 };
+            let status = if e.kind() == std::io::ErrorKind::TimedOut {
+                408
+            } else {
+                400
+            };
             ctx.error(&format!("reading the request body failed: {e}\n"), status);
             false
         }
@@ -332,14 +341,22 @@ mod tests {
     fn settings_are_checked() {
         let h = |_: &mut RequestCtx<'_>| {};
         assert_eq!(
-            Timeout::new(h, Duration::ZERO).response(101, "x").build().err(),
+            Timeout::new(h, Duration::ZERO)
+                .response(101, "x")
+                .build()
+                .err(),
             Some(TimeoutError::InvalidStatus(101))
         );
         assert_eq!(
             Timeout::new(h, Duration::ZERO).max_threads(0).build().err(),
             Some(TimeoutError::ZeroThreads)
         );
-        assert!(Timeout::new(h, Duration::ZERO).response(504, "late").build().is_ok());
+        assert!(
+            Timeout::new(h, Duration::ZERO)
+                .response(504, "late")
+                .build()
+                .is_ok()
+        );
         assert!(!TimeoutError::ZeroThreads.to_string().is_empty());
     }
 }

@@ -127,7 +127,12 @@ fn content_that_looks_like_a_boundary() {
     let data = b"\r\n--\r\n-B\r\n--C\r\n--b\r--B";
     // "\r\n--B" inside data ends the part: the sender must pick a boundary
     // that does not occur. Everything short of it is content.
-    let body = encode("B", &[part("a", None, None, &data[..data.len() - 4])], b"", b"");
+    let body = encode(
+        "B",
+        &[part("a", None, None, &data[..data.len() - 4])],
+        b"",
+        b"",
+    );
     assert_eq!(
         parse(&body).unwrap(),
         [part("a", None, None, &data[..data.len() - 4])]
@@ -148,26 +153,71 @@ fn quoted_parameters() {
 fn malformed_bodies() {
     let cd = "Content-Disposition: form-data; name=\"a\"";
     for (body, err) in [
-        (format!("--B\r\n{cd}\r\n\r\nx"), "ended before its final boundary"),
+        (
+            format!("--B\r\n{cd}\r\n\r\nx"),
+            "ended before its final boundary",
+        ),
         (String::new(), "ended before its final boundary"),
         ("no boundary here".into(), "ended before its final boundary"),
-        (format!("--Bx\r\n{cd}\r\n\r\nx\r\n--B--"), "text after the boundary"),
-        (format!("--B -\r\n{cd}\r\n\r\nx\r\n--B--"), "text after the boundary"),
-        (format!("--B\r\r\n{cd}\r\n\r\nx\r\n--B--"), "text after the boundary"),
+        (
+            format!("--Bx\r\n{cd}\r\n\r\nx\r\n--B--"),
+            "text after the boundary",
+        ),
+        (
+            format!("--B -\r\n{cd}\r\n\r\nx\r\n--B--"),
+            "text after the boundary",
+        ),
+        (
+            format!("--B\r\r\n{cd}\r\n\r\nx\r\n--B--"),
+            "text after the boundary",
+        ),
         ("--B\r\n\r\nx\r\n--B--".into(), "no Content-Disposition"),
-        ("--B\r\nContent-Type: a\r\n\r\nx\r\n--B--".into(), "no Content-Disposition"),
-        ("--B\r\nContent-Disposition: attachment; name=a\r\n\r\n\r\n--B--".into(), "not form-data"),
-        ("--B\r\nContent-Disposition: form-data\r\n\r\n\r\n--B--".into(), "has no name"),
-        ("--B\r\nContent-Disposition: form-data; name=\"a\r\n\r\n\r\n--B--".into(), "unterminated"),
-        ("--B\r\nContent-Disposition: form-data; name\r\n\r\n\r\n--B--".into(), "without '='"),
-        ("--B\r\nContent-Disposition: form-data, name=a\r\n\r\n\r\n--B--".into(), "not form-data"),
+        (
+            "--B\r\nContent-Type: a\r\n\r\nx\r\n--B--".into(),
+            "no Content-Disposition",
+        ),
+        (
+            "--B\r\nContent-Disposition: attachment; name=a\r\n\r\n\r\n--B--".into(),
+            "not form-data",
+        ),
+        (
+            "--B\r\nContent-Disposition: form-data\r\n\r\n\r\n--B--".into(),
+            "has no name",
+        ),
+        (
+            "--B\r\nContent-Disposition: form-data; name=\"a\r\n\r\n\r\n--B--".into(),
+            "unterminated",
+        ),
+        (
+            "--B\r\nContent-Disposition: form-data; name\r\n\r\n\r\n--B--".into(),
+            "without '='",
+        ),
+        (
+            "--B\r\nContent-Disposition: form-data, name=a\r\n\r\n\r\n--B--".into(),
+            "not form-data",
+        ),
         (format!("--B\r\n{cd}\r\n folded\r\n\r\n\r\n--B--"), "folded"),
-        (format!("--B\r\n{cd}\nX: y\r\n\r\n\r\n--B--"), "bare CR or LF"),
-        (format!("--B\r\n{cd}\rX: y\r\n\r\n\r\n--B--"), "bare CR or LF"),
+        (
+            format!("--B\r\n{cd}\nX: y\r\n\r\n\r\n--B--"),
+            "bare CR or LF",
+        ),
+        (
+            format!("--B\r\n{cd}\rX: y\r\n\r\n\r\n--B--"),
+            "bare CR or LF",
+        ),
         (format!("--B\r\n{cd}\r\r\n\r\n\r\n--B--"), "bare CR or LF"),
-        (format!("--B\r\n{cd}\r\nno colon\r\n\r\n\r\n--B--"), "without ':'"),
-        (format!("--B\r\n{cd}\r\n{cd}\r\n\r\n\r\n--B--"), "more than one"),
-        (format!("--B\r\n{cd}\r\nBad Name: v\r\n\r\n\r\n--B--"), "not a token"),
+        (
+            format!("--B\r\n{cd}\r\nno colon\r\n\r\n\r\n--B--"),
+            "without ':'",
+        ),
+        (
+            format!("--B\r\n{cd}\r\n{cd}\r\n\r\n\r\n--B--"),
+            "more than one",
+        ),
+        (
+            format!("--B\r\n{cd}\r\nBad Name: v\r\n\r\n\r\n--B--"),
+            "not a token",
+        ),
     ] {
         let got = parse(body.as_bytes());
         assert!(
@@ -234,28 +284,57 @@ fn limits_say_which() {
 
 #[test]
 fn boundaries() {
-    for ok in [&b"B"[..], b"----WebKitFormBoundary7MA4YWxkTrZu0gW", b"a'()+_,-./:=? b", &[b'x'; 70]] {
+    for ok in [
+        &b"B"[..],
+        b"----WebKitFormBoundary7MA4YWxkTrZu0gW",
+        b"a'()+_,-./:=? b",
+        &[b'x'; 70],
+    ] {
         assert!(MultipartParser::new(ok, MultipartLimits::default()).is_ok());
     }
-    for bad in [&b""[..], b"a ", b"a\rb", b"a\"b", b"a;b", &[b'x'; 71], b"\xc3\xa9"] {
+    for bad in [
+        &b""[..],
+        b"a ",
+        b"a\rb",
+        b"a\"b",
+        b"a;b",
+        &[b'x'; 71],
+        b"\xc3\xa9",
+    ] {
         assert!(matches!(
             MultipartParser::new(bad, MultipartLimits::default()),
             Err(MultipartError::InvalidBoundary)
         ));
     }
-    assert_eq!(boundary_of(b"multipart/form-data; boundary=abc").unwrap(), b"abc");
+    assert_eq!(
+        boundary_of(b"multipart/form-data; boundary=abc").unwrap(),
+        b"abc"
+    );
     assert_eq!(
         boundary_of(b"Multipart/Form-Data ; charset=utf-8; BOUNDARY=\"a b:c\"").unwrap(),
         b"a b:c"
     );
-    assert!(matches!(boundary_of(b"text/plain; boundary=a"), Err(MultipartError::NotMultipart)));
-    assert!(matches!(boundary_of(b""), Err(MultipartError::NotMultipart)));
-    assert!(matches!(boundary_of(b"multipart/form-data"), Err(MultipartError::MissingBoundary)));
+    assert!(matches!(
+        boundary_of(b"text/plain; boundary=a"),
+        Err(MultipartError::NotMultipart)
+    ));
+    assert!(matches!(
+        boundary_of(b""),
+        Err(MultipartError::NotMultipart)
+    ));
+    assert!(matches!(
+        boundary_of(b"multipart/form-data"),
+        Err(MultipartError::MissingBoundary)
+    ));
     assert!(matches!(
         boundary_of(b"multipart/form-data; charset=x"),
         Err(MultipartError::MissingBoundary)
     ));
-    let e = MultipartParser::from_content_type(b"multipart/form-data; boundary=\"\"", MultipartLimits::default()).unwrap_err();
+    let e = MultipartParser::from_content_type(
+        b"multipart/form-data; boundary=\"\"",
+        MultipartLimits::default(),
+    )
+    .unwrap_err();
     assert!(matches!(e, MultipartError::InvalidBoundary));
     assert_eq!(e.status(), 400);
 }
@@ -263,14 +342,18 @@ fn boundaries() {
 #[test]
 fn an_error_spends_the_parser() {
     let mut p = MultipartParser::new(b"B", MultipartLimits::default()).unwrap();
-    let r = p.push(b"--B\r\nContent-Disposition: form-data; name=a\r\n\r\nx", &mut |ev| {
-        match ev {
+    let r = p.push(
+        b"--B\r\nContent-Disposition: form-data; name=a\r\n\r\nx",
+        &mut |ev| match ev {
             Event::Data(_) => Err(MultipartError::Write(io::Error::other("disk full"))),
             _ => Ok(()),
-        }
-    });
+        },
+    );
     assert!(matches!(r, Err(MultipartError::Write(_))));
-    assert!(matches!(p.push(b"\r\n--B--", &mut |_| Ok(())), Err(MultipartError::AfterError)));
+    assert!(matches!(
+        p.push(b"\r\n--B--", &mut |_| Ok(())),
+        Err(MultipartError::AfterError)
+    ));
     assert!(matches!(p.finish(), Err(MultipartError::AfterError)));
 }
 
@@ -278,7 +361,12 @@ fn an_error_spends_the_parser() {
 fn reader_keeps_fields_and_streams_files() {
     let parts = [
         part("title", None, None, b"hello"),
-        part("doc", Some("d.bin"), Some("application/octet-stream"), &[7u8; 200_000]),
+        part(
+            "doc",
+            Some("d.bin"),
+            Some("application/octet-stream"),
+            &[7u8; 200_000],
+        ),
         part("doc2", Some("e.txt"), None, b"small"),
     ];
     let body = encode("xyz", &parts, b"", b"\r\n");
@@ -325,7 +413,10 @@ fn reader_errors() {
         made.borrow_mut().push(f.path().to_owned());
         Ok(f)
     });
-    assert!(matches!(r, Err(MultipartError::LimitExceeded(Limit::FileSize(10)))));
+    assert!(matches!(
+        r,
+        Err(MultipartError::LimitExceeded(Limit::FileSize(10)))
+    ));
     let made = made.into_inner();
     assert_eq!(made.len(), 1);
     assert!(!made[0].exists(), "the partial file is removed");
@@ -337,7 +428,9 @@ fn reader_errors() {
             Err(io::Error::new(io::ErrorKind::TimedOut, "slow client"))
         }
     }
-    let r = m.read_from(b"multipart/form-data; boundary=b", Failing, |_| Ok(Vec::new()));
+    let r = m.read_from(b"multipart/form-data; boundary=b", Failing, |_| {
+        Ok(Vec::new())
+    });
     let e = r.unwrap_err();
     assert_eq!(e.status(), 408);
     assert!(e.to_string().contains("slow client"));
