@@ -47,3 +47,8 @@ pub mod timeout;
 
 #[doc(hidden)]
 pub mod _fuzz;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1171,10 +1171,13 @@ fn parse_part_headers(lines: &[u8]) -> Result<PartInfo, MultipartError> {
     })
 }
 
+/// A parameter's name and (unquoted) value.
+type Param<'a> = (&'a [u8], Cow<'a, [u8]>);
+
 /// Parses `; name=value` parameters (values are tokens or quoted strings;
 /// in a quoted string `\"` and `\\` are escapes and any other backslash is
 /// kept, as old browsers send Windows paths unescaped).
-fn parse_params(mut s: &[u8]) -> Result<Vec<(&[u8], Cow<'_, [u8]>)>, &'static str> {
+fn parse_params(mut s: &[u8]) -> Result<Vec<Param<'_>>, &'static str> {
     let mut out = Vec::new();
     loop {
         s = trim_start(s);
