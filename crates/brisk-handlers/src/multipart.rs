@@ -602,7 +602,7 @@ impl MultipartParser {
         let old = self.head.len();
         // Room for the CRLF before the headers, `max` bytes of them (line
         // ends and the empty line included) and one more to see the excess.
-        let room = (max + 3).saturating_sub(old);
+        let room = max.saturating_add(3).saturating_sub(old);
         let take = room.min(input.len() - *pos);
         self.head.extend_from_slice(&input[*pos..*pos + take]);
         let from = old.saturating_sub(3);
