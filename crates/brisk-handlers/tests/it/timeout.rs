@@ -27,6 +27,21 @@ fn inner(ctx: &mut RequestCtx<'_>) {
             ctx.set_cookie(&SetCookie::new("k", "v")).unwrap();
             ctx.set_body(&body);
         }
+        b"/stream" => {
+            let mut left = 3;
+            ctx.set_body_stream(move |w| {
+                w.write(format!("piece {left}\n").as_bytes());
+                left -= 1;
+                left > 0
+            });
+        }
+        b"/push" => {
+            let mut tx = ctx.body_sender(Some(6));
+            std::thread::spawn(move || {
+                let _ = tx.write(b"pushed");
+                let _ = tx.finish();
+            });
+        }
         _ => ctx.set_body(b"fast"),
     }
 }
@@ -48,6 +63,12 @@ fn late_handler_gets_503_and_the_connection_goes_on() {
     assert_eq!((r.status, r.text()), (201, "hello"));
     assert_eq!(r.header("content-type"), Some("application/x-echo"));
     assert_eq!(r.header("set-cookie"), Some("k=v"));
+    // Deferred bodies built on the copy are sent by the connection.
+    let r = c.get("/stream");
+    assert_eq!((r.status, r.text()), (200, "piece 3\npiece 2\npiece 1\n"));
+    let r = c.get("/push");
+    assert_eq!((r.status, r.text()), (200, "pushed"));
+    assert_eq!(c.get("/fast").text(), "fast");
 }
 
 #[test]
