@@ -480,6 +480,40 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever the input, a cookie that validates is one header line
+        /// whose `name=value` a Cookie header parser reads back.
+        #[test]
+        fn valid_cookies_read_back(
+            name in proptest::prop_oneof![
+                "[A-Za-z0-9!#$%&'*+.^_`|~-]{1,8}",
+                "[ -~\u{80}-\u{ff}]{0,12}",
+            ],
+            value in proptest::prop_oneof![
+                r#""?[!#-+\--:<-\[\]-~]{0,8}"?"#,
+                "[ -~\r\n\u{80}-\u{ff}]{0,12}",
+            ],
+            path in proptest::option::of("[ -~\r\n]{0,8}"),
+        ) {
+            let mut c = SetCookie::new(&name, &value);
+            if let Some(p) = &path {
+                c = c.path(p);
+            }
+            match c.to_header_value() {
+                Ok(v) => {
+                    proptest::prop_assert!(brisk_http::is_valid_header_value(&v));
+                    let first = v.split(|&b| b == b';').next().unwrap();
+                    let got: Vec<_> = brisk_http::parse_cookies(first)
+                        .map(|(n, x)| (n.get(first).to_vec(), x.get(first).to_vec()))
+                        .collect();
+                    let unquoted = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(&value);
+                    proptest::prop_assert_eq!(got, vec![(name.as_bytes().to_vec(), unquoted.as_bytes().to_vec())]);
+                }
+                Err(_) => proptest::prop_assert!(c.validate().is_err()),
+            }
+        }
+    }
+
     #[test]
     fn every_error_has_a_message() {
         use CookieError::*;
