@@ -436,12 +436,25 @@ impl MultipartParser {
         input: &[u8],
         on: &mut dyn FnMut(Event<'_>) -> Result<(), MultipartError>,
     ) -> Result<(), MultipartError> {
-        self.total += input.len() as u64;
-        if self.total > self.limits.max_total_size {
+        // Parse what fits under the total first, so that an earlier error
+        // in those bytes wins, however the body is split.
+        let room = self.limits.max_total_size - self.total;
+        let fits = usize::try_from(room).map_or(input.len(), |r| r.min(input.len()));
+        self.total += fits as u64;
+        self.parse_bytes(&input[..fits], on)?;
+        if fits < input.len() {
             return Err(MultipartError::LimitExceeded(Limit::TotalSize(
                 self.limits.max_total_size,
             )));
         }
+        Ok(())
+    }
+
+    fn parse_bytes(
+        &mut self,
+        input: &[u8],
+        on: &mut dyn FnMut(Event<'_>) -> Result<(), MultipartError>,
+    ) -> Result<(), MultipartError> {
         let mut pos = 0;
         while pos < input.len() {
             match self.state {
@@ -572,25 +585,30 @@ impl MultipartParser {
             return Ok(());
         }
         let len = d.len() as u64;
-        self.part_len += len;
-        if self.part.is_file() {
-            if self.part_len > self.limits.max_file_size {
-                return Err(MultipartError::LimitExceeded(Limit::FileSize(
-                    self.limits.max_file_size,
-                )));
-            }
+        let l = &self.limits;
+        // The limit named is the one the first byte too many crosses, so
+        // it does not depend on how the body was split.
+        let over = if self.part.is_file() {
+            (self.part_len + len > l.max_file_size).then_some(Limit::FileSize(l.max_file_size))
         } else {
+            let field_room = l.max_field_size.saturating_sub(self.part_len);
+            let fields_room = l.max_fields_size.saturating_sub(self.fields_len);
+            if len > field_room.min(fields_room) {
+                Some(if field_room <= fields_room {
+                    Limit::FieldSize(l.max_field_size)
+                } else {
+                    Limit::FieldsSize(l.max_fields_size)
+                })
+            } else {
+                None
+            }
+        };
+        if let Some(limit) = over {
+            return Err(MultipartError::LimitExceeded(limit));
+        }
+        self.part_len += len;
+        if !self.part.is_file() {
             self.fields_len += len;
-            if self.part_len > self.limits.max_field_size {
-                return Err(MultipartError::LimitExceeded(Limit::FieldSize(
-                    self.limits.max_field_size,
-                )));
-            }
-            if self.fields_len > self.limits.max_fields_size {
-                return Err(MultipartError::LimitExceeded(Limit::FieldsSize(
-                    self.limits.max_fields_size,
-                )));
-            }
         }
         on(Event::Data(d))
     }

@@ -505,7 +505,12 @@ proptest! {
         ], 0..200),
         cuts in proptest::collection::vec(any::<usize>(), 0..8),
     ) {
-        let limits = MultipartLimits::default().max_header_size(40).max_field_size(30);
+        let limits = MultipartLimits::default()
+            .max_header_size(40)
+            .max_field_size(30)
+            .max_fields_size(50)
+            .max_file_size(40)
+            .max_total_size(150);
         let whole = parse_cut(b"B", &body, &[], limits);
         let split = parse_cut(b"B", &body, &cuts, limits);
         prop_assert_eq!(split, whole);
