@@ -49,7 +49,7 @@
 //! is 413) and the handler finds it in `ctx.body()`. The deadline starts
 //! after that read (the server's `read_timeout` bounds the upload).
 //!
-//! Costs: a copy of the request and two small allocations per request; the
+//! Costs: a copy of the request and a few allocations per request; the
 //! calling thread (an event loop's, or a streamed request's worker) waits
 //! up to the deadline, like any blocking handler: the server's monitor
 //! hands the loop's other connections to a spare thread meanwhile
