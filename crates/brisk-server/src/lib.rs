@@ -50,6 +50,7 @@ mod hijack;
 mod hooks;
 mod mem;
 mod monitor;
+mod owned;
 mod proxy;
 mod push;
 mod respond;
@@ -71,6 +72,7 @@ pub use hooks::{
     ConnState, ConnStateHandler, ContinueAction, ContinueHandler, HeadHandler, RequestHead,
     RequestLimits,
 };
+pub use owned::OwnedRequest;
 pub use proxy::{Cidr, CidrError, MAX_PROXY_HEADER, ProxyHeaderRule, ProxyPolicy};
 pub use push::BodySender;
 pub use server::{Server, ShutdownHandle};
