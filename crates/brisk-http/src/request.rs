@@ -401,7 +401,7 @@ impl RequestHeader {
     ///
     /// ```
     /// use brisk_http::{BodyKind, Limits, RequestHeader, RequestParser};
-    /// let buf = b"POST / HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\nX-A: 1\r\n\r\nabc";
+    /// let buf = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\nX-A: 1\r\n\r\nabc";
     /// let mut req = RequestHeader::new();
     /// RequestParser::new(Limits::default()).parse(buf, &mut req).unwrap();
     /// let decoded = req.without_content_coding(buf, 10);
