@@ -785,7 +785,8 @@ impl<'a> RequestCtx<'a> {
     /// writes are still checked against it). The queue's bound applies to
     /// the bytes written; the filter's output may pass it by the little a
     /// coding adds. Returns `false`, and drops `filter`, when the body is
-    /// not pushed or its sender already ended it short.
+    /// not pushed, already has a filter, or its sender already ended it
+    /// short.
     pub fn filter_pushed_body(&mut self, filter: Box<dyn PushFilter>) -> bool {
         match &self.resp.deferred {
             Deferred::Push(shared) => shared.set_filter(filter),
