@@ -31,10 +31,14 @@
 //!   (the requests in flight are answered, bounded by `shutdown_timeout`)
 //!   and returns `Ok`; [`ServerBuilder::handle_signals`] turns that off, or
 //!   on for [`Server::serve`].
+//! * [`activation::listeners`] takes the listening sockets systemd (socket
+//!   activation) passed to the process; serve them with
+//!   [`Server::serve_listeners`].
 //!
 //! See `docs/ARCHITECTURE.md` for the threading and memory model.
 #![deny(missing_docs)]
 
+pub mod activation;
 mod config;
 mod conn;
 mod ctx;
