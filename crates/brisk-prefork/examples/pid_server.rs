@@ -17,7 +17,12 @@
 //! exit ok | error kind=<kind> msg=<text>    the master returned
 //! fds before=<n> list=<fd>,.. / fds after=..  with --fd-report (Linux)
 //! leftover=<n>                              children of this run still existing
+//! upgrade-refused pid=<pid>                 with --fail-upgrade, a new master
+//!                                           started by SIGUSR2 exits 1 at once
 //! ```
+//!
+//! SIGUSR2 to the master starts a new master (a binary upgrade), which
+//! prints `master pid=<pid>` and its own lines.
 //!
 //! Exit codes: 0 ok, 1 other error, 2 usage, 3 over-recovery, 4 hook error,
 //! 5 hook panic, 6 producer error, 7 producer returned none, 8 child not
@@ -40,7 +45,7 @@ const USAGE: &str = "usage: pid_server [--addr ADDR] [--children N] [--reuseport
 [--ignore-sigterm] [--fail-hook spawn|respawn|ready|recover] \
 [--panic-hook spawn|respawn|ready|recover|producer|death] \
 [--producer default|error|none|exited|custom] [--death-marker DIR] \
-[--mode plain|tls|tls-embed] [--cert X] [--key Y] [--fd-report] [--noop]";
+[--mode plain|tls|tls-embed] [--cert X] [--key Y] [--fd-report] [--noop] [--fail-upgrade]";
 
 /// The command line.
 #[derive(Debug, Clone)]
@@ -61,6 +66,7 @@ struct Options {
     cert: String,
     key: String,
     fd_report: bool,
+    fail_upgrade: bool,
     noop: bool,
 }
 
@@ -74,6 +80,10 @@ fn main() -> ExitCode {
     };
     if opts.noop {
         return ExitCode::SUCCESS;
+    }
+    if opts.fail_upgrade && !is_child() && std::env::var_os(brisk_prefork::UPGRADE_ENV).is_some() {
+        say(&format!("upgrade-refused pid={}", std::process::id()));
+        return ExitCode::from(1);
     }
     if is_child() {
         return run_child(&opts);
@@ -417,6 +427,7 @@ impl Options {
             key: "key.pem".to_owned(),
             fd_report: false,
             noop: false,
+            fail_upgrade: false,
         };
         while let Some(flag) = args.next() {
             let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -440,6 +451,7 @@ impl Options {
                 "--key" => opts.key = value()?,
                 "--fd-report" => opts.fd_report = true,
                 "--noop" => opts.noop = true,
+                "--fail-upgrade" => opts.fail_upgrade = true,
                 _ => return Err(format!("unknown flag {flag:?}")),
             }
         }

@@ -10,6 +10,7 @@ mod network;
 mod signals;
 mod spawn;
 mod sys;
+mod upgrade;
 mod watch;
 
 use std::fmt;
@@ -23,7 +24,7 @@ use std::time::Duration;
 pub use error::{BoxError, Error, Hook, ParseNetworkError};
 pub use logger::{Level, LogCrateLogger, Logger};
 pub use network::Network;
-pub use spawn::{ADDR_ENV, CHILD_ENV, MASTER_PID_ENV, SpawnContext};
+pub use spawn::{ADDR_ENV, CHILD_ENV, MASTER_PID_ENV, READY_FD_ENV, SpawnContext, UPGRADE_ENV};
 pub use sys::LISTENER_FD;
 
 use master::{ChildRecoverHook, ChildSpawnHook, CommandProducer, MasterReadyHook};
@@ -31,6 +32,9 @@ use watch::OnMasterDeath;
 
 /// The default [`Prefork::shutdown_grace_period`]: 5 seconds.
 pub const DEFAULT_SHUTDOWN_GRACE_PERIOD: Duration = Duration::from_secs(5);
+
+/// The default [`Prefork::upgrade_timeout`]: 30 seconds.
+pub const DEFAULT_UPGRADE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The prefork supervisor: one master process and N children that serve.
 ///
@@ -53,6 +57,7 @@ pub struct Prefork {
     recover_threshold: usize,
     recover_interval: Duration,
     shutdown_grace_period: Duration,
+    upgrade_timeout: Duration,
     reuseport: bool,
     children: usize,
     on_master_death: Option<OnMasterDeath>,
@@ -107,6 +112,7 @@ impl Prefork {
             recover_threshold: (cores / 2).max(1),
             recover_interval: Duration::ZERO,
             shutdown_grace_period: DEFAULT_SHUTDOWN_GRACE_PERIOD,
+            upgrade_timeout: DEFAULT_UPGRADE_TIMEOUT,
             reuseport: false,
             children: cores,
             on_master_death: None,
@@ -185,6 +191,15 @@ impl Prefork {
     /// SIGKILL. Default: [`DEFAULT_SHUTDOWN_GRACE_PERIOD`].
     pub fn shutdown_grace_period(mut self, grace: Duration) -> Self {
         self.shutdown_grace_period = grace;
+        self
+    }
+
+    /// How long the new master started by SIGUSR2 (a binary upgrade) may
+    /// take to report that its children run; after that the old master
+    /// sends it SIGTERM and keeps serving. Default:
+    /// [`DEFAULT_UPGRADE_TIMEOUT`].
+    pub fn upgrade_timeout(mut self, timeout: Duration) -> Self {
+        self.upgrade_timeout = timeout;
         self
     }
 
@@ -375,6 +390,7 @@ impl fmt::Debug for Prefork {
             .field("recover_threshold", &self.recover_threshold)
             .field("recover_interval", &self.recover_interval)
             .field("shutdown_grace_period", &self.shutdown_grace_period)
+            .field("upgrade_timeout", &self.upgrade_timeout)
             .field("serve", &self.serve.is_some())
             .field("serve_tls", &self.serve_tls.is_some())
             .field("serve_tls_embed", &self.serve_tls_embed.is_some())

@@ -17,6 +17,7 @@ use crate::network::{self, SocketRole};
 use crate::signals::MasterSignals;
 use crate::spawn::SpawnContext;
 use crate::sys;
+use crate::upgrade::{Origin, Progress, Upgrade};
 use crate::{Prefork, ServeMode};
 
 /// `on_child_spawn`.
@@ -62,6 +63,28 @@ struct Supervisor {
     pending: VecDeque<(u32, Instant)>,
     /// Child exits seen so far.
     exits: usize,
+    /// Where the listener came from (an upgraded master reports readiness
+    /// through it).
+    origin: Origin,
+    /// A binary upgrade this master started (SIGUSR2).
+    upgrade: Upgrade,
+    /// How long a new master may take to be ready.
+    upgrade_timeout: Duration,
+    /// New masters that failed, to be reaped (never signalled again once
+    /// reaped: removed then).
+    stray: Vec<Child>,
+}
+
+/// Why supervision ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// SIGTERM or SIGINT.
+    Shutdown,
+    /// A new master is ready: it serves from now on.
+    Upgraded {
+        /// Its pid.
+        pid: u32,
+    },
 }
 
 /// Runs the master side of `listen_and_serve*`.
@@ -70,17 +93,37 @@ pub(crate) fn run(mut prefork: Prefork, addr: &str, mode: ServeMode<'_>) -> Resu
     if prefork.children == 0 {
         return Err(Error::NoChildren);
     }
-    let resolved = network::resolve(addr, prefork.network)?;
-    let role = if prefork.reuseport {
-        SocketRole::Reservation
-    } else {
-        SocketRole::Listener
+    let (socket, local, origin) = match crate::upgrade::take_inherited()? {
+        Some((socket, origin)) => {
+            let local = network::local_addr(&socket).map_err(|e| Error::Inherited {
+                reason: format!("cannot read its address ({e})"),
+            })?;
+            if prefork.reuseport {
+                say!(
+                    prefork.logger,
+                    Level::Warn,
+                    "prefork: serving the inherited socket with fd passing; reuseport applies \
+                     only to a socket the master binds"
+                );
+                prefork.reuseport = false;
+            }
+            (socket, local, origin)
+        }
+        None => {
+            let resolved = network::resolve(addr, prefork.network)?;
+            let role = if prefork.reuseport {
+                SocketRole::Reservation
+            } else {
+                SocketRole::Listener
+            };
+            let socket = network::bind(resolved, prefork.network, prefork.reuseport, role)?;
+            let local = network::local_addr(&socket).map_err(|source| Error::Bind {
+                addr: resolved,
+                source,
+            })?;
+            (socket, local, Origin::Bound)
+        }
     };
-    let socket = network::bind(resolved, prefork.network, prefork.reuseport, role)?;
-    let local = network::local_addr(&socket).map_err(|source| Error::Bind {
-        addr: resolved,
-        source,
-    })?;
     // std reports exec failures through a pipe; it must never sit on fd 3,
     // which `pre_exec` overwrites with the listener. Keep fd 3 occupied.
     let fd3 = if prefork.reuseport {
@@ -93,8 +136,9 @@ pub(crate) fn run(mut prefork: Prefork, addr: &str, mode: ServeMode<'_>) -> Resu
     say!(
         logger,
         Level::Info,
-        "prefork: master {} on {local} ({}, {}), starting {} children",
+        "prefork: master {} on {local} ({}, {}, {}), starting {} children",
         std::process::id(),
+        origin.describe(),
         prefork.network,
         if prefork.reuseport {
             "reuseport"
@@ -119,17 +163,34 @@ pub(crate) fn run(mut prefork: Prefork, addr: &str, mode: ServeMode<'_>) -> Resu
         children: Vec::with_capacity(prefork.children),
         pending: VecDeque::new(),
         exits: 0,
+        origin,
+        upgrade: Upgrade::Idle,
+        upgrade_timeout: prefork.upgrade_timeout,
+        stray: Vec::new(),
     };
     let result = supervisor.supervise();
-    if let Err(e) = &result {
-        say!(
+    match &result {
+        Err(e) => say!(
             supervisor.logger,
             Level::Error,
             "prefork: {e}; stopping all children"
+        ),
+        Ok(Stop::Upgraded { pid }) => say!(
+            supervisor.logger,
+            Level::Info,
+            "prefork: upgrade: new master {pid} is ready; stopping this master's children"
+        ),
+        Ok(Stop::Shutdown) => {}
+    }
+    if let Some(pid) = supervisor.upgrade.abandon(&mut supervisor.stray) {
+        say!(
+            supervisor.logger,
+            Level::Warn,
+            "prefork: upgrade: stopping before new master {pid} was ready; sent it SIGTERM"
         );
     }
     supervisor.stop_all();
-    result
+    result.map(drop)
 }
 
 /// Runs a hook, turning its error or panic into an [`Error`].
@@ -157,12 +218,12 @@ fn occupy_listener_fd(socket: &socket2::Socket) -> Option<OwnedFd> {
 impl Supervisor {
     /// Spawns the children and supervises them until a shutdown signal
     /// (`Ok`) or an error. Leaves stopping the children to `stop_all`.
-    fn supervise(&mut self) -> Result<(), Error> {
+    fn supervise(&mut self) -> Result<Stop, Error> {
         let mut pids = Vec::with_capacity(self.count);
         for _ in 0..self.count {
             if let Some(signal) = self.signals.shutdown_requested() {
                 self.log_shutdown(signal);
-                return Ok(());
+                return Ok(Stop::Shutdown);
             }
             pids.push(self.spawn_one()?);
         }
@@ -174,21 +235,93 @@ impl Supervisor {
             Level::Info,
             "prefork: children ready: {pids:?}"
         );
+        match self.origin.report_ready() {
+            Ok(Some(old)) => say!(
+                self.logger,
+                Level::Info,
+                "prefork: upgrade: told master {old} that this master is ready"
+            ),
+            Ok(None) => {}
+            // The old master then sees the pipe close, or times out, and
+            // keeps serving too: both serve the same socket.
+            Err(e) => say!(
+                self.logger,
+                Level::Error,
+                "prefork: upgrade: cannot tell the old master this master is ready: {e}"
+            ),
+        }
         loop {
             // Reap on every wake-up: one SIGCHLD may stand for several exits.
             self.reap()?;
             if self.respawn_due()? {
-                return Ok(());
+                return Ok(Stop::Shutdown);
             }
-            let timeout = self
-                .pending
-                .front()
-                .map(|&(_, due)| due.saturating_duration_since(Instant::now()));
-            let events = self.signals.wait(timeout)?;
+            match self.upgrade.progress(&mut self.stray) {
+                Progress::Waiting => {}
+                Progress::Ready { pid } => return Ok(Stop::Upgraded { pid }),
+                Progress::Failed { pid, reason } => say!(
+                    self.logger,
+                    Level::Error,
+                    "prefork: upgrade failed: new master {pid}: {reason}; this master keeps serving"
+                ),
+            }
+            let now = Instant::now();
+            let timeout = [
+                self.pending.front().map(|&(_, due)| due),
+                self.upgrade.deadline(),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|due| due.saturating_duration_since(now));
+            let events = self.signals.wait_also(timeout, self.upgrade.ready_fd())?;
             if let Some(signal) = events.shutdown {
                 self.log_shutdown(signal);
-                return Ok(());
+                return Ok(Stop::Shutdown);
             }
+            if events.upgrade {
+                self.start_upgrade();
+            }
+        }
+    }
+
+    /// SIGUSR2: starts a new master that inherits the listener, unless one
+    /// is starting already or the listener cannot be passed on.
+    fn start_upgrade(&mut self) {
+        if let Some(pid) = self.upgrade.pid() {
+            say!(
+                self.logger,
+                Level::Warn,
+                "prefork: SIGUSR2 ignored: new master {pid} is still starting"
+            );
+            return;
+        }
+        if self.ctx.is_reuseport() {
+            say!(
+                self.logger,
+                Level::Error,
+                "prefork: SIGUSR2 ignored: a binary upgrade needs fd passing \
+                 (reuseport(false)); reuseport children bind sockets of their own, which \
+                 would close during the handover"
+            );
+            return;
+        }
+        match Upgrade::start(&self.ctx, self.upgrade_timeout) {
+            Ok(upgrade) => {
+                say!(
+                    self.logger,
+                    Level::Info,
+                    "prefork: upgrade: started new master {} ({}); this master serves until it is ready",
+                    upgrade.pid().unwrap_or(0),
+                    self.ctx.executable().display()
+                );
+                self.upgrade = upgrade;
+            }
+            Err(reason) => say!(
+                self.logger,
+                Level::Error,
+                "prefork: upgrade failed: {reason}; this master keeps serving"
+            ),
         }
     }
 
@@ -240,6 +373,7 @@ impl Supervisor {
     /// Collects exited children, counts them against the threshold and
     /// schedules their replacements.
     fn reap(&mut self) -> Result<(), Error> {
+        self.reap_strays();
         let mut i = 0;
         while i < self.children.len() {
             let running = &mut self.children[i];
@@ -376,8 +510,15 @@ impl Supervisor {
         self.kill_all();
     }
 
+    /// Reaps new masters of failed upgrades that have exited.
+    fn reap_strays(&mut self) {
+        self.stray
+            .retain_mut(|child| matches!(child.try_wait(), Ok(None)));
+    }
+
     /// Removes exited children without counting them (used while stopping).
     fn reap_quietly(&mut self) {
+        self.reap_strays();
         let logger = &*self.logger;
         self.children
             .retain_mut(|running| match running.child.try_wait() {

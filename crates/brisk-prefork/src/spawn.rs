@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,6 +20,24 @@ pub const MASTER_PID_ENV: &str = "BRISK_PREFORK_MASTER_PID";
 /// The environment variable that gives a child the master's bound address
 /// (the one port every reuseport child binds, even for a `:0` request).
 pub const ADDR_ENV: &str = "BRISK_PREFORK_ADDR";
+
+/// The environment variable that tells a new master started by a binary
+/// upgrade (SIGUSR2) the old master's pid; it inherits the listener on fd 3
+/// (`LISTEN_FDS=1`) only while that pid is its parent.
+pub const UPGRADE_ENV: &str = "BRISK_PREFORK_UPGRADE_FROM";
+/// The environment variable that names the descriptor on which a new
+/// master tells the old one that it is ready (fd 4).
+pub const READY_FD_ENV: &str = "BRISK_PREFORK_READY_FD";
+
+/// Variables a process started by the master must not inherit: they
+/// describe descriptors passed to the master itself.
+const MASTER_ONLY_ENV: [&str; 5] = [
+    "LISTEN_PID",
+    "LISTEN_FDS",
+    "LISTEN_FDNAMES",
+    UPGRADE_ENV,
+    READY_FD_ENV,
+];
 
 /// What a [command producer](crate::Prefork::command_producer) needs to start
 /// one child: the default command, or the means to turn any command into a
@@ -41,7 +59,8 @@ pub struct SpawnContext {
     /// The path exec'd: `/proc/self/exe` on Linux (so a child is the same
     /// binary even if the file was replaced during a deploy).
     program: PathBuf,
-    /// The path named in messages.
+    /// The path named in messages, and exec'd for a new master by a binary
+    /// upgrade (so a file replaced during a deploy is picked up).
     executable: PathBuf,
     /// The master's `argv[0]`, passed on unchanged.
     arg0: Option<OsString>,
@@ -93,6 +112,9 @@ impl SpawnContext {
     /// supervising thread (inside the producer), or a Linux child would be
     /// signalled when the spawning thread exits.
     pub fn prepare<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
+        for name in MASTER_ONLY_ENV {
+            cmd.env_remove(name);
+        }
         cmd.env(CHILD_ENV, "1")
             .env(MASTER_PID_ENV, self.master_pid.to_string())
             .env(ADDR_ENV, self.addr.to_string());
@@ -138,6 +160,31 @@ impl SpawnContext {
     /// The current executable, as named in error messages.
     pub fn executable(&self) -> &Path {
         &self.executable
+    }
+
+    /// The command that starts a new master for a binary upgrade: the
+    /// executable's path (re-read, so a replaced binary is picked up) with
+    /// the master's arguments, the listener on fd 3 (`LISTEN_FDS=1`), the
+    /// readiness descriptor `ready` on fd 4, and no parent-death signal.
+    /// `None` with reuseport (no listener to pass) or once stopping.
+    pub(crate) fn upgrade_command(&self, ready: RawFd) -> Option<Command> {
+        let listener = self.listener()?.as_raw_fd();
+        let mut cmd = Command::new(&self.executable);
+        if let Some(arg0) = &self.arg0 {
+            cmd.arg0(arg0);
+        }
+        cmd.args(&self.args).stdin(Stdio::null());
+        for name in MASTER_ONLY_ENV {
+            cmd.env_remove(name);
+        }
+        cmd.env_remove(CHILD_ENV)
+            .env_remove(MASTER_PID_ENV)
+            .env_remove(ADDR_ENV)
+            .env("LISTEN_FDS", "1")
+            .env(UPGRADE_ENV, self.master_pid.to_string())
+            .env(READY_FD_ENV, (sys::LISTENER_FD + 1).to_string());
+        sys::set_master_pre_exec(&mut cmd, [listener, ready]);
+        Some(cmd)
     }
 
     /// Spawns [`command`](Self::command).

@@ -6,7 +6,7 @@
 
 use std::io;
 use std::net::TcpListener;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::io::RawFd;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -122,6 +122,89 @@ pub(crate) fn set_child_pre_exec(cmd: &mut Command, listener: Option<RawFd>, mas
     }
 }
 
+/// Makes `cmd` start as a new master (binary upgrade): `fds` are placed on
+/// descriptors 3, 4, … without close-on-exec, and no parent-death signal
+/// is set (the new master outlives the old one).
+pub(crate) fn set_master_pre_exec(cmd: &mut Command, fds: [RawFd; 2]) {
+    let setup = move || -> io::Result<()> {
+        // Copies above the targets first, so that moving one descriptor
+        // cannot overwrite another still to be moved.
+        let mut high = [-1 as RawFd; 2];
+        for (slot, &fd) in high.iter_mut().zip(&fds) {
+            // SAFETY: fcntl(2) is async-signal-safe; `fd` is open in this
+            // forked copy (the master keeps it open until spawn returns).
+            *slot = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, LISTENER_FD + 8) };
+            if *slot < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        for (i, &fd) in high.iter().enumerate() {
+            // SAFETY: dup2(2) is async-signal-safe; the new descriptor has
+            // no FD_CLOEXEC, so it survives exec. The targets are occupied
+            // in the master (`occupy_low_fds`), so neither is std's
+            // exec-error pipe.
+            if unsafe { libc::dup2(fd, LISTENER_FD + i as RawFd) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the closure runs in the forked child before exec and calls
+    // only fcntl and dup2 (async-signal-safe); it allocates nothing, takes
+    // no lock and captures two integers.
+    unsafe {
+        cmd.pre_exec(setup);
+    }
+}
+
+/// Keeps every free descriptor below `end` (from 3) taken by a
+/// close-on-exec copy of `model` while a child is spawned, so that std's
+/// exec-error pipe never sits where `pre_exec` places descriptors.
+pub(crate) fn occupy_low_fds(model: BorrowedFd<'_>, end: RawFd) -> Vec<OwnedFd> {
+    let mut held = Vec::new();
+    // std duplicates with F_DUPFD_CLOEXEC from 3: the lowest free fd >= 3.
+    while let Ok(copy) = model.try_clone_to_owned() {
+        if copy.as_raw_fd() >= end {
+            break;
+        }
+        held.push(copy);
+    }
+    held
+}
+
+/// Set once the master took descriptors inherited through `LISTEN_FDS`.
+static INHERITED_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Claims the listener a service manager or an old master passed on
+/// `listener`, and the optional readiness descriptor `ready`; at most once
+/// per process. Both become close-on-exec.
+pub(crate) fn take_master_fds(
+    listener: RawFd,
+    ready: Option<RawFd>,
+) -> Result<(OwnedFd, Option<OwnedFd>), String> {
+    if INHERITED_TAKEN.swap(true, Ordering::AcqRel) {
+        return Err("the inherited descriptors were already taken in this process".to_owned());
+    }
+    check_listener_fd(listener).map_err(|reason| format!("descriptor {listener}: {reason}"))?;
+    if let Some(fd) = ready {
+        if fd == listener || !fd_is_open(fd) {
+            return Err(format!("readiness descriptor {fd} is not open"));
+        }
+    }
+    let claim = |fd: RawFd| -> Result<OwnedFd, String> {
+        // SAFETY: `fd` is open (checked above) and was passed to this
+        // process for this purpose (LISTEN_PID or the upgrade variables);
+        // INHERITED_TAKEN makes this the only place that takes it.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        fcntl(&owned, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))
+            .map_err(|e| format!("cannot make descriptor {fd} close-on-exec ({e})"))?;
+        Ok(owned)
+    };
+    let listener = claim(listener)?;
+    let ready = ready.map(claim).transpose()?;
+    Ok((listener, ready))
+}
+
 /// Whether `fd` is an open file descriptor in this process.
 pub(crate) fn fd_is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD only reads the descriptor flags; any integer is
@@ -213,7 +296,6 @@ pub(crate) fn take_inherited_listener() -> Result<TcpListener, Error> {
 
 #[cfg(test)]
 mod tests {
-    use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixListener;
 
     use super::*;

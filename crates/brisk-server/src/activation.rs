@@ -419,7 +419,13 @@ mod tests {
             Some(vec!["http".to_owned(), "admin".to_owned()])
         );
         // Broken values name the variable and what is wrong.
-        let bad: &[(Option<&OsStr>, Option<&OsStr>, Option<&OsStr>, &str)] = &[
+        type Case<'a> = (
+            Option<&'a OsStr>,
+            Option<&'a OsStr>,
+            Option<&'a OsStr>,
+            &'a str,
+        );
+        let bad: &[Case<'_>] = &[
             (
                 os("x"),
                 os("1"),

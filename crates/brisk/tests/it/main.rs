@@ -158,15 +158,24 @@ fn hello_example_serves_an_inherited_socket() {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let place = move || {
-        // SAFETY: dup2(2) is async-signal-safe; `fd` is open in this forked
-        // copy and the new fd 3 survives exec (no FD_CLOEXEC).
-        if unsafe { libc::dup2(fd, 3) } < 0 {
+        // SAFETY: dup2(2) and fcntl(2) are async-signal-safe; `fd` is open
+        // in this forked copy. The new fd 3 has no FD_CLOEXEC and survives
+        // exec; when `fd` already is 3, dup2 does nothing, so its
+        // FD_CLOEXEC is cleared instead.
+        let rc = unsafe {
+            if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            }
+        };
+        if rc < 0 {
             return Err(std::io::Error::last_os_error());
         }
         Ok(())
     };
-    // SAFETY: the closure only calls dup2 (async-signal-safe) and allocates
-    // nothing.
+    // SAFETY: the closure only calls dup2 or fcntl (async-signal-safe) and
+    // allocates nothing.
     unsafe {
         cmd.pre_exec(place);
     }
