@@ -500,7 +500,8 @@ impl LoopState {
                 let _ = shared.epoll.delete(l.as_fd());
             }
             self.accepting = false;
-            // Idle connections close at once; busy ones after their response.
+            // Idle connections close at once (a FIN, then lingering: see
+            // `close_idle_for_shutdown`); busy ones after their response.
             for i in 0..self.slab.slots.len() {
                 let slot = &mut self.slab.slots[i];
                 let Some(conn) = slot.conn.as_mut() else {
@@ -508,8 +509,9 @@ impl LoopState {
                 };
                 if !conn.begin_shutdown() {
                     let generation = slot.generation;
-                    if let Some(conn) = slot.conn.take() {
-                        self.put_back(i as u32, generation, conn, Next::Close, core, s);
+                    if let Some(mut conn) = slot.conn.take() {
+                        let next = conn.close_idle_for_shutdown(s, core, core.now_ms());
+                        self.put_back(i as u32, generation, conn, next, core, s);
                     }
                 }
             }
@@ -644,14 +646,15 @@ impl LoopState {
         &mut self,
         idx: u32,
         generation: u32,
-        conn: Box<TcpConn>,
-        next: Next,
+        mut conn: Box<TcpConn>,
+        mut next: Next,
         core: &Core,
         s: &mut Scratch,
     ) {
-        let close =
-            next == Next::Close || (self.shutdown_seen && conn.is_idle() && !conn.may_read());
-        if close {
+        if self.shutdown_seen && next != Next::Close && conn.is_idle() && !conn.may_read() {
+            next = conn.close_idle_for_shutdown(s, core, core.now_ms());
+        }
+        if next == Next::Close {
             self.close_conn(idx, generation, conn, core, s);
             return;
         }

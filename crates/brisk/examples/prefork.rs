@@ -10,7 +10,15 @@
 //! `curl 127.0.0.1:8080/sleep?ms=3000 & sleep 1; kill -TERM <master pid>`.
 //! Each child prints `child PID listening on http://ADDR` when it starts
 //! (with `--port 0`, ADDR has the port the master picked) and
-//! `child PID: sleeping N ms` when a `/sleep` request starts.
+//! `child PID: sleeping N ms` when a `/sleep` request starts. `/whoami`
+//! answers `child PID master PID`.
+//!
+//! **Binary upgrade:** `kill -USR2 <master pid>` starts a new master from
+//! the same path (a rebuilt binary is picked up) with the same arguments;
+//! it takes over the listening socket, starts its children and reports
+//! ready, then the old master's children finish their requests and exit,
+//! and the old master with them. The new master prints
+//! `listening on http://…` (or `master PID: …`) like the first one.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -54,6 +62,14 @@ fn main() {
             ));
             std::thread::sleep(Duration::from_millis(ms));
             let _ = write!(ctx, "slept {ms} ms in process {}", std::process::id());
+        } else if ctx.path() == b"/whoami" {
+            // Which child answered, and which master started it.
+            let _ = write!(
+                ctx,
+                "child {} master {}",
+                std::process::id(),
+                std::os::unix::process::parent_id()
+            );
         } else {
             let _ = write!(ctx, "Hello from process {}", std::process::id());
         }
