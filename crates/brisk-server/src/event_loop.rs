@@ -297,7 +297,7 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
             st.ev_cursor += 1;
             let tok = ev.data();
             if tok == TOKEN_WAKE {
-                st.handle_wake(shared, core, &mut scratch);
+                st.handle_wake(shared, core);
                 continue;
             }
             if tok >= TOKEN_LISTENER_BASE {
@@ -467,7 +467,7 @@ impl LoopState {
         }
     }
 
-    fn handle_wake(&mut self, shared: &LoopShared, core: &Core, s: &mut Scratch) {
+    fn handle_wake(&mut self, shared: &LoopShared, core: &Core) {
         let _ = shared.wake.read();
         // Connections whose pushed body has new bytes: drive them again
         // (stale names miss at checkout).
@@ -500,19 +500,19 @@ impl LoopState {
                 let _ = shared.epoll.delete(l.as_fd());
             }
             self.accepting = false;
-            // Idle connections close at once (a FIN, then lingering: see
-            // `close_idle_for_shutdown`); busy ones after their response.
+            // Busy connections close after their response. Idle ones are
+            // read once more (a request whose edge was not handled yet is
+            // answered, with `Connection: close`); finding nothing, they
+            // close with a FIN and linger (`put_back`,
+            // `close_idle_for_shutdown`).
             for i in 0..self.slab.slots.len() {
                 let slot = &mut self.slab.slots[i];
                 let Some(conn) = slot.conn.as_mut() else {
                     continue;
                 };
                 if !conn.begin_shutdown() {
-                    let generation = slot.generation;
-                    if let Some(mut conn) = slot.conn.take() {
-                        let next = conn.close_idle_for_shutdown(s, core, core.now_ms());
-                        self.put_back(i as u32, generation, conn, next, core, s);
-                    }
+                    conn.on_readable();
+                    self.ready.push(token(i as u32, slot.generation));
                 }
             }
         }
