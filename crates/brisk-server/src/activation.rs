@@ -207,7 +207,7 @@ pub fn named_listeners() -> Result<Option<Vec<(String, TcpListener)>>, Activatio
 
 /// What the variables ask for: `None` (not for us), or one name per
 /// inherited descriptor.
-fn parse(
+pub(crate) fn parse(
     pid: Option<&OsStr>,
     fds: Option<&OsStr>,
     names: Option<&OsStr>,
