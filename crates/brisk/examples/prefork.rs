@@ -87,6 +87,14 @@ fn main() {
                 std::process::id()
             ));
         }
+    } else if std::env::var_os("LISTEN_FDS").is_some() {
+        // Socket activation or a binary upgrade: the master serves the
+        // socket it was given (if it is for this process) instead of
+        // binding; the children print its address.
+        println!(
+            "master {}: the children print the address they serve",
+            std::process::id()
+        );
     } else if port == 0 {
         println!(
             "master {}: the children print the port they listen on",
