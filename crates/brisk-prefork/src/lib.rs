@@ -203,10 +203,11 @@ impl Prefork {
         self
     }
 
-    /// `true`: every child binds its own `SO_REUSEPORT` listener and the
-    /// kernel spreads connections across them. `false` (the default): the
-    /// master binds one listener and passes it to every child on fd 3.
-    /// See the crate docs to choose.
+    /// `true`: the master binds one `SO_REUSEPORT` listener per child (all
+    /// on one port) and passes each child its own on fd 3; the kernel
+    /// spreads connections across them. `false` (the default): the master
+    /// binds one listener and passes it to every child on fd 3. See the
+    /// crate docs to choose.
     pub fn reuseport(mut self, reuseport: bool) -> Self {
         self.reuseport = reuseport;
         self
@@ -327,7 +328,7 @@ impl Prefork {
 
     fn run(self, addr: &str, mode: ServeMode<'_>) -> Result<(), Error> {
         if is_child() {
-            child::run(self, addr, mode)
+            child::run(self, mode)
         } else {
             master::run(self, addr, mode)
         }

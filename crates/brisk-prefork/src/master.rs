@@ -13,7 +13,7 @@ use nix::unistd::Pid;
 
 use crate::error::{BoxError, Error, Hook, panic_message};
 use crate::logger::{Level, Logger, say};
-use crate::network::{self, SocketRole};
+use crate::network;
 use crate::signals::MasterSignals;
 use crate::spawn::SpawnContext;
 use crate::sys;
@@ -35,6 +35,8 @@ pub(crate) type CommandProducer =
 #[derive(Debug)]
 struct Running {
     pid: u32,
+    /// Its slot: with reuseport, which of the master's sockets it serves.
+    slot: usize,
     child: Child,
 }
 
@@ -59,8 +61,8 @@ struct Supervisor {
     /// its pid cannot be reused and signalling it is safe.
     children: Vec<Running>,
     /// Crashed children waiting for `interval` before their replacement
-    /// starts: (old pid, when to respawn), in due order.
-    pending: VecDeque<(u32, Instant)>,
+    /// starts: (old pid, its slot, when to respawn), in due order.
+    pending: VecDeque<(u32, usize, Instant)>,
     /// Child exits seen so far.
     exits: usize,
     /// Where the listener came from (an upgraded master reports readiness
@@ -93,44 +95,60 @@ pub(crate) fn run(mut prefork: Prefork, addr: &str, mode: ServeMode<'_>) -> Resu
     if prefork.children == 0 {
         return Err(Error::NoChildren);
     }
-    let (socket, local, origin) = match crate::upgrade::take_inherited()? {
-        Some((socket, origin)) => {
-            let local = network::local_addr(&socket).map_err(|e| Error::Inherited {
+    let (sockets, local, origin) = match crate::upgrade::take_inherited()? {
+        Some((sockets, origin)) => {
+            let local = network::local_addr(&sockets[0]).map_err(|e| Error::Inherited {
                 reason: format!("cannot read its address ({e})"),
             })?;
-            if prefork.reuseport {
+            if sockets.len() == 1 && prefork.reuseport {
                 say!(
                     prefork.logger,
                     Level::Warn,
-                    "prefork: serving the inherited socket with fd passing; reuseport applies \
-                     only to a socket the master binds"
+                    "prefork: one inherited socket: serving it with fd passing, not reuseport"
                 );
                 prefork.reuseport = false;
+            } else if sockets.len() > 1 && (!prefork.reuseport || sockets.len() != prefork.children)
+            {
+                return Err(Error::Inherited {
+                    reason: format!(
+                        "{} sockets were passed (a reuseport master's, one per child) to a \
+                         master configured with {} {} children; keep the configuration \
+                         across an upgrade",
+                        sockets.len(),
+                        prefork.children,
+                        if prefork.reuseport {
+                            "reuseport"
+                        } else {
+                            "fd-passing"
+                        }
+                    ),
+                });
             }
-            (socket, local, origin)
+            (sockets, local, origin)
         }
         None => {
             let resolved = network::resolve(addr, prefork.network)?;
-            let role = if prefork.reuseport {
-                SocketRole::Reservation
-            } else {
-                SocketRole::Listener
-            };
-            let socket = network::bind(resolved, prefork.network, prefork.reuseport, role)?;
-            let local = network::local_addr(&socket).map_err(|source| Error::Bind {
+            let first = network::bind(resolved, prefork.network, prefork.reuseport)?;
+            let local = network::local_addr(&first).map_err(|source| Error::Bind {
                 addr: resolved,
                 source,
             })?;
-            (socket, local, Origin::Bound)
+            let mut sockets = vec![first];
+            if prefork.reuseport {
+                // One socket per child slot, all on the port the first one
+                // got (also for `:0`). They stay with the master: a
+                // replacement child gets its slot's socket, whose queue was
+                // kept meanwhile, and an upgrade passes them all on.
+                for _ in 1..prefork.children {
+                    sockets.push(network::bind(local, prefork.network, true)?);
+                }
+            }
+            (sockets, local, Origin::Bound)
         }
     };
     // std reports exec failures through a pipe; it must never sit on fd 3,
     // which `pre_exec` overwrites with the listener. Keep fd 3 occupied.
-    let fd3 = if prefork.reuseport {
-        None
-    } else {
-        occupy_listener_fd(&socket)
-    };
+    let fd3 = occupy_listener_fd(&sockets[0]);
     let signals = MasterSignals::install()?;
     let logger = Arc::clone(&prefork.logger);
     say!(
@@ -149,7 +167,7 @@ pub(crate) fn run(mut prefork: Prefork, addr: &str, mode: ServeMode<'_>) -> Resu
     );
     let mut supervisor = Supervisor {
         logger,
-        ctx: SpawnContext::new(socket, local, prefork.reuseport),
+        ctx: SpawnContext::new(sockets, local, prefork.reuseport),
         fd3,
         signals,
         on_child_spawn: prefork.on_child_spawn.take(),
@@ -220,12 +238,12 @@ impl Supervisor {
     /// (`Ok`) or an error. Leaves stopping the children to `stop_all`.
     fn supervise(&mut self) -> Result<Stop, Error> {
         let mut pids = Vec::with_capacity(self.count);
-        for _ in 0..self.count {
+        for slot in 0..self.count {
             if let Some(signal) = self.signals.shutdown_requested() {
                 self.log_shutdown(signal);
                 return Ok(Stop::Shutdown);
             }
-            pids.push(self.spawn_one()?);
+            pids.push(self.spawn_one(slot)?);
         }
         if let Some(hook) = self.on_master_ready.take() {
             call_hook(Hook::MasterReady, || hook(&pids))?;
@@ -267,7 +285,7 @@ impl Supervisor {
             }
             let now = Instant::now();
             let timeout = [
-                self.pending.front().map(|&(_, due)| due),
+                self.pending.front().map(|&(_, _, due)| due),
                 self.upgrade.deadline(),
             ]
             .into_iter()
@@ -296,16 +314,6 @@ impl Supervisor {
             );
             return;
         }
-        if self.ctx.is_reuseport() {
-            say!(
-                self.logger,
-                Level::Error,
-                "prefork: SIGUSR2 ignored: a binary upgrade needs fd passing \
-                 (reuseport(false)); reuseport children bind sockets of their own, which \
-                 would close during the handover"
-            );
-            return;
-        }
         match Upgrade::start(&self.ctx, self.upgrade_timeout) {
             Ok(upgrade) => {
                 say!(
@@ -329,11 +337,12 @@ impl Supervisor {
         say!(self.logger, Level::Info, "prefork: received {signal}");
     }
 
-    /// Starts one child, tracks it, then runs `on_child_spawn`.
-    fn spawn_one(&mut self) -> Result<u32, Error> {
+    /// Starts the child of `slot`, tracks it, then runs `on_child_spawn`.
+    fn spawn_one(&mut self, slot: usize) -> Result<u32, Error> {
+        self.ctx.set_slot(slot);
         let child = self.produce()?;
         let pid = child.id();
-        self.children.push(Running { pid, child });
+        self.children.push(Running { pid, slot, child });
         say!(self.logger, Level::Debug, "prefork: started child {pid}");
         if let Some(hook) = self.on_child_spawn.as_mut() {
             call_hook(Hook::ChildSpawn, || hook(pid))?;
@@ -414,7 +423,7 @@ impl Supervisor {
                 );
             }
             self.pending
-                .push_back((gone.pid, Instant::now() + self.interval));
+                .push_back((gone.pid, gone.slot, Instant::now() + self.interval));
         }
         Ok(())
     }
@@ -422,7 +431,7 @@ impl Supervisor {
     /// Starts the replacements whose time has come; `Ok(true)` if a
     /// shutdown signal arrived meanwhile.
     fn respawn_due(&mut self) -> Result<bool, Error> {
-        while let Some(&(old, due)) = self.pending.front() {
+        while let Some(&(old, slot, due)) = self.pending.front() {
             if due > Instant::now() {
                 break;
             }
@@ -431,7 +440,7 @@ impl Supervisor {
                 return Ok(true);
             }
             self.pending.pop_front();
-            let new = self.spawn_one()?;
+            let new = self.spawn_one(slot)?;
             say!(
                 self.logger,
                 Level::Info,

@@ -125,15 +125,17 @@ pub(crate) fn set_child_pre_exec(cmd: &mut Command, listener: Option<RawFd>, mas
 /// Makes `cmd` start as a new master (binary upgrade): `fds` are placed on
 /// descriptors 3, 4, … without close-on-exec, and no parent-death signal
 /// is set (the new master outlives the old one).
-pub(crate) fn set_master_pre_exec(cmd: &mut Command, fds: [RawFd; 2]) {
+pub(crate) fn set_master_pre_exec(cmd: &mut Command, fds: Vec<RawFd>) {
+    // Filled in the child: allocated here, before the fork.
+    let mut high: Vec<RawFd> = vec![-1; fds.len()];
+    let above = LISTENER_FD + fds.len() as RawFd;
     let setup = move || -> io::Result<()> {
         // Copies above the targets first, so that moving one descriptor
         // cannot overwrite another still to be moved.
-        let mut high = [-1 as RawFd; 2];
         for (slot, &fd) in high.iter_mut().zip(&fds) {
             // SAFETY: fcntl(2) is async-signal-safe; `fd` is open in this
             // forked copy (the master keeps it open until spawn returns).
-            *slot = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, LISTENER_FD + 8) };
+            *slot = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, above) };
             if *slot < 0 {
                 return Err(io::Error::last_os_error());
             }
@@ -150,8 +152,8 @@ pub(crate) fn set_master_pre_exec(cmd: &mut Command, fds: [RawFd; 2]) {
         Ok(())
     };
     // SAFETY: the closure runs in the forked child before exec and calls
-    // only fcntl and dup2 (async-signal-safe); it allocates nothing, takes
-    // no lock and captures two integers.
+    // only fcntl and dup2 (async-signal-safe); it allocates nothing (it
+    // writes into `high`, allocated before the fork) and takes no lock.
     unsafe {
         cmd.pre_exec(setup);
     }
@@ -175,19 +177,23 @@ pub(crate) fn occupy_low_fds(model: BorrowedFd<'_>, end: RawFd) -> Vec<OwnedFd> 
 /// Set once the master took descriptors inherited through `LISTEN_FDS`.
 static INHERITED_TAKEN: AtomicBool = AtomicBool::new(false);
 
-/// Claims the listener a service manager or an old master passed on
-/// `listener`, and the optional readiness descriptor `ready`; at most once
-/// per process. Both become close-on-exec.
+/// Claims the `count` listeners a service manager or an old master passed
+/// from descriptor `first` on, and the optional readiness descriptor
+/// `ready`; at most once per process. All become close-on-exec.
 pub(crate) fn take_master_fds(
-    listener: RawFd,
+    first: RawFd,
+    count: usize,
     ready: Option<RawFd>,
-) -> Result<(OwnedFd, Option<OwnedFd>), String> {
+) -> Result<(Vec<OwnedFd>, Option<OwnedFd>), String> {
     if INHERITED_TAKEN.swap(true, Ordering::AcqRel) {
         return Err("the inherited descriptors were already taken in this process".to_owned());
     }
-    check_listener_fd(listener).map_err(|reason| format!("descriptor {listener}: {reason}"))?;
+    let listeners = first..first + count as RawFd;
+    for fd in listeners.clone() {
+        check_listener_fd(fd).map_err(|reason| format!("descriptor {fd}: {reason}"))?;
+    }
     if let Some(fd) = ready {
-        if fd == listener || !fd_is_open(fd) {
+        if listeners.contains(&fd) || !fd_is_open(fd) {
             return Err(format!("readiness descriptor {fd} is not open"));
         }
     }
@@ -200,9 +206,9 @@ pub(crate) fn take_master_fds(
             .map_err(|e| format!("cannot make descriptor {fd} close-on-exec ({e})"))?;
         Ok(owned)
     };
-    let listener = claim(listener)?;
+    let listeners = listeners.map(claim).collect::<Result<Vec<_>, _>>()?;
     let ready = ready.map(claim).transpose()?;
-    Ok((listener, ready))
+    Ok((listeners, ready))
 }
 
 /// Whether `fd` is an open file descriptor in this process.

@@ -69,14 +69,15 @@ pub(crate) enum Progress {
     },
 }
 
-/// The listener passed to this process, if any, and where it came from.
+/// The listening sockets passed to this process, if any, and where they
+/// came from.
 ///
-/// Two senders, one layout (fd 3, `LISTEN_FDS=1`): a service manager
-/// (`LISTEN_PID` is this process) and an old master during an upgrade
-/// ([`UPGRADE_ENV`] is this process's parent, and [`READY_FD_ENV`] names
-/// the readiness descriptor). Variables meant for another process are
-/// ignored.
-pub(crate) fn take_inherited() -> Result<Option<(Socket, Origin)>, Error> {
+/// Two senders, one layout (fds 3 … 3 + `LISTEN_FDS` − 1): a service
+/// manager (`LISTEN_PID` is this process; one socket) and an old master
+/// during an upgrade ([`UPGRADE_ENV`] is this process's parent, and
+/// [`READY_FD_ENV`] names the readiness descriptor; one socket, or one per
+/// child with reuseport). Variables meant for another process are ignored.
+pub(crate) fn take_inherited() -> Result<Option<(Vec<Socket>, Origin)>, Error> {
     let Some(count) = std::env::var_os("LISTEN_FDS") else {
         return Ok(None);
     };
@@ -102,13 +103,17 @@ pub(crate) fn take_inherited() -> Result<Option<(Socket, Origin)>, Error> {
             _ => return Ok(None),
         }
     };
-    if count != "1" {
-        return Err(fail(format!(
-            "LISTEN_FDS={count:?}: prefork serves exactly one listening socket \
-             (one ListenStream= in the .socket unit)"
-        )));
-    }
-    let (listener, ready) = sys::take_master_fds(LISTENER_FD, origin.1).map_err(fail)?;
+    let n = count
+        .to_str()
+        .and_then(|c| c.parse::<usize>().ok())
+        .filter(|&n| n >= 1 && (origin.1.is_some() || n == 1) && n <= 4096)
+        .ok_or_else(|| {
+            fail(format!(
+                "LISTEN_FDS={count:?}: a prefork master serves exactly one listening socket \
+                 (one ListenStream= in the .socket unit)"
+            ))
+        })?;
+    let (listeners, ready) = sys::take_master_fds(LISTENER_FD, n, origin.1).map_err(fail)?;
     let origin = match ready {
         Some(ready) => Origin::Upgrade {
             old_master: origin.0,
@@ -116,7 +121,10 @@ pub(crate) fn take_inherited() -> Result<Option<(Socket, Origin)>, Error> {
         },
         None => Origin::Systemd,
     };
-    Ok(Some((Socket::from(listener), origin)))
+    Ok(Some((
+        listeners.into_iter().map(Socket::from).collect(),
+        origin,
+    )))
 }
 
 impl Origin {
@@ -157,9 +165,10 @@ impl Upgrade {
         let Some(listener) = ctx.listener() else {
             return Err("this master has no listener to pass on".to_owned());
         };
-        // fds 3 and 4 of the new master: keep them taken here while it is
-        // spawned (see `occupy_low_fds`).
-        let held = sys::occupy_low_fds(listener, LISTENER_FD + 2);
+        // fds 3 … 3 + N of the new master: keep them taken here while it
+        // is spawned (see `occupy_low_fds`).
+        let end = LISTENER_FD + ctx.socket_count() as i32 + 1;
+        let held = sys::occupy_low_fds(listener, end);
         let mut cmd = ctx
             .upgrade_command(writer.as_raw_fd())
             .ok_or_else(|| "this master has no listener to pass on".to_owned())?;

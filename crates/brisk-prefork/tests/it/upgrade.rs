@@ -5,6 +5,7 @@
 //! (That no request fails across an upgrade is checked with a real
 //! draining server: brisk's `upgrade` facade test.)
 
+use std::collections::HashSet;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -152,20 +153,34 @@ fn exe_of(pid: u32) -> String {
         .unwrap_or_default()
 }
 
+/// With reuseport the master holds one socket per child slot; an upgrade
+/// passes them all, and every new child serves one of the very same
+/// sockets (no new bind: nothing queued on a socket is lost).
 #[test]
-fn reuseport_refuses_the_upgrade_and_keeps_serving() {
-    let mut master = Master::start(&["--children", "1", "--reuseport"]);
-    let children = master.ready_pids();
-    let addr = connect_addr(master.listening(1)[0]);
+fn reuseport_hands_every_socket_to_the_new_master() {
+    let mut master = Master::start(&["--children", "2", "--reuseport", "--grace-ms", "3000"]);
+    let old_children = master.ready_pids();
+    let addr = connect_addr(master.listening(2)[0]);
+    let old_sockets: HashSet<String> = old_children.iter().map(|&pid| fd3(pid)).collect();
+    assert_eq!(
+        old_sockets.len(),
+        2,
+        "one socket per child: {old_sockets:?}"
+    );
+
     master.signal(Signal::SIGUSR2);
-    master.wait_line(&format!(
-        "log pid={} ERROR prefork: SIGUSR2 ignored: a binary upgrade needs fd passing",
-        master.pid()
-    ));
-    assert_eq!(answering_pids(addr, 1), children.into_iter().collect());
-    master.signal(Signal::SIGTERM);
+    let new = masters(&master, 2)[1];
+    let ready = master.wait_lines("both masters ready", 2, |l| l.starts_with("ready pids="));
+    let new_children = pids(value(&ready[1], "pids"));
+    let new_sockets: HashSet<String> = new_children.iter().map(|&pid| fd3(pid)).collect();
+    assert_eq!(new_sockets, old_sockets);
     assert_eq!(master.wait_exit().code(), Some(0), "{}", master.dump());
-    assert_eq!(masters(&master, 1).len(), 1);
+    let seen = answering_pids(addr, 2);
+    assert!(
+        seen.iter().all(|pid| new_children.contains(pid)),
+        "{seen:?} vs {new_children:?}"
+    );
+    stop_adopted(new);
 }
 
 /// A master started by a service manager (fd 3, `LISTEN_FDS=1`,
