@@ -4,6 +4,7 @@
 //! the requests it is handling, then exits, and the master with it.
 //!
 //! `cargo run --release -p brisk --example prefork -- --port 8080 --children 2`
+//! (`--reuseport`: one `SO_REUSEPORT` socket per child instead of one shared).
 //!
 //! `/sleep?ms=N` answers after sleeping N ms (at most 10 000; 400 if N is
 //! not a number), to watch a shutdown let a slow request finish:
@@ -29,6 +30,7 @@ const MAX_SLEEP_MS: u64 = 10_000;
 fn main() {
     let mut port = 8080u16;
     let mut children = None;
+    let mut reuseport = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -40,8 +42,11 @@ fn main() {
                         .expect("--children N"),
                 )
             }
+            "--reuseport" => reuseport = true,
             other => {
-                eprintln!("prefork: unknown argument {other:?} (flags: --port N --children N)");
+                eprintln!(
+                    "prefork: unknown argument {other:?} (flags: --port N --children N --reuseport)"
+                );
                 std::process::exit(2);
             }
         }
@@ -74,7 +79,7 @@ fn main() {
             let _ = write!(ctx, "Hello from process {}", std::process::id());
         }
     });
-    let mut p = brisk::prefork_server(builder);
+    let mut p = brisk::prefork_server(builder).reuseport(reuseport);
     if let Some(n) = children {
         p = p.children(n);
     }

@@ -56,9 +56,24 @@ enum Outcome {
 
 #[test]
 fn no_request_fails_across_a_binary_upgrade() {
+    upgrade_under_load(false);
+}
+
+/// The same with one `SO_REUSEPORT` socket per child: each goes to the new
+/// master's child of the same slot.
+#[test]
+fn no_request_fails_across_a_binary_upgrade_with_reuseport() {
+    upgrade_under_load(true);
+}
+
+fn upgrade_under_load(reuseport: bool) {
     let started = Instant::now();
     let deadline = started + BUDGET;
-    let mut p = Watched::start("prefork", &["--port", "0", "--children", "2"]);
+    let mut args = vec!["--port", "0", "--children", "2"];
+    if reuseport {
+        args.push("--reuseport");
+    }
+    let mut p = Watched::start("prefork", &args);
     let addr = addr_of(&p.wait_lines("listening on http://", 2)[0]);
     let old_master = p.pid();
 
@@ -97,7 +112,7 @@ fn no_request_fails_across_a_binary_upgrade() {
     let by_master = tally.by_master.lock().unwrap().clone();
     let failures = tally.failures.lock().unwrap().clone();
     println!(
-        "upgrade under load: {} answered {by_master:?} (old master {old_master}), \
+        "upgrade under load (reuseport: {reuseport}): {} answered {by_master:?} (old master {old_master}), \
          {} keep-alive reconnects, {} fresh-connection retries, {} failed, {:?}",
         tally.answered.load(Ordering::SeqCst),
         tally.reconnects.load(Ordering::SeqCst),
