@@ -217,7 +217,7 @@ cargo xtask fuzz: fuzz brisk-http's parsers and brisk-server's connection
 
 usage: cargo xtask fuzz [TARGET] [--time SECS] [--replay]
 
-targets (none = each in turn): head, chunked, path, args, cookies, chunked_roundtrip, conn,
+targets (none = each in turn): head, chunked, path, args, cookies, chunked_roundtrip, proxy, conn,
   accept_encoding, activation
 
 With a nightly toolchain: installs cargo-fuzz if missing, then runs
@@ -240,6 +240,7 @@ pub(crate) const FUZZ_TARGETS: &[&str] = &[
     "args",
     "cookies",
     "chunked_roundtrip",
+    "proxy",
     "conn",
     "accept_encoding",
     "activation",
@@ -716,7 +717,7 @@ mod tests {
             )
         );
         assert!(err("fuzz head path").contains("at most one fuzz target"));
-        for t in ["args", "cookies", "chunked_roundtrip", "conn"] {
+        for t in ["args", "cookies", "chunked_roundtrip", "proxy", "conn"] {
             assert_eq!(
                 parse_str(&format!("fuzz {t}")).unwrap(),
                 Command::Fuzz(Fuzz {

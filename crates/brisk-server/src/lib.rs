@@ -31,6 +31,11 @@
 //!   (the requests in flight are answered, bounded by `shutdown_timeout`)
 //!   and returns `Ok`; [`ServerBuilder::handle_signals`] turns that off, or
 //!   on for [`Server::serve`].
+//! * Behind a load balancer, [`ServerBuilder::proxy_protocol`] reads the
+//!   PROXY protocol header (v1 or v2) of connections from trusted networks
+//!   ([`ProxyPolicy`], [`Cidr`]) and serves them as coming from the client
+//!   it names; other peers cannot set their address (their header is
+//!   answered 400). The README's "PROXY protocol" section has the table.
 //! * [`activation::listeners`] takes the listening sockets systemd (socket
 //!   activation) passed to the process; serve them with
 //!   [`Server::serve_listeners`].
@@ -49,6 +54,7 @@ mod hijack;
 mod hooks;
 mod mem;
 mod monitor;
+mod proxy;
 mod push;
 mod respond;
 mod scratch;
@@ -69,6 +75,7 @@ pub use hooks::{
     ConnState, ConnStateHandler, ContinueAction, ContinueHandler, HeadHandler, RequestHead,
     RequestLimits,
 };
+pub use proxy::{Cidr, CidrError, MAX_PROXY_HEADER, ProxyHeaderRule, ProxyPolicy};
 pub use push::BodySender;
 pub use server::{Server, ShutdownHandle};
 
