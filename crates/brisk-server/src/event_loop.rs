@@ -507,11 +507,11 @@ impl LoopState {
                 let _ = shared.epoll.delete(l.as_fd());
             }
             self.accepting = false;
-            // Busy connections close after their response. Idle ones are
-            // read once more (a request whose edge was not handled yet is
-            // answered, with `Connection: close`); finding nothing, they
-            // close with a FIN and linger (`put_back`,
-            // `close_idle_for_shutdown`).
+            // Busy connections close after their response. Idle ones (and
+            // those waiting for a PROXY header) are read once more (a
+            // request whose edge was not handled yet is answered, with
+            // `Connection: close`); finding nothing, they close with a FIN
+            // and linger (`put_back`, `close_idle_for_shutdown`).
             for i in 0..self.slab.slots.len() {
                 let slot = &mut self.slab.slots[i];
                 let Some(conn) = slot.conn.as_mut() else {
@@ -658,7 +658,13 @@ impl LoopState {
         core: &Core,
         s: &mut Scratch,
     ) {
-        if self.shutdown_seen && next != Next::Close && conn.is_idle() && !conn.may_read() {
+        // Draining: an idle connection with nothing more to read, or one
+        // whose PROXY header has not come, closes (a FIN, then lingering).
+        if self.shutdown_seen
+            && next != Next::Close
+            && conn.is_idle()
+            && (!conn.may_read() || conn.in_preface())
+        {
             next = conn.close_idle_for_shutdown(s, core, core.now_ms());
         }
         if next == Next::Close {
