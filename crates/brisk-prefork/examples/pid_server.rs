@@ -19,6 +19,9 @@
 //! leftover=<n>                              children of this run still existing
 //! upgrade-refused pid=<pid>                 with --fail-upgrade, a new master
 //!                                           started by SIGUSR2 exits 1 at once
+//! child-refused pid=<pid>                   with --fail-upgraded-children, the
+//!                                           children of such a master exit 1
+//!                                           before they take their listener
 //! ```
 //!
 //! SIGUSR2 to the master starts a new master (a binary upgrade), which
@@ -45,7 +48,8 @@ const USAGE: &str = "usage: pid_server [--addr ADDR] [--children N] [--reuseport
 [--ignore-sigterm] [--fail-hook spawn|respawn|ready|recover] \
 [--panic-hook spawn|respawn|ready|recover|producer|death] \
 [--producer default|error|none|exited|custom] [--death-marker DIR] \
-[--mode plain|tls|tls-embed] [--cert X] [--key Y] [--fd-report] [--noop] [--fail-upgrade]";
+[--mode plain|tls|tls-embed] [--cert X] [--key Y] [--fd-report] [--noop] [--fail-upgrade] \
+[--fail-upgraded-children]";
 
 /// The command line.
 #[derive(Debug, Clone)]
@@ -67,6 +71,7 @@ struct Options {
     key: String,
     fd_report: bool,
     fail_upgrade: bool,
+    fail_upgraded_children: bool,
     noop: bool,
 }
 
@@ -86,6 +91,12 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     if is_child() {
+        if opts.fail_upgraded_children
+            && std::env::var_os(brisk_prefork::CHILD_READY_FD_ENV).is_some()
+        {
+            say(&format!("child-refused pid={}", std::process::id()));
+            return ExitCode::from(1);
+        }
         return run_child(&opts);
     }
     run_master(&opts)
@@ -428,6 +439,7 @@ impl Options {
             fd_report: false,
             noop: false,
             fail_upgrade: false,
+            fail_upgraded_children: false,
         };
         while let Some(flag) = args.next() {
             let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -452,6 +464,7 @@ impl Options {
                 "--fd-report" => opts.fd_report = true,
                 "--noop" => opts.noop = true,
                 "--fail-upgrade" => opts.fail_upgrade = true,
+                "--fail-upgraded-children" => opts.fail_upgraded_children = true,
                 _ => return Err(format!("unknown flag {flag:?}")),
             }
         }

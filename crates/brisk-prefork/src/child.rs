@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::error::Error;
 use crate::logger::{Level, say};
-use crate::spawn::MASTER_PID_ENV;
+use crate::spawn::{CHILD_READY_FD_ENV, MASTER_PID_ENV};
 use crate::{Prefork, ServeMode, sys, watch};
 
 /// Runs the child side of `listen_and_serve*`.
@@ -20,6 +20,21 @@ pub(crate) fn run(mut prefork: Prefork, mode: ServeMode<'_>) -> Result<(), Error
     // The master's listener, or with reuseport the socket of this child's
     // slot: always on fd 3.
     let listener = sys::take_inherited_listener()?;
+    // A new master (binary upgrade) waits for this before it tells the old
+    // master it is ready.
+    if let Some(fd) = std::env::var(CHILD_READY_FD_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        if let Err(e) = sys::report_child_ready(fd) {
+            say!(
+                logger,
+                Level::Warn,
+                "prefork: child {} cannot report that it is ready: {e}",
+                std::process::id()
+            );
+        }
+    }
     say!(
         logger,
         Level::Debug,

@@ -24,7 +24,10 @@ use std::time::Duration;
 pub use error::{BoxError, Error, Hook, ParseNetworkError};
 pub use logger::{Level, LogCrateLogger, Logger};
 pub use network::Network;
-pub use spawn::{ADDR_ENV, CHILD_ENV, MASTER_PID_ENV, READY_FD_ENV, SpawnContext, UPGRADE_ENV};
+pub use spawn::{
+    ADDR_ENV, CHILD_ENV, CHILD_READY_FD_ENV, MASTER_PID_ENV, READY_FD_ENV, SpawnContext,
+    UPGRADE_ENV,
+};
 pub use sys::LISTENER_FD;
 
 use master::{ChildRecoverHook, ChildSpawnHook, CommandProducer, MasterReadyHook};

@@ -17,7 +17,7 @@ use crate::network;
 use crate::signals::MasterSignals;
 use crate::spawn::SpawnContext;
 use crate::sys;
-use crate::upgrade::{Origin, Progress, Upgrade};
+use crate::upgrade::{ChildReadiness, Origin, Progress, Upgrade};
 use crate::{Prefork, ServeMode};
 
 /// `on_child_spawn`.
@@ -68,6 +68,9 @@ struct Supervisor {
     /// Where the listener came from (an upgraded master reports readiness
     /// through it).
     origin: Origin,
+    /// A master started by an upgrade: its first children's reports, until
+    /// all came (then it tells the old master).
+    child_ready: Option<ChildReadiness>,
     /// A binary upgrade this master started (SIGUSR2).
     upgrade: Upgrade,
     /// How long a new master may take to be ready.
@@ -185,7 +188,20 @@ pub(crate) fn run(mut prefork: Prefork, addr: &str, mode: ServeMode<'_>) -> Resu
         upgrade: Upgrade::Idle,
         upgrade_timeout: prefork.upgrade_timeout,
         stray: Vec::new(),
+        child_ready: None,
     };
+    if matches!(supervisor.origin, Origin::Upgrade { .. }) {
+        match ChildReadiness::new(&supervisor.ctx) {
+            Ok(ready) => supervisor.child_ready = Some(ready),
+            // Then "ready" means "started", as for on_master_ready.
+            Err(e) => say!(
+                supervisor.logger,
+                Level::Warn,
+                "prefork: upgrade: cannot create the children's readiness pipe ({e}); \
+                 reporting ready once they started"
+            ),
+        }
+    }
     let result = supervisor.supervise();
     match &result {
         Err(e) => say!(
@@ -253,22 +269,11 @@ impl Supervisor {
             Level::Info,
             "prefork: children ready: {pids:?}"
         );
-        match self.origin.report_ready() {
-            Ok(Some(old)) => say!(
-                self.logger,
-                Level::Info,
-                "prefork: upgrade: told master {old} that this master is ready"
-            ),
-            Ok(None) => {}
-            // The old master then sees the pipe close, or times out, and
-            // keeps serving too: both serve the same socket.
-            Err(e) => say!(
-                self.logger,
-                Level::Error,
-                "prefork: upgrade: cannot tell the old master this master is ready: {e}"
-            ),
+        if self.child_ready.is_none() {
+            self.report_ready();
         }
         loop {
+            self.check_children_ready();
             // Reap on every wake-up: one SIGCHLD may stand for several exits.
             self.reap()?;
             if self.respawn_due()? {
@@ -292,7 +297,11 @@ impl Supervisor {
             .flatten()
             .min()
             .map(|due| due.saturating_duration_since(now));
-            let events = self.signals.wait_also(timeout, self.upgrade.ready_fd())?;
+            let extra = [
+                self.upgrade.ready_fd(),
+                self.child_ready.as_ref().map(ChildReadiness::fd),
+            ];
+            let events = self.signals.wait_also(timeout, extra)?;
             if let Some(signal) = events.shutdown {
                 self.log_shutdown(signal);
                 return Ok(Stop::Shutdown);
@@ -303,9 +312,56 @@ impl Supervisor {
         }
     }
 
+    /// An upgraded master: once every first child reported that it took its
+    /// listener, tells the old master.
+    fn check_children_ready(&mut self) {
+        let Some(ready) = self.child_ready.as_mut() else {
+            return;
+        };
+        let reported = ready.count(self.children.iter().map(|r| r.pid));
+        if reported < self.count {
+            return;
+        }
+        self.child_ready = None;
+        self.ctx.set_child_ready(None);
+        say!(
+            self.logger,
+            Level::Info,
+            "prefork: upgrade: all {reported} children took their listener"
+        );
+        self.report_ready();
+    }
+
+    /// An upgraded master tells the old master that it is ready (once).
+    fn report_ready(&mut self) {
+        match self.origin.report_ready() {
+            Ok(Some(old)) => say!(
+                self.logger,
+                Level::Info,
+                "prefork: upgrade: told master {old} that this master is ready"
+            ),
+            Ok(None) => {}
+            // The old master then sees the pipe close, or times out, and
+            // keeps serving too: both serve the same socket.
+            Err(e) => say!(
+                self.logger,
+                Level::Error,
+                "prefork: upgrade: cannot tell the old master this master is ready: {e}"
+            ),
+        }
+    }
+
     /// SIGUSR2: starts a new master that inherits the listener, unless one
     /// is starting already or the listener cannot be passed on.
     fn start_upgrade(&mut self) {
+        if self.child_ready.is_some() {
+            say!(
+                self.logger,
+                Level::Warn,
+                "prefork: SIGUSR2 ignored: this master's first children are still starting"
+            );
+            return;
+        }
         if let Some(pid) = self.upgrade.pid() {
             say!(
                 self.logger,

@@ -95,15 +95,15 @@ impl WakePipe {
     /// timeout), then empties the pipe. Returns whether it was woken by a
     /// byte. An interrupted sleep counts as a wake-up.
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
-        self.wait_also(timeout, None).map(|(woke, _)| woke)
+        self.wait_also(timeout, [None, None]).map(|(woke, _)| woke)
     }
 
-    /// [`wait`](Self::wait), also waking when `extra` is readable (or hung
-    /// up); returns (woken by a byte, `extra` readable).
+    /// [`wait`](Self::wait), also waking when one of `extra` is readable
+    /// (or hung up); returns (woken by a byte, one of `extra` readable).
     pub(crate) fn wait_also(
         &self,
         timeout: Option<Duration>,
-        extra: Option<BorrowedFd<'_>>,
+        extra: [Option<BorrowedFd<'_>>; 2],
     ) -> io::Result<(bool, bool)> {
         let timeout = match timeout {
             None => PollTimeout::NONE,
@@ -113,18 +113,18 @@ impl WakePipe {
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };
-        let own = PollFd::new(self.reader.as_fd(), PollFlags::POLLIN);
-        let (mut fds, count) = match extra {
-            Some(fd) => ([own, PollFd::new(fd, PollFlags::POLLIN)], 2),
-            None => (
-                [own, PollFd::new(self.reader.as_fd(), PollFlags::POLLIN)],
-                1,
-            ),
-        };
-        let (woke, readable) = match poll(&mut fds[..count], timeout) {
+        let mut fds = Vec::with_capacity(3);
+        fds.push(PollFd::new(self.reader.as_fd(), PollFlags::POLLIN));
+        fds.extend(
+            extra
+                .into_iter()
+                .flatten()
+                .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
+        );
+        let (woke, readable) = match poll(&mut fds, timeout) {
             Ok(n) => {
                 let hit = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
-                (n > 0 && hit(&fds[0]), count == 2 && hit(&fds[1]))
+                (n > 0 && hit(&fds[0]), fds[1..].iter().any(hit))
             }
             Err(Errno::EINTR) => (true, false),
             Err(e) => return Err(e.into()),
@@ -216,15 +216,15 @@ impl MasterSignals {
     /// Blocks until a new signal arrives or `timeout` passes (`None`: no
     /// timeout) and returns what is new (possibly nothing, on timeout).
     pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> Result<SignalEvents, Error> {
-        self.wait_also(timeout, None)
+        self.wait_also(timeout, [None, None])
     }
 
-    /// [`wait`](Self::wait), also returning when `extra` is readable (or
-    /// hung up): then [`SignalEvents::readable`] is set.
+    /// [`wait`](Self::wait), also returning when one of `extra` is readable
+    /// (or hung up): then [`SignalEvents::readable`] is set.
     pub(crate) fn wait_also(
         &mut self,
         timeout: Option<Duration>,
-        extra: Option<BorrowedFd<'_>>,
+        extra: [Option<BorrowedFd<'_>>; 2],
     ) -> Result<SignalEvents, Error> {
         let events = self.take();
         if !events.is_empty() {
@@ -331,7 +331,7 @@ mod tests {
         let (extra, mut writer) = UnixStream::pair().unwrap();
         std::io::Write::write_all(&mut writer, b"R").unwrap();
         let events = signals
-            .wait_also(Some(Duration::from_secs(5)), Some(extra.as_fd()))
+            .wait_also(Some(Duration::from_secs(5)), [None, Some(extra.as_fd())])
             .unwrap();
         assert!(events.readable && !events.upgrade, "{events:?}");
 

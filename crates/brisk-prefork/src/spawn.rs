@@ -31,14 +31,19 @@ pub const UPGRADE_ENV: &str = "BRISK_PREFORK_UPGRADE_FROM";
 /// master tells the old one that it is ready (fd 4).
 pub const READY_FD_ENV: &str = "BRISK_PREFORK_READY_FD";
 
+/// The environment variable that tells a child of a new master (started
+/// by a binary upgrade) where to report that it took its listener (fd 4).
+pub const CHILD_READY_FD_ENV: &str = "BRISK_PREFORK_CHILD_READY_FD";
+
 /// Variables a process started by the master must not inherit: they
 /// describe descriptors passed to the master itself.
-const MASTER_ONLY_ENV: [&str; 5] = [
+const MASTER_ONLY_ENV: [&str; 6] = [
     "LISTEN_PID",
     "LISTEN_FDS",
     "LISTEN_FDNAMES",
     UPGRADE_ENV,
     READY_FD_ENV,
+    CHILD_READY_FD_ENV,
 ];
 
 /// What a [command producer](crate::Prefork::command_producer) needs to start
@@ -59,6 +64,9 @@ pub struct SpawnContext {
     /// The slot of the child being started: with reuseport, which socket
     /// it gets.
     slot: Cell<usize>,
+    /// Where children report that they took their listener (fd 4 in the
+    /// child), while a new master waits for its first children.
+    child_ready: Cell<Option<RawFd>>,
     /// The address the sockets are bound to.
     addr: SocketAddr,
     reuseport: bool,
@@ -89,6 +97,7 @@ impl SpawnContext {
         Self {
             sockets,
             slot: Cell::new(0),
+            child_ready: Cell::new(None),
             addr,
             reuseport,
             program,
@@ -126,7 +135,12 @@ impl SpawnContext {
             .env(MASTER_PID_ENV, self.master_pid.to_string())
             .env(ADDR_ENV, self.addr.to_string());
         let listener = self.listener().map(|fd| fd.as_raw_fd());
-        sys::set_child_pre_exec(cmd, listener, self.master_pid as i32);
+        let ready = self.child_ready.get().filter(|_| listener.is_some());
+        match ready {
+            Some(_) => cmd.env(CHILD_READY_FD_ENV, (sys::LISTENER_FD + 1).to_string()),
+            None => cmd.env_remove(CHILD_READY_FD_ENV),
+        };
+        sys::set_child_pre_exec(cmd, listener, ready, self.master_pid as i32);
         cmd
     }
 
@@ -142,6 +156,12 @@ impl SpawnContext {
     /// Chooses the slot of the next child (its socket, with reuseport).
     pub(crate) fn set_slot(&self, slot: usize) {
         self.slot.set(slot);
+    }
+
+    /// Sets (or clears) where children report that they took their
+    /// listener.
+    pub(crate) fn set_child_ready(&self, fd: Option<RawFd>) {
+        self.child_ready.set(fd);
     }
 
     /// How many listening sockets the master holds.

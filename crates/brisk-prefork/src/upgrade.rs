@@ -3,6 +3,7 @@
 //! master's side of an upgrade: start the new master, wait until it is
 //! ready, then stop.
 
+use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -293,5 +294,66 @@ fn wait_briefly(child: &mut Child) -> Option<std::process::ExitStatus> {
             }
             _ => return None,
         }
+    }
+}
+
+/// A new master's wait for its first children: each reports its pid on a
+/// pipe (fd 4 in the child, [`CHILD_READY_FD_ENV`](crate::CHILD_READY_FD_ENV))
+/// once it took its listener, just before its serve function runs.
+#[derive(Debug)]
+pub(crate) struct ChildReadiness {
+    /// Nonblocking read end.
+    reader: UnixStream,
+    /// The end children get; kept until all reported.
+    _writer: UnixStream,
+    /// Low descriptors kept taken while children are spawned (see
+    /// `occupy_low_fds`).
+    _held: Vec<OwnedFd>,
+    /// Pids that reported.
+    reported: HashSet<u32>,
+    /// A line not complete yet.
+    partial: Vec<u8>,
+}
+
+impl ChildReadiness {
+    /// Creates the pipe and tells `ctx` to pass it to the children.
+    pub(crate) fn new(ctx: &SpawnContext) -> io::Result<ChildReadiness> {
+        let (reader, writer) = UnixStream::pair()?;
+        reader.set_nonblocking(true)?;
+        let held = match ctx.listener() {
+            Some(listener) => sys::occupy_low_fds(listener, LISTENER_FD + 2),
+            None => Vec::new(),
+        };
+        ctx.set_child_ready(Some(writer.as_raw_fd()));
+        Ok(ChildReadiness {
+            reader,
+            _writer: writer,
+            _held: held,
+            reported: HashSet::new(),
+            partial: Vec::new(),
+        })
+    }
+
+    /// The descriptor to wait on.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.reader.as_fd()
+    }
+
+    /// Reads the reports that arrived; how many of `live` reported.
+    pub(crate) fn count(&mut self, live: impl Iterator<Item = u32>) -> usize {
+        let mut chunk = [0_u8; 256];
+        while let Ok(n @ 1..) = self.reader.read(&mut chunk) {
+            self.partial.extend_from_slice(&chunk[..n]);
+        }
+        while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            if let Some(pid) = std::str::from_utf8(&line[..end])
+                .ok()
+                .and_then(|p| p.parse().ok())
+            {
+                self.reported.insert(pid);
+            }
+        }
+        live.filter(|pid| self.reported.contains(pid)).count()
     }
 }

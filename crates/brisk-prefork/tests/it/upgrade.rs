@@ -76,6 +76,16 @@ fn sigusr2_hands_the_same_socket_to_a_new_master() {
         "{}",
         master.dump()
     );
+    // It reported ready only once both children took their listener.
+    let took = lines.iter().position(|l| {
+        l.contains(&format!(
+            "log pid={new} INFO prefork: upgrade: all 2 children took"
+        ))
+    });
+    let told = lines
+        .iter()
+        .position(|l| l.contains(&format!("log pid={new} INFO prefork: upgrade: told master")));
+    assert!(took.is_some() && took < told, "{}", master.dump());
     for pid in &old_children {
         wait_until("an old child is reaped", || gone_or_zombie(*pid));
     }
@@ -115,6 +125,46 @@ fn a_failing_new_master_leaves_the_old_one_serving() {
     master.signal(Signal::SIGTERM);
     assert_eq!(master.wait_exit().code(), Some(0), "{}", master.dump());
     assert!(master.lines().iter().any(|l| l == "leftover=0"));
+}
+
+/// The new master is ready only once its children took their listener:
+/// children that exit before that (here every child of the new master)
+/// make it give up (over-recovery), and the old master keeps serving.
+#[test]
+fn children_that_never_start_serving_fail_the_upgrade() {
+    let mut master = Master::start(&[
+        "--children",
+        "1",
+        "--recover-threshold",
+        "1",
+        "--fail-upgraded-children",
+    ]);
+    let children = master.ready_pids();
+    let addr = connect_addr(master.listening(1)[0]);
+    master.signal(Signal::SIGUSR2);
+    let new = masters(&master, 2)[1];
+    master.wait_lines("two refusing children", 2, |l| {
+        l.starts_with("child-refused pid=")
+    });
+    let failed = master.wait_line(&format!(
+        "log pid={} ERROR prefork: upgrade failed",
+        master.pid()
+    ));
+    assert!(
+        failed.contains(&format!("new master {new}: it exited before it was ready")),
+        "{failed}"
+    );
+    assert!(
+        !master
+            .lines()
+            .iter()
+            .any(|l| l.contains("took their listener")),
+        "{}",
+        master.dump()
+    );
+    assert_eq!(answering_pids(addr, 1), children.into_iter().collect());
+    master.signal(Signal::SIGTERM);
+    assert_eq!(master.wait_exit().code(), Some(0), "{}", master.dump());
 }
 
 #[test]
