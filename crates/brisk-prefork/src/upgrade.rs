@@ -84,7 +84,9 @@ pub(crate) fn take_inherited() -> Result<Option<(Vec<Socket>, Origin)>, Error> {
     };
     let fail = |reason: String| Error::Inherited { reason };
     let var = |name: &str| std::env::var(name).ok();
-    let origin = if let Some(old) = var(UPGRADE_ENV) {
+    // Who sent them: `Some((old master, its readiness fd))` for an upgrade,
+    // `None` for a service manager.
+    let sender: Option<(u32, i32)> = if let Some(old) = var(UPGRADE_ENV) {
         let old: u32 = old
             .parse()
             .map_err(|_| fail(format!("{UPGRADE_ENV}={old:?} is not a process id")))?;
@@ -96,31 +98,35 @@ pub(crate) fn take_inherited() -> Result<Option<(Vec<Socket>, Origin)>, Error> {
             .ok_or_else(|| fail(format!("{READY_FD_ENV} is missing")))?
             .parse::<i32>()
             .map_err(|_| fail(format!("{READY_FD_ENV} is not a descriptor number")))?;
-        (old, Some(ready))
+        Some((old, ready))
     } else {
         match var("LISTEN_PID").map(|p| p.parse::<u32>()) {
-            Some(Ok(pid)) if pid == std::process::id() => (0, None),
+            Some(Ok(pid)) if pid == std::process::id() => None,
             Some(Err(_)) => return Err(fail("LISTEN_PID is not a process id".to_owned())),
             _ => return Ok(None),
         }
     };
+    // A service manager passes one socket; an old master one, or one per
+    // child with reuseport.
+    let most = if sender.is_some() { 4096 } else { 1 };
     let n = count
         .to_str()
         .and_then(|c| c.parse::<usize>().ok())
-        .filter(|&n| n >= 1 && (origin.1.is_some() || n == 1) && n <= 4096)
+        .filter(|n| (1..=most).contains(n))
         .ok_or_else(|| {
             fail(format!(
                 "LISTEN_FDS={count:?}: a prefork master serves exactly one listening socket \
                  (one ListenStream= in the .socket unit)"
             ))
         })?;
-    let (listeners, ready) = sys::take_master_fds(LISTENER_FD, n, origin.1).map_err(fail)?;
-    let origin = match ready {
-        Some(ready) => Origin::Upgrade {
-            old_master: origin.0,
+    let (listeners, ready) =
+        sys::take_master_fds(LISTENER_FD, n, sender.map(|(_, fd)| fd)).map_err(fail)?;
+    let origin = match (sender, ready) {
+        (Some((old_master, _)), Some(ready)) => Origin::Upgrade {
+            old_master,
             ready: Some(ready),
         },
-        None => Origin::Systemd,
+        _ => Origin::Systemd,
     };
     Ok(Some((
         listeners.into_iter().map(Socket::from).collect(),
