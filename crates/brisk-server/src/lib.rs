@@ -54,6 +54,7 @@ mod hijack;
 mod hooks;
 mod mem;
 mod monitor;
+mod owned;
 mod proxy;
 mod push;
 mod respond;
@@ -75,6 +76,7 @@ pub use hooks::{
     ConnState, ConnStateHandler, ContinueAction, ContinueHandler, HeadHandler, RequestHead,
     RequestLimits,
 };
+pub use owned::OwnedRequest;
 pub use proxy::{Cidr, CidrError, MAX_PROXY_HEADER, ProxyHeaderRule, ProxyPolicy};
 pub use push::BodySender;
 pub use server::{Server, ShutdownHandle};
