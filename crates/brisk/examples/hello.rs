@@ -5,6 +5,12 @@
 //! (`--port 0`: any free port; `--loops N`: event loops, default one per core;
 //! `--backend uring`: the io_uring loop, falling back to epoll where the
 //! kernel lacks or forbids io_uring).
+//!
+//! Started by systemd socket activation, it serves the inherited sockets
+//! instead of binding and says so: `systemd-socket-activate -l 8080
+//! target/release/examples/hello` prints
+//! `listening on http://0.0.0.0:8080 (socket activation)` (every example
+//! does, through `common/args.rs`).
 
 #[path = "common/args.rs"]
 mod args;
