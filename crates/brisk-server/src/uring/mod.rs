@@ -866,13 +866,17 @@ impl UState {
         idx: u32,
         generation: u32,
         mut conn: Box<TcpConn>,
-        next: Next,
+        mut next: Next,
         core: &Core,
         s: &mut Scratch,
     ) {
-        let close =
-            next == Next::Close || (self.shutdown_seen && conn.is_idle() && !conn.may_read());
-        if close {
+        // Draining: an idle connection with nothing more to read closes (a
+        // FIN, then lingering), as on the epoll loop.
+        if self.shutdown_seen && next != Next::Close && conn.is_idle() && !conn.may_read() {
+            conn.io.ring.attach(&mut self.spares);
+            next = conn.close_idle_for_shutdown(s, core, core.now_ms());
+        }
+        if next == Next::Close {
             self.close_conn(idx, generation, conn, core, s);
             return;
         }
@@ -1137,16 +1141,18 @@ impl UState {
             self.shutdown_seen = true;
             self.stop_accepting();
             self.listeners.clear();
+            // As the epoll loop: busy connections close after their
+            // response; idle ones are read once more (a request already
+            // received is answered, with `Connection: close`), then close
+            // with a FIN and linger (`put_back`).
             for i in 0..self.slab.slots.len() {
                 let slot = &mut self.slab.slots[i];
                 let Some(conn) = slot.conn.as_mut() else {
                     continue;
                 };
                 if !conn.begin_shutdown() {
-                    let generation = slot.generation;
-                    if let Some(conn) = slot.conn.take() {
-                        self.put_back(i as u32, generation, conn, Next::Close, core, s);
-                    }
+                    conn.on_readable();
+                    self.ready.push(token(i as u32, slot.generation));
                 }
             }
         }
