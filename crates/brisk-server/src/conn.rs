@@ -42,7 +42,7 @@ use log::{debug, error, warn};
 
 use std::sync::Arc;
 
-use crate::ctx::{BodyStream, BodyWriter, ConnInfo, Deferred, RequestCtx};
+use crate::ctx::{BodyStream, BodyWriter, ConnInfo, Deferred, FileBody, RequestCtx};
 use crate::error::ServerError;
 use crate::hijack::HijackHandler;
 use crate::hooks::{ConnState, ContinueAction, RequestHead, RequestLimits};
@@ -64,6 +64,10 @@ const LINGER_MS: u64 = 2_000;
 /// Slack above `max_request_body_size` for chunk framing held in the buffer.
 const CHUNK_SLACK: usize = 16 * 1024;
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+/// Bytes of a file body one [`Conn::send_file`] call sends at most before
+/// the connection lets others have a turn (a client that reads as fast as
+/// the loop sends would otherwise keep the loop for the whole file).
+const FILE_QUANTUM: u64 = 1 << 20;
 
 /// What the loop should do with a connection after driving it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,6 +118,10 @@ enum State {
     /// vectored writes instead of a copy; requests behind it wait. Then
     /// `then`.
     Sending { rest: &'static [u8], then: Persist },
+    /// A file body is being sent after the write buffer (see
+    /// [`send_file`](Conn::send_file)); requests behind it wait. Then
+    /// `then`. Next to `Sending`, so that one range check tests both.
+    SendingFile { file: FileBody, then: Persist },
     /// The last response is queued and no request is read after it. Once
     /// it is sent the connection closes, after discarding input when
     /// `linger` (the client may still be sending).
@@ -290,6 +298,7 @@ impl<T: Transport> Conn<T> {
             State::Reading { .. } | State::Detaching(_) => Phase::Reading,
             State::Streaming(_)
             | State::Sending { .. }
+            | State::SendingFile { .. }
             | State::Closing { .. }
             | State::Hijacking(_) => Phase::Writing,
             State::Idle if self.unprocessed() > 0 => Phase::Reading,
@@ -321,6 +330,7 @@ impl<T: Transport> Conn<T> {
             }) => self.last_active + d.idle,
             State::Streaming(_)
             | State::Sending { .. }
+            | State::SendingFile { .. }
             | State::Closing { .. }
             | State::Hijacking(_) => self.last_active + d.write,
             State::Idle if self.unprocessed() > 0 => self.last_active + d.read,
@@ -396,9 +406,9 @@ impl<T: Transport> Conn<T> {
                     }
                     continue;
                 }
-                State::Sending { .. } => {
+                State::Sending { .. } | State::SendingFile { .. } => {
                     // Its write buffer was empty; the body is still to go.
-                    match self.send_static(s, core, now_ms) {
+                    match self.send_deferred(s, core, now_ms) {
                         Err(_) => return Next::Close,
                         Ok(false) => return self.settle(s, core),
                         Ok(true) => continue,
@@ -417,7 +427,7 @@ impl<T: Transport> Conn<T> {
                 }
             }
             match self.state {
-                State::Streaming(_) | State::Sending { .. } => continue,
+                State::Streaming(_) | State::Sending { .. } | State::SendingFile { .. } => continue,
                 State::Closing { .. } => return self.finish_close(s, core, now_ms),
                 State::Detaching(_) | State::Hijacking(_) => return Next::Detach,
                 _ => {}
@@ -627,8 +637,8 @@ impl<T: Transport> Conn<T> {
     /// plain request.
     #[inline(always)]
     fn flush(&mut self, s: &mut Scratch, core: &Core, now_ms: u64) -> io::Result<bool> {
-        if let State::Sending { .. } = self.state {
-            return self.send_static(s, core, now_ms);
+        if let State::Sending { .. } | State::SendingFile { .. } = self.state {
+            return self.send_deferred(s, core, now_ms);
         }
         if let Some(w) = self.wbuf.as_mut() {
             while self.wpos < w.len() {
@@ -650,6 +660,72 @@ impl<T: Transport> Conn<T> {
             if let Some(b) = self.wbuf.take() {
                 s.put_buf(core, WRITE, b);
             }
+        }
+        self.flush_transport(now_ms)
+    }
+
+    /// [`flush`](Self::flush) in the `Sending` and `SendingFile` states.
+    #[inline(never)]
+    fn send_deferred(&mut self, s: &mut Scratch, core: &Core, now_ms: u64) -> io::Result<bool> {
+        if let State::SendingFile { .. } = self.state {
+            self.send_file(s, core, now_ms)
+        } else {
+            self.send_static(s, core, now_ms)
+        }
+    }
+
+    /// [`flush`](Self::flush) in the `SendingFile` state: the rest of the
+    /// write buffer, then the file, through [`Transport::send_file`]
+    /// (`sendfile(2)` on TCP). At most [`FILE_QUANTUM`] bytes per call:
+    /// `Ok(true)` with the state unchanged means "more to send, give the
+    /// others a turn" (`drive` comes back to it, or answers `Next::Again`).
+    #[cold]
+    #[inline(never)]
+    fn send_file(&mut self, s: &mut Scratch, core: &Core, now_ms: u64) -> io::Result<bool> {
+        let mut budget = FILE_QUANTUM;
+        while let State::SendingFile { file, then } = &mut self.state {
+            let then = *then;
+            if budget == 0 {
+                break;
+            }
+            let head: &[u8] = self.wbuf.as_ref().map_or(&[], |w| &w[self.wpos..]);
+            let take = file.len.min(budget);
+            match self.io.send_file(head, &file.file, file.offset, take) {
+                Ok(0) if !head.is_empty() || take > 0 => {
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                Ok(n) => {
+                    let in_head = n.min(head.len());
+                    self.wpos += in_head;
+                    self.last_active = now_ms;
+                    let body = (n - in_head) as u64;
+                    file.offset += body;
+                    file.len -= body;
+                    budget = budget.saturating_sub(body);
+                    if file.len == 0 && self.wbuf.as_ref().is_none_or(|w| self.wpos == w.len()) {
+                        // Dropping the state drops the file's handle.
+                        self.enter(match then {
+                            Persist::KeepAlive => State::Idle,
+                            Persist::Close { linger } => State::Closing { linger },
+                        });
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.writable = false;
+                    return Ok(false);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    debug!("conn {}: sending a file body: {e}", self.info.id);
+                    return Err(e);
+                }
+            }
+        }
+        if self.wbuf.as_ref().is_some_and(|w| self.wpos == w.len()) {
+            if let Some(b) = self.wbuf.take() {
+                s.put_buf(core, WRITE, b);
+            }
+            self.wpos = 0;
         }
         self.flush_transport(now_ms)
     }
@@ -1234,6 +1310,7 @@ impl<T: Transport> Conn<T> {
         let sends_body = !is_head && !brisk_http::status_has_no_body(s.resp.header.status());
         let declared = match &deferred {
             Deferred::Static(b) => Some(b.len() as u64),
+            Deferred::File(f) => Some(f.len),
             Deferred::Push(p) => p.lock().declared(),
             _ => None,
         };
@@ -1281,6 +1358,7 @@ impl<T: Transport> Conn<T> {
             Deferred::Static(rest) if sends_body && !rest.is_empty() => {
                 State::Sending { rest, then }
             }
+            Deferred::File(file) if sends_body && file.len > 0 => State::SendingFile { file, then },
             other => {
                 if let Deferred::Push(shared) = &other {
                     // HEAD, 204 or 304: nothing is sent; writes are dropped.

@@ -51,6 +51,47 @@ pub(crate) trait Transport {
     /// that were never copied together): the count of bytes taken.
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize>;
 
+    /// Sends a prefix of `head` followed by `len` bytes of `file` from
+    /// `offset` (a file body after its response head): the count of bytes
+    /// taken, head first. The file's position is neither used nor moved,
+    /// so one open file may serve many connections at once.
+    ///
+    /// The default reads a piece of the file into a buffer on the stack
+    /// (`pread`) and sends it with the head through
+    /// [`write_vectored`](Self::write_vectored): right for a transport that
+    /// transforms the bytes (TLS). [`TcpTransport`] sends the file with
+    /// `sendfile(2)` instead, without copying it through user space. A
+    /// file shorter than `offset + len` is an `UnexpectedEof` error.
+    #[cold]
+    fn send_file(
+        &mut self,
+        head: &[u8],
+        file: &std::fs::File,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let mut piece = [0u8; FILE_PIECE];
+        let want = piece.len().min(usize::try_from(len).unwrap_or(usize::MAX));
+        let n = if want == 0 {
+            0
+        } else {
+            loop {
+                match file.read_at(&mut piece[..want], offset) {
+                    Ok(0) => return Err(file_ended()),
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        if head.is_empty() {
+            self.write(&piece[..n])
+        } else {
+            self.write_vectored(&[io::IoSlice::new(head), io::IoSlice::new(&piece[..n])])
+        }
+    }
+
     /// Sends what the transport holds itself (bytes it took in
     /// [`write`](Self::write) but has not passed on, such as encrypted
     /// records). `Ok(())` once nothing is held.
@@ -72,6 +113,18 @@ pub(crate) trait Transport {
     /// at most `timeout`: `Ok(false)` when the time ran out. For a
     /// connection served on a worker thread, whose reads and writes block.
     fn wait(&mut self, write: bool, timeout: std::time::Duration) -> io::Result<bool>;
+}
+
+/// Bytes of a file the default [`Transport::send_file`] copies per call.
+const FILE_PIECE: usize = 16 * 1024;
+
+/// The error of a file body whose file shrank under it.
+#[cold]
+fn file_ended() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the file of a file body ended before its announced length",
+    )
 }
 
 /// Plain TCP: the accepted socket itself.
@@ -124,6 +177,32 @@ impl Transport for TcpTransport {
 
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.sock.shutdown(std::net::Shutdown::Write)
+    }
+
+    /// The head with `MSG_MORE` (so it shares a segment with the file's
+    /// first bytes), then the file with `sendfile(2)`: no copy through
+    /// user space.
+    fn send_file(
+        &mut self,
+        head: &[u8],
+        file: &std::fs::File,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<usize> {
+        let mut sent = 0;
+        if !head.is_empty() {
+            sent = sys::send_more(&self.sock, head)?;
+            if sent < head.len() || len == 0 {
+                return Ok(sent);
+            }
+        }
+        match sys::sendfile(&self.sock, file, offset, len) {
+            Ok(0) if len > 0 => Err(file_ended()),
+            Ok(n) => Ok(sent + n),
+            // The head went out: report it, the file follows next time.
+            Err(_) if sent > 0 => Ok(sent),
+            Err(e) => Err(e),
+        }
     }
 
     fn wait(&mut self, write: bool, timeout: std::time::Duration) -> io::Result<bool> {
