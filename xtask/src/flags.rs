@@ -218,7 +218,7 @@ cargo xtask fuzz: fuzz brisk-http's parsers and brisk-server's connection
 usage: cargo xtask fuzz [TARGET] [--time SECS] [--replay]
 
 targets (none = each in turn): head, chunked, path, args, cookies, chunked_roundtrip, conn,
-  accept_encoding
+  accept_encoding, range
 
 With a nightly toolchain: installs cargo-fuzz if missing, then runs
 `cargo +nightly fuzz run TARGET -- -max_total_time=SECS` from the repo root.
@@ -242,6 +242,7 @@ pub(crate) const FUZZ_TARGETS: &[&str] = &[
     "chunked_roundtrip",
     "conn",
     "accept_encoding",
+    "range",
 ];
 
 /// Parses the arguments after `cargo xtask`.

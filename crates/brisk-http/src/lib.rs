@@ -87,6 +87,7 @@ pub mod date;
 mod error;
 mod head_cache;
 mod parser;
+mod range;
 mod request;
 mod response;
 #[allow(unsafe_code)] // SSE2 intrinsics only; see the module docs
@@ -107,6 +108,11 @@ pub use cookie::{Cookies, parse_cookies};
 pub use error::{ErrorKind, HeaderError, ParseError, PathError};
 pub use head_cache::HeadCache;
 pub use parser::{Limits, RequestParser, Status};
+pub use range::{
+    ByteRange, Conditionals, EntityTag, EtagError, MAX_RANGES, Precondition, RangeOutcome, Ranges,
+    Validators, etag_list_matches, evaluate_preconditions, parse_http_date, parse_range,
+    write_content_range, write_unsatisfied_range,
+};
 pub use request::{
     BodyKind, HeaderField, Method, RequestHeader, TargetForm, Version, normalize_header_names,
 };
