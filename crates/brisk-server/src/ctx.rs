@@ -160,14 +160,16 @@ pub(crate) enum Deferred {
     /// Written by a [`BodySender`] from any thread.
     Push(Arc<PushShared>),
     /// A slice of a file, sent after the head (`sendfile(2)` on plain TCP).
-    File(FileBody),
+    File(Box<FileBody>),
     /// Not a body: after the response, the connection is the handler's
     /// ([`RequestCtx::hijack`]).
     Hijack(Box<HijackHandler>),
 }
 
 /// A file body: `len` bytes of `file` from `offset`
-/// ([`RequestCtx::set_body_file`]).
+/// ([`RequestCtx::set_body_file`]). Boxed where it is held, so that
+/// `Deferred` and the connection's `State` keep their size (measured: an
+/// unboxed one cost the plain path about 40 instructions per request).
 pub(crate) struct FileBody {
     pub(crate) file: Arc<std::fs::File>,
     pub(crate) offset: u64,
@@ -631,7 +633,7 @@ impl<'a> RequestCtx<'a> {
     pub fn set_body_file(&mut self, file: Arc<std::fs::File>, offset: u64, len: u64) {
         self.reset_body();
         self.resp
-            .defer(Deferred::File(FileBody { file, offset, len }));
+            .defer(Deferred::File(Box::new(FileBody { file, offset, len })));
     }
 
     /// Streams the response body: after the handler returns, `producer` is
