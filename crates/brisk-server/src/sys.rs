@@ -103,6 +103,8 @@ pub(crate) fn send(sock: &Socket, data: &[u8]) -> io::Result<usize> {
 /// [`send`] with `MSG_MORE` where the system has it: more bytes follow
 /// at once (a file body after its head), so the kernel may hold this
 /// piece to fill a segment with them.
+#[cold]
+#[inline(never)]
 pub(crate) fn send_more(sock: &Socket, data: &[u8]) -> io::Result<usize> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     let flags = libc::MSG_NOSIGNAL | libc::MSG_MORE;
@@ -119,6 +121,8 @@ pub(crate) fn send_more(sock: &Socket, data: &[u8]) -> io::Result<usize> {
 ///
 /// `sendfile` takes no `MSG_NOSIGNAL`: a peer gone raises SIGPIPE, which
 /// Rust programs ignore by default (see the crate docs).
+#[cold]
+#[inline(never)]
 pub(crate) fn sendfile(
     sock: &Socket,
     file: &std::fs::File,

@@ -182,6 +182,8 @@ impl Transport for TcpTransport {
     /// The head with `MSG_MORE` (so it shares a segment with the file's
     /// first bytes), then the file with `sendfile(2)`: no copy through
     /// user space.
+    #[cold]
+    #[inline(never)]
     fn send_file(
         &mut self,
         head: &[u8],

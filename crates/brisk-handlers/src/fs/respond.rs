@@ -40,11 +40,12 @@ pub(crate) fn serve(inner: &Inner, ctx: &mut RequestCtx<'_>, path: &[u8]) {
     let now_ms = inner.cache.ms(ctx.received_at());
     if let Some(e) = inner.cache.get(path) {
         let checked = e.checked_ms.load(Ordering::Relaxed);
-        if (now_ms.saturating_sub(checked) as u128) < inner.revalidate.as_millis() {
-            respond_entry(ctx, &e, inner.cache_control.as_deref());
+        if (now_ms.saturating_sub(checked) as u128) < inner.revalidate.as_millis()
+            && respond_entry(ctx, &e, inner.cache_control.as_deref(), true)
+        {
             return;
         }
-        // Stale: open the path again (a changed file is a new entry).
+        // Stale (by age, or changed in place): open the path again.
     }
     let comps = match components(path, inner.hidden) {
         Ok(c) => c,
@@ -69,7 +70,7 @@ pub(crate) fn serve(inner: &Inner, ctx: &mut RequestCtx<'_>, path: &[u8]) {
                 }
             });
             inner.cache.insert(path, entry.clone());
-            respond_entry(ctx, &entry, inner.cache_control.as_deref());
+            respond_entry(ctx, &entry, inner.cache_control.as_deref(), false);
         }
         Ok(Opened::Dir(dir)) => {
             if !path.ends_with(b"/") {
@@ -87,7 +88,7 @@ pub(crate) fn serve(inner: &Inner, ctx: &mut RequestCtx<'_>, path: &[u8]) {
                             }
                         });
                         inner.cache.insert(path, entry.clone());
-                        respond_entry(ctx, &entry, inner.cache_control.as_deref());
+                        respond_entry(ctx, &entry, inner.cache_control.as_deref(), false);
                         return;
                     }
                     Ok(Opened::Dir(_)) | Err(OpenError::NotFound) => continue,
@@ -210,8 +211,15 @@ fn read_headers<'a>(ctx: &RequestCtx<'a>) -> Wanted<'a> {
 }
 
 /// Answers with the entry's file (or a sibling), after the preconditions
-/// and the range.
-pub(crate) fn respond_entry(ctx: &mut RequestCtx<'_>, e: &Entry, cache_control: Option<&str>) {
+/// and the range. With `verify` (a cached entry), the chosen file is
+/// `fstat`ed first: if it changed in place since it was cached, nothing
+/// is answered and `false` returned (the caller opens the path again).
+pub(crate) fn respond_entry(
+    ctx: &mut RequestCtx<'_>,
+    e: &Entry,
+    cache_control: Option<&str>,
+    verify: bool,
+) -> bool {
     let w = read_headers(ctx);
     let is_get = ctx.is_get();
     let has_siblings = e.siblings.iter().any(Option::is_some);
@@ -240,6 +248,9 @@ pub(crate) fn respond_entry(ctx: &mut RequestCtx<'_>, e: &Entry, cache_control: 
         (&e.rep, None)
     };
 
+    if verify && rep.file.metadata().map(|m| FileId::of(&m)).ok() != Some(rep.id) {
+        return false;
+    }
     let validators = Validators {
         etag: Some(&rep.etag),
         last_modified: Some(rep.id.mtime_secs()),
@@ -260,11 +271,11 @@ pub(crate) fn respond_entry(ctx: &mut RequestCtx<'_>, e: &Entry, cache_control: 
             ctx.reset_body();
             ctx.set_status(304);
             set_common(ctx);
-            return;
+            return true;
         }
         Precondition::Failed => {
             ctx.error("precondition failed", 412);
-            return;
+            return true;
         }
         Precondition::Proceed { .. } => {}
     }
@@ -285,24 +296,25 @@ pub(crate) fn respond_entry(ctx: &mut RequestCtx<'_>, e: &Entry, cache_control: 
                 ctx.set_status(206);
                 let _ = ctx.set_header(b"Content-Range", &cr);
                 ctx.set_body_file(rep.file.clone(), r.start, r.len());
-                return;
+                return true;
             }
             RangeOutcome::Partial(ranges) => {
                 multipart(ctx, rep, e.content_type, ranges.as_slice());
-                return;
+                return true;
             }
             RangeOutcome::Unsatisfiable => {
                 let mut cr = Vec::with_capacity(32);
                 write_unsatisfied_range(&mut cr, len);
                 ctx.error("range not satisfiable", 416);
                 let _ = ctx.set_header(b"Content-Range", &cr);
-                return;
+                return true;
             }
             RangeOutcome::Ignore | RangeOutcome::TooMany => {}
         }
     }
     ctx.set_status(200);
     ctx.set_body_file(rep.file.clone(), 0, len);
+    true
 }
 
 /// 206 `multipart/byteranges`: a streamed body that reads each range
@@ -397,5 +409,5 @@ pub(crate) fn serve_one(ctx: &mut RequestCtx<'_>, path: &std::path::Path) {
         content_type: mime::content_type_for(name),
         checked_ms: AtomicU64::new(0),
     };
-    respond_entry(ctx, &entry, None);
+    respond_entry(ctx, &entry, None, false);
 }
