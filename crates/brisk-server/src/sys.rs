@@ -100,63 +100,6 @@ pub(crate) fn send(sock: &Socket, data: &[u8]) -> io::Result<usize> {
     }
 }
 
-/// [`send`] with `MSG_MORE` where the system has it: more bytes follow
-/// at once (a file body after its head), so the kernel may hold this
-/// piece to fill a segment with them.
-#[cold]
-#[inline(never)]
-pub(crate) fn send_more(sock: &Socket, data: &[u8]) -> io::Result<usize> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    let flags = libc::MSG_NOSIGNAL | libc::MSG_MORE;
-    #[cfg(target_os = "freebsd")]
-    let flags = libc::MSG_NOSIGNAL;
-    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-    let flags = 0;
-    sock.send_with_flags(data, flags)
-}
-
-/// Sends up to `len` bytes of `file` from `offset` on `sock` with
-/// `sendfile(2)` (Linux, Android); elsewhere reads them into a buffer and
-/// sends that. The count sent; the file's position does not move.
-///
-/// `sendfile` takes no `MSG_NOSIGNAL`: a peer gone raises SIGPIPE, which
-/// Rust programs ignore by default (see the crate docs).
-#[cold]
-#[inline(never)]
-pub(crate) fn sendfile(
-    sock: &Socket,
-    file: &std::fs::File,
-    offset: u64,
-    len: u64,
-) -> io::Result<usize> {
-    // At most this much per call: a large file is sent in turns, so one
-    // connection cannot keep its loop for long.
-    const MAX: u64 = 1 << 20;
-    let count = len.min(MAX) as usize;
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        use std::os::fd::AsRawFd;
-        let mut off = libc::off_t::try_from(offset)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file offset too large"))?;
-        // SAFETY: both descriptors are open for the call (borrowed from
-        // their owners); `off` is a valid `off_t` the kernel reads and
-        // updates; the kernel touches no memory of ours otherwise.
-        let r = unsafe { libc::sendfile(sock.as_raw_fd(), file.as_raw_fd(), &mut off, count) };
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(r as usize)
-        }
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        use std::os::unix::fs::FileExt;
-        let mut buf = vec![0u8; count.min(64 * 1024)];
-        let n = file.read_at(&mut buf, offset)?;
-        send(sock, &buf[..n])
-    }
-}
-
 /// Sends a prefix of the concatenation of `bufs` (one `sendmsg`) without
 /// raising SIGPIPE when the peer has gone.
 pub(crate) fn send_vectored(sock: &Socket, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
@@ -302,6 +245,63 @@ pub(crate) fn write_wake_byte(fd: std::os::fd::RawFd) {
     // called (see `signals`); a bad descriptor would only fail with EBADF.
     let _ = unsafe { libc::write(fd, (&raw const byte).cast(), 1) };
     nix::errno::Errno::set_raw(saved);
+}
+
+/// [`send`] with `MSG_MORE` where the system has it: more bytes follow
+/// at once (a file body after its head), so the kernel may hold this
+/// piece to fill a segment with them.
+#[cold]
+#[inline(never)]
+pub(crate) fn send_more(sock: &Socket, data: &[u8]) -> io::Result<usize> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let flags = libc::MSG_NOSIGNAL | libc::MSG_MORE;
+    #[cfg(target_os = "freebsd")]
+    let flags = libc::MSG_NOSIGNAL;
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    let flags = 0;
+    sock.send_with_flags(data, flags)
+}
+
+/// Sends up to `len` bytes of `file` from `offset` on `sock` with
+/// `sendfile(2)` (Linux, Android); elsewhere reads them into a buffer and
+/// sends that. The count sent; the file's position does not move.
+///
+/// `sendfile` takes no `MSG_NOSIGNAL`: a peer gone raises SIGPIPE, which
+/// Rust programs ignore by default (see the crate docs).
+#[cold]
+#[inline(never)]
+pub(crate) fn sendfile(
+    sock: &Socket,
+    file: &std::fs::File,
+    offset: u64,
+    len: u64,
+) -> io::Result<usize> {
+    // At most this much per call: a large file is sent in turns, so one
+    // connection cannot keep its loop for long.
+    const MAX: u64 = 1 << 20;
+    let count = len.min(MAX) as usize;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use std::os::fd::AsRawFd;
+        let mut off = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: both descriptors are open for the call (borrowed from
+        // their owners); `off` is a valid `off_t` the kernel reads and
+        // updates; the kernel touches no memory of ours otherwise.
+        let r = unsafe { libc::sendfile(sock.as_raw_fd(), file.as_raw_fd(), &mut off, count) };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r as usize)
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; count.min(64 * 1024)];
+        let n = file.read_at(&mut buf, offset)?;
+        send(sock, &buf[..n])
+    }
 }
 
 #[cfg(test)]
