@@ -284,7 +284,7 @@ pub(crate) fn sendfile(
     {
         use std::os::fd::AsRawFd;
         let mut off = libc::off_t::try_from(offset)
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file offset too large"))?;
         // SAFETY: both descriptors are open for the call (borrowed from
         // their owners); `off` is a valid `off_t` the kernel reads and
         // updates; the kernel touches no memory of ours otherwise.

@@ -49,8 +49,7 @@ pub(crate) fn run(opts: &ServerOptions) -> Result<()> {
     let dir = TempDir::new()?;
     for (name, size) in FILES {
         let data: Vec<u8> = (0..size).map(|i| (i * 131 % 251) as u8).collect();
-        fs::write(dir.0.join("www").join(name), data)
-            .with_context(|| format!("writing {name}"))?;
+        fs::write(dir.0.join("www").join(name), data).with_context(|| format!("writing {name}"))?;
     }
     let (server_cpu, load_cpu) = if cpu_count() >= 2 {
         (Some(0), Some(1))
@@ -66,7 +65,13 @@ pub(crate) fn run(opts: &ServerOptions) -> Result<()> {
     cmd.args(["--root"])
         .arg(dir.0.join("www"))
         .args(["--port", &port.to_string(), "--loops", "1"]);
-    let mut brisk = Server::start("brisk", cmd, &logs.join("files-brisk.log"), server_cpu, None)?;
+    let mut brisk = Server::start(
+        "brisk",
+        cmd,
+        &logs.join("files-brisk.log"),
+        server_cpu,
+        None,
+    )?;
     brisk.wait_ready(port, Duration::from_secs(10))?;
     servers.push(("brisk".into(), brisk, port));
     match find_nginx() {
@@ -74,8 +79,19 @@ pub(crate) fn run(opts: &ServerOptions) -> Result<()> {
             let port = free_port()?;
             let conf = write_nginx_conf(&dir.0, port)?;
             let mut cmd = Command::new(&nginx);
-            cmd.arg("-p").arg(&dir.0).arg("-e").arg("stderr").arg("-c").arg(&conf);
-            let mut n = Server::start("nginx", cmd, &logs.join("files-nginx.log"), server_cpu, None)?;
+            cmd.arg("-p")
+                .arg(&dir.0)
+                .arg("-e")
+                .arg("stderr")
+                .arg("-c")
+                .arg(&conf);
+            let mut n = Server::start(
+                "nginx",
+                cmd,
+                &logs.join("files-nginx.log"),
+                server_cpu,
+                None,
+            )?;
             n.wait_ready(port, Duration::from_secs(10))?;
             servers.push(("nginx".into(), n, port));
         }
@@ -214,7 +230,11 @@ fn brisk_load(
 fn find_nginx() -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/usr/local/sbin".into(), "/usr/local/nginx/sbin".into()])
+        .chain([
+            "/usr/sbin".into(),
+            "/usr/local/sbin".into(),
+            "/usr/local/nginx/sbin".into(),
+        ])
         .map(|d| d.join("nginx"))
         .find(|p| p.is_file())
 }
@@ -268,7 +288,8 @@ impl TempDir {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        let p = std::env::temp_dir().join(format!("brisk-bench-files-{}-{stamp}", std::process::id()));
+        let p =
+            std::env::temp_dir().join(format!("brisk-bench-files-{}-{stamp}", std::process::id()));
         fs::create_dir_all(p.join("www")).with_context(|| format!("creating {}", p.display()))?;
         Ok(TempDir(p))
     }

@@ -23,8 +23,10 @@ fn files_example_serves_a_root_with_ranges() {
 
     let mut c = TcpStream::connect(addr).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    c.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=7-11\r\nConnection: close\r\n\r\n")
-        .unwrap();
+    c.write_all(
+        b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=7-11\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
     let mut s = String::new();
     c.read_to_string(&mut s).unwrap();
     assert!(s.starts_with("HTTP/1.1 206"), "{s}");
@@ -33,7 +35,10 @@ fn files_example_serves_a_root_with_ranges() {
 
     let (status, body) = super::get(addr, "/");
     assert_eq!(status, 200);
-    assert!(body.contains("hello.txt") && body.contains("sub/"), "{body}");
+    assert!(
+        body.contains("hello.txt") && body.contains("sub/"),
+        "{body}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
