@@ -134,8 +134,15 @@ fn open_failed(inner: &Inner, ctx: &mut RequestCtx<'_>, path: &[u8], e: OpenErro
 }
 
 /// 301 to the directory's path with a trailing slash (the query kept).
+/// The location is built from the normalized path, percent-encoded, so
+/// it always starts with a single `/`: never `//host` (an open redirect
+/// from a request for `//host/dir`).
 fn redirect_to_dir(ctx: &mut RequestCtx<'_>) {
-    let mut loc = ctx.raw_path().to_vec();
+    let mut loc = Vec::with_capacity(ctx.path().len() + 8);
+    for seg in ctx.path().split(|&b| b == b'/').filter(|s| !s.is_empty()) {
+        loc.push(b'/');
+        listing::percent_encode(seg, &mut loc);
+    }
     loc.push(b'/');
     let q = ctx.query_string();
     if !q.is_empty() {

@@ -264,6 +264,10 @@ fn directories_index_redirect_listing() {
     let r = s.get("/site?x=1", &[]);
     assert_eq!(r.status, 301);
     assert_eq!(r.header("Location"), Some("/site/?x=1"));
+    // Never a protocol-relative location (an open redirect).
+    let r = s.get("//docs/sub%20dir", &[]);
+    assert_eq!(r.status, 301);
+    assert_eq!(r.header("Location"), Some("/docs/sub%20dir/"));
 
     let r = s.get("/docs/", &[]);
     assert_eq!(r.status, 200);
