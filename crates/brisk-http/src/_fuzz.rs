@@ -870,9 +870,9 @@ pub fn chunked_roundtrip(data: &[u8]) {
 
 /// Fuzz target `accept_encoding`: the first byte picks the codings the
 /// server offers (a bit each, in a rotated order), the rest is an
-/// `Accept-Encoding` value. Checks: [`parse_accept_encoding`] yields
+/// `Accept-Encoding` value. Checks: [`parse_accept_encoding`](crate::parse_accept_encoding) yields
 /// tokens and weights that an independent reading of the value agrees
-/// with, and stops after its first error; [`negotiate_encoding`] returns
+/// with, and stops after its first error; [`negotiate_encoding`](crate::negotiate_encoding) returns
 /// an offered coding or identity, never one the client excluded, and one
 /// of the highest weight among the offered codings (with the server's
 /// order breaking ties).

@@ -2,24 +2,6 @@
 //! one file, both with ranges, conditional requests, precompressed
 //! siblings and `sendfile(2)`.
 //!
-//! ```no_run
-//! use brisk_handlers::fs::FileServer;
-//!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let files = FileServer::builder("/srv/www")
-//!     .index_names(&["index.html"])
-//!     .listing(true)
-//!     .max_age(3600)
-//!     .build()?;
-//! brisk_server::Server::builder()
-//!     .handler(move |ctx| files.serve(ctx))
-//!     .build()?
-//!     .listen_and_serve("127.0.0.1:8080")?;
-//! # Ok(()) }
-//! ```
-//!
-//! A runnable one, over a directory it makes:
-//!
 //! ```
 //! use brisk_handlers::fs::FileServer;
 //! use std::io::{Read, Write};
@@ -47,6 +29,24 @@
 //! stop.shutdown();
 //! t.join().unwrap()?;
 //! std::fs::remove_dir_all(&dir)?;
+//! # Ok(()) }
+//! ```
+//!
+//! Configured, serving a directory of your own:
+//!
+//! ```no_run
+//! use brisk_handlers::fs::FileServer;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let files = FileServer::builder("/srv/www")
+//!     .index_names(&["index.html"])
+//!     .listing(true)
+//!     .max_age(3600)
+//!     .build()?;
+//! brisk_server::Server::builder()
+//!     .handler(move |ctx| files.serve(ctx))
+//!     .build()?
+//!     .listen_and_serve("127.0.0.1:8080")?;
 //! # Ok(()) }
 //! ```
 //!
@@ -117,12 +117,12 @@
 //! cache), in 8 shards each with its own lock and a clock (second-chance)
 //! eviction; each entry holds one open descriptor and its path, and paths
 //! longer than 1 KiB are not cached, so the cache holds at most
-//! `cache_entries` descriptors and about `cache_entries` × 1.2 KiB. An
-//! entry is trusted for [`FileServerBuilder::revalidate_after`] (1 s by
-//! default): after that the next request opens the path again and
-//! replaces the entry if the file changed (a file replaced by a rename
-//! is noticed then; 0 checks on every request). Missing files are not
-//! cached.
+//! `cache_entries` descriptors and about `cache_entries` × 1.2 KiB. The
+//! file of a cached entry is `fstat`ed on every use, so a file changed in
+//! place (size, modification time) is seen at once; after
+//! [`FileServerBuilder::revalidate_after`] (1 s by default) the path is
+//! opened again, so a file replaced by a rename is seen then (0: on every
+//! request). Missing files are not cached.
 //!
 //! # Not supported
 //!
