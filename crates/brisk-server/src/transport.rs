@@ -189,11 +189,8 @@ impl Transport for TcpTransport {
         }
     }
 
-    /// The head with `MSG_MORE` (so it shares a segment with the file's
-    /// first bytes), then the file with `sendfile(2)`: no copy through
-    /// user space.
-    #[cold]
-    #[inline(never)]
+    /// The head, then the file with `sendfile(2)`: no copy through user
+    /// space (see [`sys::send_head_and_file`]).
     fn send_file(
         &mut self,
         head: &[u8],
@@ -201,20 +198,7 @@ impl Transport for TcpTransport {
         offset: u64,
         len: u64,
     ) -> io::Result<usize> {
-        let mut sent = 0;
-        if !head.is_empty() {
-            sent = sys::send_more(&self.sock, head)?;
-            if sent < head.len() || len == 0 {
-                return Ok(sent);
-            }
-        }
-        match sys::sendfile(&self.sock, file, offset, len) {
-            Ok(0) if len > 0 => Err(file_ended()),
-            Ok(n) => Ok(sent + n),
-            // The head went out: report it, the file follows next time.
-            Err(_) if sent > 0 => Ok(sent),
-            Err(e) => Err(e),
-        }
+        sys::send_head_and_file(&self.sock, head, file, offset, len)
     }
 }
 
