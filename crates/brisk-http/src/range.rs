@@ -823,4 +823,72 @@ mod tests {
         cc.if_range = Some(b"nonsense");
         assert_eq!(eval(true, cc), no_range);
     }
+
+    /// Generated range sets: each spec is resolved by a model of RFC 9110
+    /// §14.1.2 and compared, in order, with what `parse_range` returns.
+    mod prop {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        #[derive(Clone, Debug)]
+        enum Spec {
+            FromTo(u64, u64),
+            From(u64),
+            Suffix(u64),
+        }
+
+        fn spec() -> impl Strategy<Value = Spec> {
+            prop_oneof![
+                (0u64..300, 0u64..300).prop_map(|(a, b)| Spec::FromTo(a.min(b), a.max(b))),
+                (0u64..300).prop_map(Spec::From),
+                (0u64..300).prop_map(Spec::Suffix),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn matches_the_model(
+                specs in prop::collection::vec(spec(), 1..20),
+                len in 0u64..250,
+                ows in any::<bool>(),
+            ) {
+                let sep = if ows { " ,\t" } else { "," };
+                let text: Vec<String> = specs
+                    .iter()
+                    .map(|s| match s {
+                        Spec::FromTo(a, b) => format!("{a}-{b}"),
+                        Spec::From(a) => format!("{a}-"),
+                        Spec::Suffix(n) => format!("-{n}"),
+                    })
+                    .collect();
+                let value = format!("bytes={}", text.join(sep));
+                let want: Vec<ByteRange> = specs
+                    .iter()
+                    .filter_map(|s| {
+                        let (start, end) = match *s {
+                            Spec::FromTo(a, b) => (a, (b + 1).min(len)),
+                            Spec::From(a) => (a, len),
+                            Spec::Suffix(0) => return None,
+                            Spec::Suffix(n) => (len.saturating_sub(n), len),
+                        };
+                        (start < len && start < end).then_some(ByteRange { start, end })
+                    })
+                    .collect();
+                let total: u64 = want.iter().map(ByteRange::len).sum();
+                let got = parse_range(value.as_bytes(), len);
+                if specs.len() > MAX_RANGES {
+                    prop_assert_eq!(got, RangeOutcome::TooMany);
+                } else if want.is_empty() {
+                    prop_assert_eq!(got, RangeOutcome::Unsatisfiable);
+                } else if total > len {
+                    prop_assert_eq!(got, RangeOutcome::TooMany);
+                } else {
+                    match got {
+                        RangeOutcome::Partial(r) => prop_assert_eq!(r.as_slice(), &want[..]),
+                        other => prop_assert!(false, "{:?} for {}", other, value),
+                    }
+                }
+            }
+        }
+    }
 }
