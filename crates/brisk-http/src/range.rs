@@ -161,16 +161,18 @@ pub fn parse_range(value: &[u8], len: u64) -> RangeOutcome {
             })
         };
         specs += 1;
-        if specs > MAX_RANGES {
-            return RangeOutcome::TooMany;
-        }
-        if let Some(r) = range {
+        // Past the limit the rest is still checked: a value that breaks
+        // the grammar anywhere is ignored, however many ranges it names.
+        if let (Some(r), true) = (range, specs <= MAX_RANGES) {
             out.items[usize::from(out.n)] = r;
             out.n += 1;
         }
     }
     if specs == 0 {
         return RangeOutcome::Ignore;
+    }
+    if specs > MAX_RANGES {
+        return RangeOutcome::TooMany;
     }
     if out.n == 0 {
         return RangeOutcome::Unsatisfiable;
