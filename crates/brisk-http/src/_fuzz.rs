@@ -1173,7 +1173,7 @@ pub fn range(data: &[u8]) {
         if weak.is_ok() {
             let mut with = value.to_vec();
             with.extend_from_slice(b", \"v1\"");
-            if value.iter().filter(|&&c| c == b'"').count() % 2 == 0 && value != b"*" {
+            if value.iter().filter(|&&c| c == b'"').count() % 2 == 0 && value.trim_ascii() != b"*" {
                 assert_eq!(etag_list_matches(&with, tag, true), Ok(true));
             }
         }
