@@ -533,3 +533,34 @@ fn builder_misuse_is_a_typed_error() {
         "{e}"
     );
 }
+
+/// Wrapped in `compress`: a file body is sent as it is (it goes out with
+/// sendfile, unread), a precompressed sibling still with its own
+/// `Content-Encoding`, a multi-range 206 untouched.
+#[test]
+fn inside_compress_file_bodies_pass_unchanged() {
+    let root = TempDir::new("compress");
+    let text = "some text, ".repeat(500);
+    root.write("a.txt", text.as_bytes());
+    root.write("b.css", b"css plain");
+    std::thread::sleep(Duration::from_millis(20));
+    root.write("b.css.gz", b"css gz bytes");
+    let fs = FileServer::new(root.path()).unwrap();
+    let s = TestServer::start(brisk_handlers::compress::compress(move |ctx| fs.serve(ctx)));
+    let r = s.get("/a.txt", &[("Accept-Encoding", "gzip")]);
+    assert_eq!(r.status, 200);
+    assert!(r.header("Content-Encoding").is_none());
+    assert_eq!(r.text(), text);
+    let r = s.get("/b.css", &[("Accept-Encoding", "gzip")]);
+    assert_eq!(
+        (r.header("Content-Encoding"), r.text().as_str()),
+        (Some("gzip"), "css gz bytes")
+    );
+    let r = s.get(
+        "/a.txt",
+        &[("Accept-Encoding", "gzip"), ("Range", "bytes=0-3,5-8")],
+    );
+    assert_eq!(r.status, 206);
+    assert!(r.header("Content-Encoding").is_none());
+    assert!(r.text().contains("some") && r.text().contains("text"));
+}
