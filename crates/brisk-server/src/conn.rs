@@ -42,6 +42,7 @@ use log::{debug, error, warn};
 
 use std::sync::Arc;
 
+use crate::access_log::{Answer, StreamLog};
 use crate::ctx::{BodyStream, BodyWriter, ConnInfo, Deferred, RequestCtx};
 use crate::error::ServerError;
 use crate::hijack::HijackHandler;
@@ -135,6 +136,8 @@ struct Stream {
     framing: StreamFraming,
     /// What follows the body's end.
     then: Persist,
+    /// The access record, written when the body ends (access log on).
+    log: Option<Box<StreamLog>>,
 }
 
 /// Where a streamed body comes from.
@@ -522,6 +525,7 @@ impl<T: Transport> Conn<T> {
     /// Buffers and request state back to the thread (the connection is
     /// closing).
     pub(crate) fn release(&mut self, core: &Core, s: &mut Scratch) {
+        let unsent = self.pending_output();
         if let Some(b) = self.rbuf.take() {
             s.put_buf(core, READ, b);
         }
@@ -532,7 +536,7 @@ impl<T: Transport> Conn<T> {
         self.wpos = 0;
         match std::mem::replace(&mut self.state, State::Idle) {
             State::Reading { req, .. } | State::Detaching(req) => s.put_inflight(req),
-            State::Streaming(st) => drop_stream(st),
+            State::Streaming(st) => end_stream(st, s, unsent),
             _ => {}
         }
     }
@@ -603,6 +607,9 @@ impl<T: Transport> Conn<T> {
         }
         let was_empty = v.len() == self.rpos;
         let f = self.io.read_into(v, spare)?;
+        if let Some(o) = &s.obs {
+            o.bytes_in(f.n);
+        }
         if f.n == 0 {
             self.read_side = ReadSide::Closed;
             return Ok(());
@@ -637,6 +644,9 @@ impl<T: Transport> Conn<T> {
                     Ok(n) => {
                         self.wpos += n;
                         self.last_active = now_ms;
+                        if let Some(o) = &s.obs {
+                            o.bytes_out(n);
+                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         self.writable = false;
@@ -670,6 +680,9 @@ impl<T: Transport> Conn<T> {
             match r {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
+                    if let Some(o) = &s.obs {
+                        o.bytes_out(n);
+                    }
                     let in_head = n.min(head.len());
                     self.wpos += in_head;
                     self.last_active = now_ms;
@@ -731,17 +744,21 @@ impl<T: Transport> Conn<T> {
             .cfg
             .max_pending_output
             .saturating_sub(w.len() - self.wpos);
+        let before = w.len();
         let outcome = match &mut st.source {
             Source::Pull(f) => pull(f, st.framing, room, w, &mut s.resp.body),
             Source::Push(shared) => push(shared, st.framing, room, w),
         };
+        if let Some(l) = &mut st.log {
+            l.body_bytes += (w.len() - before) as u64;
+        }
         match outcome {
             Ok(Pumped::Ended) => {
                 self.enter(match st.then {
                     Persist::KeepAlive => State::Idle,
                     Persist::Close { linger } => State::Closing { linger },
                 });
-                drop_stream(st);
+                end_stream(st, s, 0);
                 Pumped::Ended
             }
             Ok(p) => {
@@ -754,7 +771,7 @@ impl<T: Transport> Conn<T> {
                     "conn {} ({}): {why}; closing the connection",
                     self.info.id, self.info.remote
                 );
-                drop_stream(st);
+                end_stream(st, s, 0);
                 self.enter(State::Closing { linger: false });
                 Pumped::Ended
             }
@@ -1096,7 +1113,57 @@ impl<T: Transport> Conn<T> {
         }
 
         let keep_alive = self.keeps_alive(s, core, head);
+        let before = w.len();
         self.send_response(w, s, base, head, keep_alive, more);
+        if s.obs.is_some() {
+            self.observe(w.len() - before, s, head, buf, now);
+        }
+    }
+
+    /// Counts (metrics) and logs (access log) the response just queued for
+    /// `head` (`bytes` of it in the write buffer); a streamed body is
+    /// logged when it ends. Out of line: observation is off by default.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn observe(
+        &mut self,
+        bytes: usize,
+        s: &mut Scratch,
+        head: &brisk_http::RequestHeader,
+        buf: &[u8],
+        received: Instant,
+    ) {
+        let Some(obs) = s.obs.as_deref_mut() else {
+            return;
+        };
+        let status = s.resp.header.status();
+        obs.response(status, Some(received.elapsed()));
+        if obs.log.is_none() {
+            return;
+        }
+        let mut a = Answer {
+            remote: self.info.remote,
+            conn_id: self.info.id,
+            status,
+            bytes_sent: bytes as u64,
+            body_bytes: 0,
+            received: Some(received),
+            unix_secs: s.unix_secs,
+        };
+        match &mut self.state {
+            State::Streaming(st) => {
+                st.log = Some(StreamLog::new(head, buf, &a));
+                return;
+            }
+            State::Sending { rest, .. } => {
+                a.body_bytes = rest.len() as u64;
+                a.bytes_sent += a.body_bytes;
+            }
+            State::Hijacking(_) => {}
+            _ if head.method() == Method::Head || brisk_http::status_has_no_body(status) => {}
+            _ => a.body_bytes = s.resp.body_bytes().len() as u64,
+        }
+        crate::access_log::log_response(obs, Some((head, buf)), &a);
     }
 
     /// Writes the handler's response, or its head and the start of its
@@ -1268,6 +1335,7 @@ impl<T: Transport> Conn<T> {
                 source,
                 framing: stream_framing,
                 then,
+                log: None,
             })
         };
         self.enter(match deferred {
@@ -1453,6 +1521,18 @@ fn drop_stream(st: Stream) {
         shared.gone(false);
     }
     drop(st);
+}
+
+/// Ends a streamed body: logs its access record, if it has one (`unsent`:
+/// bytes of it still in the output when the connection closes), and
+/// drops its source.
+#[cold]
+#[inline(never)]
+fn end_stream(mut st: Stream, s: &mut Scratch, unsent: usize) {
+    if let (Some(log), Some(obs)) = (st.log.take(), s.obs.as_deref_mut()) {
+        log.finish(obs, unsent);
+    }
+    drop_stream(st);
 }
 
 /// Calls the handler's producer while the output has `room`, framing each

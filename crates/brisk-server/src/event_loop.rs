@@ -593,6 +593,9 @@ impl LoopState {
             core.conn_closed(&conn);
             core.hooks
                 .conn_state(conn.info.id, conn.info.remote, ConnState::Hijacked);
+            if let Some(o) = &s.obs {
+                o.hijacked();
+            }
             if let Some(slot) = self.slab.slots.get_mut(idx as usize) {
                 slot.out = false;
                 self.out -= 1;
@@ -678,6 +681,9 @@ impl LoopState {
     ) {
         conn.release(core, s);
         core.conn_closed(&conn);
+        if let Some(o) = &s.obs {
+            o.closed();
+        }
         core.hooks
             .conn_state(conn.info.id, conn.info.remote, ConnState::Closed);
         drop(conn);
@@ -772,6 +778,9 @@ impl LoopState {
         let deadline = conn.deadline(core);
         core.hooks
             .conn_state(conn.info.id, conn.info.remote, ConnState::New);
+        if let Some(o) = &s.obs {
+            o.accepted();
+        }
         let slot = &mut self.slab.slots[idx as usize];
         slot.conn = Some(conn);
         self.wheel.arm(&mut slot.timer, idx, generation, deadline);
@@ -863,7 +872,9 @@ fn reject(core: &Core, s: &mut Scratch, sock: &Socket, remote: SocketAddr, err: 
     };
     let mut w = s.get_buf(core, WRITE);
     write_error(&mut w, s, core, &info, err, None, false);
-    let _ = sys::send(sock, &w);
+    if let (Ok(n), Some(o)) = (sys::send(sock, &w), &s.obs) {
+        o.bytes_out(n);
+    }
     let _ = sock.shutdown(std::net::Shutdown::Write);
     s.put_buf(core, WRITE, w);
 }

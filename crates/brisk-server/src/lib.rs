@@ -31,10 +31,14 @@
 //!   (the requests in flight are answered, bounded by `shutdown_timeout`)
 //!   and returns `Ok`; [`ServerBuilder::handle_signals`] turns that off, or
 //!   on for [`Server::serve`].
+//! * Observability, opt-in: [`Metrics`] (counters and a duration histogram,
+//!   kept per thread) and an access log ([`ServerBuilder::access_log`],
+//!   [`AccessRecord`]).
 //!
 //! See `docs/ARCHITECTURE.md` for the threading and memory model.
 #![deny(missing_docs)]
 
+mod access_log;
 mod config;
 mod conn;
 mod ctx;
@@ -44,6 +48,7 @@ mod handoff;
 mod hijack;
 mod hooks;
 mod mem;
+mod metrics;
 mod monitor;
 mod push;
 mod respond;
@@ -56,7 +61,9 @@ mod sys;
 mod timer;
 mod transport;
 
+pub use access_log::{ACCESS_LOG_TARGET, AccessLogFormat, AccessLogHandler, AccessRecord};
 pub use brisk_http::{HeaderError, Method, TargetForm, Version};
+pub use brisk_pool::PoolStats;
 pub use config::{ConfigError, ErrorHandler, Handler, ServerBuilder};
 pub use ctx::{BodyReader, BodyStream, BodyWriter, RequestCtx};
 pub use error::{ServeError, ServerError};
@@ -64,6 +71,10 @@ pub use hijack::{HijackHandler, Hijacked};
 pub use hooks::{
     ConnState, ConnStateHandler, ContinueAction, ContinueHandler, HeadHandler, RequestHead,
     RequestLimits,
+};
+pub use metrics::{
+    ConnectionCounts, DURATION_BOUNDS_US, DurationHistogram, ERROR_KINDS, ErrorCounts, Metrics,
+    MetricsSnapshot, RequestCounts, TRACKED_STATUSES,
 };
 pub use push::BodySender;
 pub use server::{Server, ShutdownHandle};
