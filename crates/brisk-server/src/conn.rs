@@ -607,8 +607,8 @@ impl<T: Transport> Conn<T> {
         }
         let was_empty = v.len() == self.rpos;
         let f = self.io.read_into(v, spare)?;
-        if let Some(o) = &s.obs {
-            o.bytes_in(f.n);
+        if s.obs.is_some() {
+            count_in(s, f.n);
         }
         if f.n == 0 {
             self.read_side = ReadSide::Closed;
@@ -644,9 +644,6 @@ impl<T: Transport> Conn<T> {
                     Ok(n) => {
                         self.wpos += n;
                         self.last_active = now_ms;
-                        if let Some(o) = &s.obs {
-                            o.bytes_out(n);
-                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         self.writable = false;
@@ -680,9 +677,6 @@ impl<T: Transport> Conn<T> {
             match r {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    if let Some(o) = &s.obs {
-                        o.bytes_out(n);
-                    }
                     let in_head = n.min(head.len());
                     self.wpos += in_head;
                     self.last_active = now_ms;
@@ -749,8 +743,12 @@ impl<T: Transport> Conn<T> {
             Source::Pull(f) => pull(f, st.framing, room, w, &mut s.resp.body),
             Source::Push(shared) => push(shared, st.framing, room, w),
         };
-        if let Some(l) = &mut st.log {
-            l.body_bytes += (w.len() - before) as u64;
+        if let Some(o) = &s.obs {
+            let n = w.len() - before;
+            o.bytes_out(n);
+            if let Some(l) = &mut st.log {
+                l.body_bytes += n as u64;
+            }
         }
         match outcome {
             Ok(Pumped::Ended) => {
@@ -1113,18 +1111,37 @@ impl<T: Transport> Conn<T> {
         }
 
         let keep_alive = self.keeps_alive(s, core, head);
-        let before = w.len();
-        self.send_response(w, s, base, head, keep_alive, more);
         if s.obs.is_some() {
-            self.observe(w.len() - before, s, head, buf, now);
+            self.send_observed(w, s, base, (head, buf), keep_alive, more, now);
+            return;
         }
+        self.send_response(w, s, base, head, keep_alive, more);
+    }
+
+    /// [`send_response`](Self::send_response), then
+    /// [`observe`](Self::observe) (out of line: observation is off by
+    /// default, and then the serving path pays one test for it).
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn send_observed(
+        &mut self,
+        w: &mut ByteBuffer,
+        s: &mut Scratch,
+        base: &WriteOptions<'_>,
+        (head, buf): (&brisk_http::RequestHeader, &[u8]),
+        keep_alive: bool,
+        linger: bool,
+        received: Instant,
+    ) {
+        let before = w.len();
+        self.send_response(w, s, base, head, keep_alive, linger);
+        self.observe(w.len() - before, s, head, buf, received);
     }
 
     /// Counts (metrics) and logs (access log) the response just queued for
     /// `head` (`bytes` of it in the write buffer); a streamed body is
-    /// logged when it ends. Out of line: observation is off by default.
-    #[cold]
-    #[inline(never)]
+    /// logged when it ends.
     pub(crate) fn observe(
         &mut self,
         bytes: usize,
@@ -1138,6 +1155,11 @@ impl<T: Transport> Conn<T> {
         };
         let status = s.resp.header.status();
         obs.response(status, Some(received.elapsed()));
+        let mut queued = bytes;
+        if let State::Sending { rest, .. } = self.state {
+            queued += rest.len();
+        }
+        obs.bytes_out(queued);
         if obs.log.is_none() {
             return;
         }
@@ -1521,6 +1543,15 @@ fn drop_stream(st: Stream) {
         shared.gone(false);
     }
     drop(st);
+}
+
+/// Counts bytes read (out of line: metrics are off by default).
+#[cold]
+#[inline(never)]
+fn count_in(s: &Scratch, n: usize) {
+    if let Some(o) = &s.obs {
+        o.bytes_in(n);
+    }
 }
 
 /// Ends a streamed body: logs its access record, if it has one (`unsent`:

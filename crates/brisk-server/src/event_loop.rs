@@ -872,9 +872,7 @@ fn reject(core: &Core, s: &mut Scratch, sock: &Socket, remote: SocketAddr, err: 
     };
     let mut w = s.get_buf(core, WRITE);
     write_error(&mut w, s, core, &info, err, None, false);
-    if let (Ok(n), Some(o)) = (sys::send(sock, &w), &s.obs) {
-        o.bytes_out(n);
-    }
+    let _ = sys::send(sock, &w);
     let _ = sock.shutdown(std::net::Shutdown::Write);
     s.put_buf(core, WRITE, w);
 }

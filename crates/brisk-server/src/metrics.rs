@@ -80,7 +80,10 @@ pub struct MetricsSnapshot {
     /// Bytes read from clients' connections (by the event loops, and by
     /// the workers that stream request bodies).
     pub bytes_read: u64,
-    /// Bytes of responses handed to the connections' transports.
+    /// Bytes of responses (head and body) queued on connections: a
+    /// buffered response counts when it is queued, a streamed body as it
+    /// is produced. Bytes a connection could not deliver before it closed
+    /// are counted too.
     pub bytes_written: u64,
     /// Handlers' request durations: from the event that completed the
     /// request (or the start of a worker's streamed request) to its
@@ -475,7 +478,7 @@ impl Observer {
         self.add(BYTES_IN, n as u64);
     }
 
-    /// Bytes handed to a connection's transport.
+    /// Bytes of responses queued.
     #[inline]
     pub(crate) fn bytes_out(&self, n: usize) {
         self.add(BYTES_OUT, n as u64);

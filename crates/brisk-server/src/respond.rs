@@ -202,6 +202,7 @@ fn observe_error(
 ) {
     let status = resp.header.status();
     obs.error(&err, status);
+    obs.bytes_out(bytes);
     if obs.log.is_some() {
         let a = crate::access_log::Answer {
             remote: info.remote,
