@@ -4,3 +4,5 @@
 //! This crate sits above `brisk-server` and below the `brisk` facade, which
 //! re-exports it as `brisk::handlers`.
 #![deny(missing_docs)]
+
+pub mod metrics;
