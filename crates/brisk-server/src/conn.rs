@@ -1154,12 +1154,11 @@ impl<T: Transport> Conn<T> {
             return;
         };
         let status = s.resp.header.status();
-        obs.response(status, Some(received.elapsed()));
         let mut queued = bytes;
         if let State::Sending { rest, .. } = self.state {
             queued += rest.len();
         }
-        obs.bytes_out(queued);
+        obs.served(status, queued, received);
         if obs.log.is_none() {
             return;
         }
