@@ -1142,6 +1142,7 @@ impl<T: Transport> Conn<T> {
     /// Counts (metrics) and logs (access log) the response just queued for
     /// `head` (`bytes` of it in the write buffer); a streamed body is
     /// logged when it ends.
+    #[inline]
     pub(crate) fn observe(
         &mut self,
         bytes: usize,
@@ -1159,9 +1160,27 @@ impl<T: Transport> Conn<T> {
             queued += rest.len();
         }
         obs.served(status, queued, received);
-        if obs.log.is_none() {
-            return;
+        if obs.log.is_some() {
+            self.log_served(bytes, s, head, buf, received);
         }
+    }
+
+    /// The access log part of [`observe`](Self::observe) (out of line:
+    /// metrics are often on without it).
+    #[cold]
+    #[inline(never)]
+    fn log_served(
+        &mut self,
+        bytes: usize,
+        s: &mut Scratch,
+        head: &brisk_http::RequestHeader,
+        buf: &[u8],
+        received: Instant,
+    ) {
+        let Some(obs) = s.obs.as_deref_mut() else {
+            return;
+        };
+        let status = s.resp.header.status();
         let mut a = Answer {
             remote: self.info.remote,
             conn_id: self.info.id,

@@ -459,6 +459,8 @@ pub(crate) struct Observer {
     pub(crate) log: Option<Arc<crate::access_log::Sink>>,
     /// The access log's line, reused.
     pub(crate) line: Vec<u8>,
+    /// The last request arrival time seen, and its [`monotonic_ns`] value.
+    batch: Option<(Instant, u64)>,
 }
 
 impl Observer {
@@ -472,6 +474,7 @@ impl Observer {
             shard: core.metrics.as_ref().map(|m| m.reg.lease()),
             log: core.hooks.access.clone(),
             line: Vec::new(),
+            batch: None,
         }))
     }
 
@@ -512,17 +515,29 @@ impl Observer {
     /// The handler's response with `status`, `bytes` long, was queued for
     /// a request that arrived at `received`.
     #[inline]
-    pub(crate) fn served(&self, status: u16, bytes: usize, received: Instant) {
+    pub(crate) fn served(&mut self, status: u16, bytes: usize, received: Instant) {
         if let Some(l) = &self.shard {
             let s = &l.shard;
             count_status(s, status);
             s.add(BYTES_OUT, bytes as u64);
-            // Whole nanoseconds in u64 (584 years), without u128 math.
-            let d = received.elapsed();
-            let ns = d
-                .as_secs()
-                .saturating_mul(1_000_000_000)
-                .saturating_add(u64::from(d.subsec_nanos()));
+            // The requests of one batch of events share `received`: its
+            // clock value is worked out once (an `Instant` is opaque, and
+            // subtracting two costs more than reading the clock).
+            let end = monotonic_ns();
+            let start = match self.batch {
+                Some((at, ns)) if at == received => ns,
+                _ => {
+                    let ago = received.elapsed();
+                    let ns = end.saturating_sub(
+                        ago.as_secs()
+                            .saturating_mul(1_000_000_000)
+                            .saturating_add(u64::from(ago.subsec_nanos())),
+                    );
+                    self.batch = Some((received, ns));
+                    ns
+                }
+            };
+            let ns = end.saturating_sub(start);
             // Linear from the fastest bucket: a fast request stops at once.
             let mut b = 0;
             while b < DURATION_BOUNDS_NS.len() && ns > DURATION_BOUNDS_NS[b] {
@@ -550,11 +565,26 @@ impl Observer {
     }
 }
 
+/// Nanoseconds on the monotonic clock (the clock of `Instant` on Linux):
+/// a vDSO call and integer arithmetic.
+#[inline]
+fn monotonic_ns() -> u64 {
+    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) {
+        Ok(t) => (t.tv_sec() as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(t.tv_nsec() as u64),
+        Err(_) => 0,
+    }
+}
+
 /// Counts a response's status in its class, and by itself if tracked.
 #[inline(always)]
 fn count_status(s: &Shard, status: u16) {
     // Statuses are 100..=999 (`ResponseHeader::set_status`).
-    let slot = STATUS_SLOT.get(status as usize).copied().unwrap_or(UNTRACKED);
+    let slot = STATUS_SLOT
+        .get(status as usize)
+        .copied()
+        .unwrap_or(UNTRACKED);
     let class = match status / 100 {
         c @ 1..=5 => c as usize - 1,
         _ => 5,
@@ -598,17 +628,20 @@ mod tests {
             shard: Some(m.reg.lease()),
             log: None,
             line: Vec::new(),
+            batch: None,
         }
     }
 
     #[test]
     fn counts_sum_over_shards_and_survive_their_threads() {
         let m = Metrics::new();
-        let a = observer(&m);
-        let b = observer(&m);
+        let mut a = observer(&m);
+        let mut b = observer(&m);
         let now = Instant::now();
         a.served(200, 3, now);
-        b.served(404, 4, now - Duration::from_millis(3));
+        let earlier = now.checked_sub(Duration::from_millis(3)).unwrap_or(now);
+        std::thread::sleep(Duration::from_millis(3));
+        b.served(404, 4, earlier);
         b.error(&ServerError::ExpectationRejected(299), 299);
         a.bytes_in(10);
         drop(a);
@@ -636,7 +669,7 @@ mod tests {
     #[test]
     fn slow_and_odd_requests_land_in_the_edges() {
         let m = Metrics::new();
-        let o = observer(&m);
+        let mut o = observer(&m);
         let now = Instant::now();
         let Some(long_ago) = now.checked_sub(Duration::from_secs(11)) else {
             return; // a monotonic clock this young cannot go back 11 s
