@@ -312,3 +312,102 @@ fn access_log_through_the_log_crate_in_common_format() {
         ]
     );
 }
+
+#[test]
+fn hijacked_connections_leave_the_open_count() {
+    let metrics = Metrics::new();
+    let srv = TestServer::start(
+        |ctx| {
+            ctx.set_status(101);
+            ctx.set_header(b"Upgrade", b"echo").unwrap();
+            ctx.hijack(|mut conn| {
+                let mut b = [0u8; 16];
+                while let Ok(n) = conn.read(&mut b) {
+                    if n == 0 || conn.write_all(&b[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        },
+        |b| b.metrics(&metrics),
+    );
+    let mut c = TcpStream::connect(srv.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nUpgrade: echo\r\nConnection: upgrade\r\n\r\n")
+        .unwrap();
+    let snap = settle(&metrics, |s| s.connections.hijacked == 1);
+    assert_eq!(snap.connections.accepted, 1);
+    assert_eq!((snap.connections.open, snap.connections.closed), (0, 0));
+    assert_eq!(snap.requests.by_class[0], 1, "the 101");
+    drop(c);
+}
+
+#[test]
+fn access_log_has_a_line_for_a_connection_refused_at_accept() {
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = lines.clone();
+    let srv = TestServer::start(handler, move |b| {
+        b.concurrency(1).access_log_handler(move |rec| {
+            let mut line = Vec::new();
+            rec.write_common(&mut line);
+            sink.lock().unwrap().push(String::from_utf8(line).unwrap());
+        })
+    });
+    let mut first = srv.connect();
+    assert_eq!(first.get("/").status, 200);
+    let refused = exchange(srv.addr, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(status_of(&refused), 503);
+    assert!(wait_until(Duration::from_secs(10), || lines
+        .lock()
+        .unwrap()
+        .len()
+        == 2));
+    let lines: Vec<String> = lines.lock().unwrap().iter().map(|l| untime(l)).collect();
+    assert_eq!(
+        lines,
+        [
+            "127.0.0.1 - - [T] \"GET / HTTP/1.1\" 200 2".to_string(),
+            format!("127.0.0.1 - - [T] \"-\" 503 {}", body_of(&refused).len()),
+        ]
+    );
+}
+
+/// A streamed body whose client leaves before its end: logged when the
+/// connection closes, with the bytes handed to the transport (at least
+/// what the client read, at most what was produced).
+#[test]
+fn access_log_records_a_stream_cut_short() {
+    let seen: Arc<Mutex<Vec<(u16, u64)>>> = Arc::default();
+    let sink = seen.clone();
+    let srv = TestServer::start(
+        |ctx| {
+            ctx.set_body_stream(|w| {
+                w.write(&[b'x'; 4096]);
+                true
+            })
+        },
+        move |b| {
+            b.access_log_handler(move |rec| {
+                sink.lock().unwrap().push((rec.status(), rec.bytes_sent()));
+            })
+        },
+    );
+    let mut c = TcpStream::connect(srv.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let mut got = 0usize;
+    let mut buf = [0u8; 16384];
+    while got < 64 * 1024 {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0);
+        got += n;
+    }
+    drop(c);
+    assert!(wait_until(Duration::from_secs(10), || !seen
+        .lock()
+        .unwrap()
+        .is_empty()));
+    let (status, bytes) = seen.lock().unwrap()[0];
+    assert_eq!(status, 200);
+    assert!(bytes >= got as u64, "logged {bytes} < read {got}");
+}
