@@ -31,7 +31,7 @@
 //! `brisk_connections_refused_total{reason="concurrency"|"per_ip"}`,
 //! `brisk_requests_total`, `brisk_responses_total{class="1xx"..."5xx"|"other"}`,
 //! `brisk_responses_by_status_total{code="200"...}` (the statuses of
-//! [`TRACKED_STATUSES`](brisk_server::TRACKED_STATUSES)),
+//! [`TRACKED_STATUSES`]),
 //! `brisk_errors_total{kind="parse"...}` (one per
 //! [`ServerError`](brisk_server::ServerError) kind),
 //! `brisk_handler_panics_total`, `brisk_request_timeouts_total`,

@@ -29,23 +29,7 @@
 //! # drop(server);
 //! ```
 //!
-//! # What is logged, and when
-//!
-//! Every response the server sends: the handler's, and the server's own
-//! error responses (malformed requests, limits, the 408 of a timeout, a
-//! panicking handler's 500, and the 503/429 of a connection refused at
-//! accept, whose request part is `-`). A buffered response is logged when
-//! it is queued on its connection, and its byte count is its full length;
-//! a streamed body (`set_body_stream`, a `BodySender`) is logged when the
-//! body ends, with the bytes produced, or, when the connection closes
-//! first, with the bytes handed to the transport. The time is the second
-//! (UTC) the request was answered, read once per batch of events.
-//!
-//! Off, it costs a pointer test per response. On, the built-in formats
-//! write into a buffer the thread reuses; nothing is allocated per request
-//! except for a streamed response (its request line, referer and user
-//! agent are copied, since the request's buffer is reused before the body
-//! ends).
+//! See [`AccessRecord`] for what is logged, and when.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -78,6 +62,24 @@ pub type AccessLogHandler = dyn Fn(&AccessRecord<'_>) + Send + Sync + 'static;
 
 /// One response, as the access log sees it. Borrowed from the connection:
 /// copy what you keep.
+///
+/// # What is logged, and when
+///
+/// Every response the server sends: the handler's, and the server's own
+/// error responses (malformed requests, limits, the 408 of a timeout, a
+/// panicking handler's 500, and the 503/429 of a connection refused at
+/// accept, whose request part is `-`). A buffered response is logged when
+/// it is queued on its connection, and its byte count is its full length;
+/// a streamed body (`set_body_stream`, a `BodySender`) is logged when the
+/// body ends, with the bytes produced, or, when the connection closes
+/// first, with the bytes handed to the transport. The time is the second
+/// (UTC) the request was answered, read once per batch of events.
+///
+/// Off, it costs a pointer test per response. On, the built-in formats
+/// write into a buffer the thread reuses; nothing is allocated per request
+/// except for a streamed response (its request line, referer and user
+/// agent are copied, since the request's buffer is reused before the body
+/// ends).
 #[derive(Clone, Copy)]
 pub struct AccessRecord<'a> {
     req: Req<'a>,

@@ -17,20 +17,7 @@
 //! # drop(server);
 //! ```
 //!
-//! # How they are kept
-//!
-//! Metrics are opt-in ([`ServerBuilder::metrics`](crate::ServerBuilder::metrics));
-//! a server without them pays one pointer test where each event would be
-//! counted. With them, every thread that drives connections (an event
-//! loop's owner, a worker serving a streamed body) leases a *shard*: a
-//! cache-line-aligned block of counters that only the leasing thread
-//! writes, with plain (relaxed load + store) updates, no read-modify-write
-//! and no line shared with another writer. A shard goes back to the
-//! registry's free list when its thread leaves the loop, and the next
-//! thread continues from its counts. [`Metrics::snapshot`] sums every
-//! shard with relaxed loads: each counter is exact up to the updates still
-//! in flight on other cores, and counters are not read at one single
-//! instant (the totals may disagree by the few requests in flight).
+//! See [`Metrics`] for how they are kept.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -60,6 +47,21 @@ pub const DURATION_BOUNDS_US: [u64; 19] = [
 /// [`ServerBuilder::metrics`](crate::ServerBuilder::metrics), and read
 /// [`snapshot`](Self::snapshot)s from any thread (cheap to clone: the
 /// clones share the counters). One `Metrics` belongs to one server.
+///
+/// # How they are kept
+///
+/// Metrics are opt-in ([`ServerBuilder::metrics`](crate::ServerBuilder::metrics));
+/// a server without them pays one pointer test where each event would be
+/// counted. With them, every thread that drives connections (an event
+/// loop's owner, a worker serving a streamed body) leases a *shard*: a
+/// cache-line-aligned block of counters that only the leasing thread
+/// writes, with plain (relaxed load + store) updates, no read-modify-write
+/// and no line shared with another writer. A shard goes back to the
+/// registry's free list when its thread leaves the loop, and the next
+/// thread continues from its counts. [`Metrics::snapshot`] sums every
+/// shard with relaxed loads: each counter is exact up to the updates still
+/// in flight on other cores, and counters are not read at one single
+/// instant (the totals may disagree by the few requests in flight).
 #[derive(Clone)]
 pub struct Metrics {
     pub(crate) reg: Arc<Registry>,
