@@ -411,3 +411,46 @@ fn access_log_records_a_stream_cut_short() {
     assert_eq!(status, 200);
     assert!(bytes >= got as u64, "logged {bytes} < read {got}");
 }
+
+/// A body streamed to a handler on a worker thread: its bytes are counted
+/// (read by the worker), and its response like any other.
+#[test]
+fn metrics_count_a_body_read_on_a_worker() {
+    let metrics = Metrics::new();
+    let srv = TestServer::start(
+        |ctx| {
+            let mut n = 0usize;
+            if let Some(body) = ctx.body_reader() {
+                let mut buf = [0u8; 1000];
+                while let Ok(k) = body.read(&mut buf) {
+                    if k == 0 {
+                        break;
+                    }
+                    n += k;
+                }
+            }
+            ctx.set_body_string(&format!("{n}"));
+        },
+        |b| b.metrics(&metrics).stream_request_body(true),
+    );
+    let chunk = [b'z'; 3000];
+    let mut req =
+        b"POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            .to_vec();
+    for _ in 0..10 {
+        req.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        req.extend_from_slice(&chunk);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    let resp = exchange(srv.addr, &req);
+    assert_eq!(status_of(&resp), 200);
+    assert_eq!(body_of(&resp), b"30000");
+    let snap = settle(&metrics, |s| s.connections.closed == 1);
+    assert_eq!(snap.bytes_read, req.len() as u64);
+    assert_eq!(snap.bytes_written, resp.len() as u64);
+    assert_eq!(snap.requests.status(200), Some(1));
+    assert_eq!(snap.duration.count(), 1);
+    let workers = snap.workers.expect("serving");
+    assert!(workers.served >= 1, "{workers:?}");
+}
