@@ -85,7 +85,7 @@ pub struct MetricsSnapshot {
     /// Bytes of responses (head and body) queued on connections: a
     /// buffered response counts when it is queued, a streamed body as it
     /// is produced. Bytes a connection could not deliver before it closed
-    /// are counted too.
+    /// are counted too; interim `100 Continue` lines are not.
     pub bytes_written: u64,
     /// Handlers' request durations: from the event that completed the
     /// request (or the start of a worker's streamed request) to its

@@ -247,7 +247,12 @@ impl<T: Transport> Conn<T> {
         if panicked || s.resp.header.status() < 200 && !super::upgrades(s) {
             self.handler_failed(&mut w, s, core, failed, panicked);
         } else if head.method() == Method::Connect {
+            let before = w.len();
             self.answer_connect(&mut w, s, core);
+            if s.obs.is_some() {
+                let buf = &rb[self.rpos..head_end];
+                self.observe(w.len() - before, s, head, buf, received);
+            }
         } else {
             // A body not read to its end leaves the connection unusable,
             // and its unread rest must be drained before the close.
