@@ -13,6 +13,8 @@
 //! - [`ResponseHeader`] and [`write_response_head`] build a response head
 //!   (status line, Server, cached [`date`], Content-Type, framing,
 //!   Connection); header values with CR or LF are refused when added.
+//! - [`negotiate_encoding`] picks a response's content coding from
+//!   `Accept-Encoding` ([`parse_accept_encoding`] reads its elements).
 //! - [`normalize_path`], [`parse_args`], [`decode_arg`] and
 //!   [`parse_cookies`] handle the request target, query strings, form
 //!   bodies and cookies, lazily and without allocating.
@@ -77,6 +79,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod accept;
 mod chars;
 mod chunked;
 mod cookie;
@@ -96,6 +99,9 @@ pub mod _fuzz;
 
 pub use brisk_buf::Span;
 
+pub use accept::{
+    AcceptEncoding, AcceptError, Coding, EncodingPref, negotiate_encoding, parse_accept_encoding,
+};
 pub use chunked::{ChunkedDecoder, ChunkedEncoder, ChunkedProgress};
 pub use cookie::{Cookies, parse_cookies};
 pub use error::{ErrorKind, HeaderError, ParseError, PathError};
