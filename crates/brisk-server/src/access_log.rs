@@ -186,7 +186,22 @@ impl<'a> AccessRecord<'a> {
     /// Apache's `%b`); the request line is `-` when no head was parsed.
     /// Bytes outside printable ASCII, `"` and `\` are written as `\xHH`.
     pub fn write_common(&self, out: &mut Vec<u8>) {
-        let _ = write!(out, "{} - - [", self.remote.ip());
+        out.reserve(128);
+        // Digits by hand: `core::fmt` would cost several times the rest.
+        match self.remote.ip() {
+            std::net::IpAddr::V4(ip) => {
+                for (i, o) in ip.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b'.');
+                    }
+                    push_u64(out, u64::from(o));
+                }
+            }
+            ip => {
+                let _ = write!(out, "{ip}");
+            }
+        }
+        out.extend_from_slice(b" - - [");
         write_clf_time(self.unix_secs, out);
         out.extend_from_slice(b"] \"");
         match (self.method(), self.target(), self.version()) {
@@ -201,11 +216,13 @@ impl<'a> AccessRecord<'a> {
             }
             _ => out.push(b'-'),
         }
-        let _ = write!(out, "\" {} ", self.status);
+        out.extend_from_slice(b"\" ");
+        push_u64(out, u64::from(self.status));
+        out.push(b' ');
         if self.body_bytes == 0 {
             out.push(b'-');
         } else {
-            let _ = write!(out, "{}", self.body_bytes);
+            push_u64(out, self.body_bytes);
         }
     }
 
@@ -387,8 +404,10 @@ fn emit(obs: &mut Observer, rec: &AccessRecord<'_>) {
                 AccessLogFormat::Common => rec.write_common(line),
                 AccessLogFormat::Combined => rec.write_combined(line),
             }
-            // Escaped to ASCII: always valid UTF-8, so this never copies.
-            log::info!(target: ACCESS_LOG_TARGET, "{}", String::from_utf8_lossy(line));
+            // Escaped to ASCII by the formatters: always valid UTF-8.
+            if let Ok(line) = std::str::from_utf8(line) {
+                log::info!(target: ACCESS_LOG_TARGET, "{line}");
+            }
         }
         Sink::Handler(f) => {
             if catch_unwind(AssertUnwindSafe(|| f(rec))).is_err() {
@@ -402,33 +421,86 @@ fn emit(obs: &mut Observer, rec: &AccessRecord<'_>) {
 }
 
 /// Appends `b`, with bytes outside printable ASCII, `"` and `\` as `\xHH`.
-fn escape(b: &[u8], out: &mut Vec<u8>) {
+fn escape(mut b: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &c in b {
-        if (0x20..0x7f).contains(&c) && c != b'"' && c != b'\\' {
-            out.push(c);
-        } else {
+    let plain = |c: &u8| (0x20..0x7f).contains(c) && *c != b'"' && *c != b'\\';
+    while !b.is_empty() {
+        // Runs of plain bytes in one copy; the rest byte by byte.
+        let run = b.iter().position(|c| !plain(c)).unwrap_or(b.len());
+        out.extend_from_slice(&b[..run]);
+        if let Some(&c) = b.get(run) {
             out.extend_from_slice(&[b'\\', b'x', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
+            b = &b[run + 1..];
+        } else {
+            b = &[];
         }
     }
 }
 
 /// Appends `10/Oct/2000:13:55:36 +0000` for `unix_secs` (UTC).
 fn write_clf_time(unix_secs: u64, out: &mut Vec<u8>) {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    thread_local! {
+        /// The last second formatted on this thread, and its text: lines
+        /// come many to a second.
+        static LAST: std::cell::Cell<(u64, [u8; CLF_TIME_LEN])> =
+            const { std::cell::Cell::new((u64::MAX, [0; CLF_TIME_LEN])) };
+    }
+    let (secs, text) = LAST.with(|c| c.get());
+    if secs == unix_secs {
+        out.extend_from_slice(&text);
+        return;
+    }
+    let start = out.len();
+    format_clf_time(unix_secs, out);
+    if let Ok(text) = <[u8; CLF_TIME_LEN]>::try_from(&out[start..]) {
+        LAST.with(|c| c.set((unix_secs, text)));
+    }
+}
+
+/// The length of `10/Oct/2000:13:55:36 +0000` (years 1000..=9999).
+const CLF_TIME_LEN: usize = 26;
+
+/// [`write_clf_time`] without the cache.
+fn format_clf_time(unix_secs: u64, out: &mut Vec<u8>) {
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
     ];
     let days = unix_secs / 86_400;
     let secs = unix_secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    let _ = write!(
-        out,
-        "{d:02}/{}/{y:04}:{:02}:{:02}:{:02} +0000",
-        MONTHS[(m - 1) as usize],
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    );
+    push_digits(out, d, 2);
+    out.push(b'/');
+    out.extend_from_slice(MONTHS[(m - 1) as usize]);
+    out.push(b'/');
+    push_digits(out, y, 4);
+    for v in [secs / 3600, secs / 60 % 60, secs % 60] {
+        out.push(b':');
+        push_digits(out, v, 2);
+    }
+    out.extend_from_slice(b" +0000");
+}
+
+/// Appends `n` in decimal.
+fn push_u64(out: &mut Vec<u8>, n: u64) {
+    let mut digits = 1;
+    let mut m = n;
+    while m >= 10 {
+        m /= 10;
+        digits += 1;
+    }
+    push_digits(out, n, digits);
+}
+
+/// Appends the last `width` decimal digits of `n`, zero-padded.
+fn push_digits(out: &mut Vec<u8>, mut n: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let width = width.min(buf.len());
+    for slot in buf[..width].iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend_from_slice(&buf[..width]);
 }
 
 /// (year, month 1..=12, day 1..=31) of the day `days` after 1970-01-01
@@ -453,6 +525,10 @@ mod tests {
     fn time(secs: u64) -> String {
         let mut v = Vec::new();
         write_clf_time(secs, &mut v);
+        // Again: from the thread's cache this time.
+        let mut again = Vec::new();
+        write_clf_time(secs, &mut again);
+        assert_eq!(v, again);
         String::from_utf8(v).unwrap()
     }
 
@@ -498,6 +574,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn decimal_digits() {
+        let mut v = Vec::new();
+        for n in [0, 7, 10, 99, 100, 65_535, u64::MAX] {
+            v.clear();
+            push_u64(&mut v, n);
+            assert_eq!(v, n.to_string().as_bytes());
+        }
+        v.clear();
+        push_digits(&mut v, 5, 2);
+        push_digits(&mut v, 1970, 4);
+        assert_eq!(v, b"051970");
     }
 
     #[test]
