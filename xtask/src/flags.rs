@@ -217,8 +217,8 @@ cargo xtask fuzz: fuzz brisk-http's parsers and brisk-server's connection
 
 usage: cargo xtask fuzz [TARGET] [--time SECS] [--replay]
 
-targets (none = each in turn): head, chunked, path, args, cookies, chunked_roundtrip, conn,
-  accept_encoding
+targets (none = each in turn): head, chunked, path, args, cookies, chunked_roundtrip, proxy, conn,
+  accept_encoding, multipart
 
 With a nightly toolchain: installs cargo-fuzz if missing, then runs
 `cargo +nightly fuzz run TARGET -- -max_total_time=SECS` from the repo root.
@@ -240,8 +240,10 @@ pub(crate) const FUZZ_TARGETS: &[&str] = &[
     "args",
     "cookies",
     "chunked_roundtrip",
+    "proxy",
     "conn",
     "accept_encoding",
+    "multipart",
 ];
 
 /// Parses the arguments after `cargo xtask`.
@@ -715,7 +717,7 @@ mod tests {
             )
         );
         assert!(err("fuzz head path").contains("at most one fuzz target"));
-        for t in ["args", "cookies", "chunked_roundtrip", "conn"] {
+        for t in ["args", "cookies", "chunked_roundtrip", "proxy", "conn"] {
             assert_eq!(
                 parse_str(&format!("fuzz {t}")).unwrap(),
                 Command::Fuzz(Fuzz {

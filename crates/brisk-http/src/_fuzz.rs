@@ -11,6 +11,7 @@ use crate::{
     RequestHeader, RequestParser, Status, TargetForm, Version, decode_arg, normalize_header_names,
     normalize_path, parse_args, parse_cookies,
 };
+use crate::{ProxyAddresses, ProxyStatus, ProxyVersion, parse_proxy_header};
 
 /// Checks the head parser on `data`: one-shot parse == restartable parse in
 /// pieces (sizes derived from the data) == byte-by-byte parse (for short
@@ -868,11 +869,96 @@ pub fn chunked_roundtrip(data: &[u8]) {
     }
 }
 
+/// Checks the PROXY protocol parser on `data`, and on `data` as the body
+/// of a v2 PROXY header (first byte: the family byte) so that the fuzzer
+/// reaches the address and TLV code without finding the signature:
+/// every prefix is `Incomplete` (never asking for more than the header
+/// takes) or the same answer; a header lies inside the input, re-encodes
+/// to a header that parses the same (byte for byte for v2 addresses), and
+/// its TLVs iterate without panicking; errors have a message.
+pub fn proxy(data: &[u8]) {
+    proxy_one(data);
+    if let Some((&fam, body)) = data.split_first() {
+        let body = &body[..body.len().min(usize::from(u16::MAX))];
+        let mut wire = crate::PROXY_V2_SIGNATURE.to_vec();
+        wire.push(0x21);
+        wire.push(fam);
+        wire.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        wire.extend_from_slice(body);
+        proxy_one(&wire);
+    }
+}
+
+fn proxy_one(data: &[u8]) {
+    let whole = parse_proxy_header(data);
+    assert_eq!(parse_proxy_header(data), whole, "not deterministic");
+    for n in 0..data.len() {
+        if !sampled(n, data.len()) && data.len() > 512 {
+            continue;
+        }
+        match parse_proxy_header(&data[..n]) {
+            Ok(ProxyStatus::Incomplete { need }) => {
+                assert!(need >= 1, "need 0");
+                if let Ok(ProxyStatus::Done { consumed, .. }) = whole {
+                    assert!(n + need <= consumed, "need overshoots the header");
+                }
+            }
+            r => assert_eq!(r, whole, "prefix of {n} bytes differs"),
+        }
+    }
+    match whole {
+        Ok(ProxyStatus::Incomplete { need }) => assert!(need >= 1),
+        Ok(ProxyStatus::Done { header, consumed }) => {
+            assert!(consumed <= data.len());
+            if header.version == ProxyVersion::V1 {
+                assert!(consumed <= crate::PROXY_V1_MAX_LEN);
+                assert!(data[..consumed].ends_with(b"\r\n"));
+            }
+            let mut tlv_bytes = 0;
+            for t in header.tlvs() {
+                if let crate::Tlv::Ssl(ssl) = t {
+                    tlv_bytes += ssl.sub_tlvs().count();
+                }
+                tlv_bytes += 1;
+            }
+            assert!(tlv_bytes <= header.tlvs.len());
+            let _ = (
+                header.alpn(),
+                header.authority(),
+                header.unique_id(),
+                header.ssl(),
+            );
+            let mut out = Vec::new();
+            let n = header.encode(&mut out).expect("a parsed header encodes");
+            assert_eq!(n, out.len());
+            match parse_proxy_header(&out) {
+                Ok(ProxyStatus::Done {
+                    header: again,
+                    consumed: c,
+                }) => {
+                    assert_eq!(again, header, "re-encoded header parses differently");
+                    assert_eq!(c, out.len());
+                }
+                r => panic!("re-encoded header does not parse: {r:?}"),
+            }
+            let exact = header.version == ProxyVersion::V2
+                && matches!(
+                    header.addresses,
+                    ProxyAddresses::Inet { .. } | ProxyAddresses::Inet6 { .. }
+                );
+            if exact {
+                assert_eq!(out, &data[..consumed], "v2 re-encoding differs");
+            }
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
 /// Fuzz target `accept_encoding`: the first byte picks the codings the
 /// server offers (a bit each, in a rotated order), the rest is an
-/// `Accept-Encoding` value. Checks: [`parse_accept_encoding`] yields
+/// `Accept-Encoding` value. Checks: [`parse_accept_encoding`](crate::parse_accept_encoding) yields
 /// tokens and weights that an independent reading of the value agrees
-/// with, and stops after its first error; [`negotiate_encoding`] returns
+/// with, and stops after its first error; [`negotiate_encoding`](crate::negotiate_encoding) returns
 /// an offered coding or identity, never one the client excluded, and one
 /// of the highest weight among the offered codings (with the server's
 /// order breaking ties).

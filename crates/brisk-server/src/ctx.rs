@@ -299,6 +299,24 @@ impl Response {
         self.drop_stream();
     }
 
+    /// A response with this one's settings and nothing in it (for an
+    /// [`OwnedRequest`](crate::OwnedRequest)).
+    pub(crate) fn empty_like(&self) -> Response {
+        Response::new(self.big_static, self.push_cap)
+    }
+
+    /// Takes everything `from` holds; `from` is left empty.
+    pub(crate) fn take_from(&mut self, from: &mut Response) {
+        self.header.clone_from(&from.header);
+        from.header.reset();
+        self.body.reset();
+        self.body.extend_from_slice(from.body.as_slice());
+        from.body.reset();
+        self.static_body = from.static_body.take();
+        self.defer(std::mem::replace(&mut from.deferred, Deferred::None));
+        self.close = std::mem::take(&mut from.close);
+    }
+
     pub(crate) fn body_bytes(&self) -> &[u8] {
         match (self.static_body, &self.deferred) {
             (Some(b), _) | (None, &Deferred::Static(b)) => b,

@@ -34,6 +34,11 @@
 //! * Observability, opt-in: [`Metrics`] (counters and a duration histogram,
 //!   kept per thread) and an access log ([`ServerBuilder::access_log`],
 //!   [`AccessRecord`]).
+//! * Behind a load balancer, [`ServerBuilder::proxy_protocol`] reads the
+//!   PROXY protocol header (v1 or v2) of connections from trusted networks
+//!   ([`ProxyPolicy`], [`Cidr`]) and serves them as coming from the client
+//!   it names; other peers cannot set their address (their header is
+//!   answered 400). The README's "PROXY protocol" section has the table.
 //!
 //! See `docs/ARCHITECTURE.md` for the threading and memory model.
 #![deny(missing_docs)]
@@ -50,6 +55,8 @@ mod hooks;
 mod mem;
 mod metrics;
 mod monitor;
+mod owned;
+mod proxy;
 mod push;
 mod respond;
 mod scratch;
@@ -76,6 +83,8 @@ pub use metrics::{
     ConnectionCounts, DURATION_BOUNDS_US, DurationHistogram, ERROR_KINDS, ErrorCounts, Metrics,
     MetricsSnapshot, RequestCounts, TRACKED_STATUSES,
 };
+pub use owned::OwnedRequest;
+pub use proxy::{Cidr, CidrError, MAX_PROXY_HEADER, ProxyHeaderRule, ProxyPolicy};
 pub use push::BodySender;
 pub use server::{Server, ShutdownHandle};
 

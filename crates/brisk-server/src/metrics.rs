@@ -80,7 +80,8 @@ pub struct MetricsSnapshot {
     /// Error responses the server sent itself, by kind.
     pub errors: ErrorCounts,
     /// Bytes read from clients' connections (by the event loops, and by
-    /// the workers that stream request bodies).
+    /// the workers that stream request bodies; not the PROXY protocol
+    /// headers of trusted peers).
     pub bytes_read: u64,
     /// Bytes of responses (head and body) queued on connections: a
     /// buffered response counts when it is queued, a streamed body as it

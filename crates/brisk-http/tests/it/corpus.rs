@@ -66,6 +66,11 @@ fn chunked_roundtrip() {
 }
 
 #[test]
+fn proxy() {
+    replay("proxy", brisk_http::_fuzz::proxy);
+}
+
+#[test]
 fn accept_encoding() {
     replay("accept_encoding", brisk_http::_fuzz::accept_encoding);
 }

@@ -1,0 +1,9 @@
+//! brisk-handlers integration tests: a real brisk server on 127.0.0.1:0,
+//! real sockets (and curl, where installed).
+
+mod cookies;
+mod corpus;
+mod forms;
+mod multipart;
+mod support;
+mod timeout;
