@@ -218,7 +218,7 @@ cargo xtask fuzz: fuzz brisk-http's parsers and brisk-server's connection
 usage: cargo xtask fuzz [TARGET] [--time SECS] [--replay]
 
 targets (none = each in turn): head, chunked, path, args, cookies, chunked_roundtrip, proxy, conn,
-  accept_encoding, multipart
+  accept_encoding, multipart, activation
 
 With a nightly toolchain: installs cargo-fuzz if missing, then runs
 `cargo +nightly fuzz run TARGET -- -max_total_time=SECS` from the repo root.
@@ -244,6 +244,7 @@ pub(crate) const FUZZ_TARGETS: &[&str] = &[
     "conn",
     "accept_encoding",
     "multipart",
+    "activation",
 ];
 
 /// Parses the arguments after `cargo xtask`.

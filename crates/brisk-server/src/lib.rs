@@ -39,11 +39,15 @@
 //!   ([`ProxyPolicy`], [`Cidr`]) and serves them as coming from the client
 //!   it names; other peers cannot set their address (their header is
 //!   answered 400). The README's "PROXY protocol" section has the table.
+//! * [`activation::listeners`] takes the listening sockets systemd (socket
+//!   activation) passed to the process; serve them with
+//!   [`Server::serve_listeners`].
 //!
 //! See `docs/ARCHITECTURE.md` for the threading and memory model.
 #![deny(missing_docs)]
 
 mod access_log;
+pub mod activation;
 mod config;
 mod conn;
 mod ctx;
