@@ -141,8 +141,6 @@ struct Stream {
     framing: StreamFraming,
     /// What follows the body's end.
     then: Persist,
-    /// The access record, written when the body ends (access log on).
-    log: Option<Box<StreamLog>>,
 }
 
 /// Where a streamed body comes from.
@@ -225,6 +223,10 @@ pub(crate) struct Conn<T> {
     /// otherwise cost a failing `send` per segment it sends).
     writable: bool,
     pub(crate) ip_counted: bool,
+    /// The access record of the body being streamed (`State::Streaming`),
+    /// written when it ends; only with an access log. Here rather than in
+    /// `Stream`: a larger `State` makes every state change copy more.
+    stream_log: Option<Box<StreamLog>>,
 }
 
 impl<T: Transport> Conn<T> {
@@ -242,6 +244,7 @@ impl<T: Transport> Conn<T> {
             read_side: ReadSide::Drained,
             writable: true,
             ip_counted: false,
+            stream_log: None,
         }
     }
 
@@ -589,7 +592,7 @@ impl<T: Transport> Conn<T> {
         self.wpos = 0;
         match std::mem::replace(&mut self.state, State::Idle) {
             State::Reading { req, .. } | State::Detaching(req) => s.put_inflight(req),
-            State::Streaming(st) => end_stream(st, s, unsent),
+            State::Streaming(st) => end_stream(st, self.stream_log.take(), s, unsent),
             _ => {}
         }
     }
@@ -799,7 +802,7 @@ impl<T: Transport> Conn<T> {
         if let Some(o) = &s.obs {
             let n = w.len() - before;
             o.bytes_out(n);
-            if let Some(l) = &mut st.log {
+            if let Some(l) = &mut self.stream_log {
                 l.body_bytes += n as u64;
             }
         }
@@ -809,7 +812,7 @@ impl<T: Transport> Conn<T> {
                     Persist::KeepAlive => State::Idle,
                     Persist::Close { linger } => State::Closing { linger },
                 });
-                end_stream(st, s, 0);
+                end_stream(st, self.stream_log.take(), s, 0);
                 Pumped::Ended
             }
             Ok(p) => {
@@ -822,7 +825,7 @@ impl<T: Transport> Conn<T> {
                     "conn {} ({}): {why}; closing the connection",
                     self.info.id, self.info.remote
                 );
-                end_stream(st, s, 0);
+                end_stream(st, self.stream_log.take(), s, 0);
                 self.enter(State::Closing { linger: false });
                 Pumped::Ended
             }
@@ -1244,8 +1247,8 @@ impl<T: Transport> Conn<T> {
             unix_secs: s.unix_secs,
         };
         match &mut self.state {
-            State::Streaming(st) => {
-                st.log = Some(StreamLog::new(head, buf, &a));
+            State::Streaming(_) => {
+                self.stream_log = Some(StreamLog::new(head, buf, &a));
                 return;
             }
             State::Sending { rest, .. } => {
@@ -1428,7 +1431,6 @@ impl<T: Transport> Conn<T> {
                 source,
                 framing: stream_framing,
                 then,
-                log: None,
             })
         };
         self.enter(match deferred {
@@ -1630,8 +1632,8 @@ fn count_in(s: &Scratch, n: usize) {
 /// drops its source.
 #[cold]
 #[inline(never)]
-fn end_stream(mut st: Stream, s: &mut Scratch, unsent: usize) {
-    if let (Some(log), Some(obs)) = (st.log.take(), s.obs.as_deref_mut()) {
+fn end_stream(st: Stream, log: Option<Box<StreamLog>>, s: &mut Scratch, unsent: usize) {
+    if let (Some(log), Some(obs)) = (log, s.obs.as_deref_mut()) {
         log.finish(obs, unsent);
     }
     drop_stream(st);
