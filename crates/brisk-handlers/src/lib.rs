@@ -6,6 +6,9 @@
 //!
 //! # Brief overview
 //!
+//! - [`compress`]: response compression (gzip, deflate, br, zstd, as the
+//!   request's `Accept-Encoding` allows), streamed bodies included, with a
+//!   cache of compressed static bodies; opt-in request decompression.
 //! - [`form`]: typed, limited access to query strings and
 //!   `application/x-www-form-urlencoded` bodies (`ctx.query_form()?.get_u64("page")`).
 //! - [`multipart`]: `multipart/form-data` uploads: a streaming, I/O-free
@@ -42,6 +45,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod compress;
 pub mod cookie;
 pub mod form;
 pub mod metrics;

@@ -1650,7 +1650,7 @@ fn pull(
 ) -> Result<Pumped, &'static str> {
     while room > 0 {
         piece.reset();
-        let mut bw = BodyWriter { buf: piece };
+        let mut bw = BodyWriter::new(piece);
         let more =
             catch_unwind(AssertUnwindSafe(|| f(&mut bw))).map_err(|_| "body stream panicked")?;
         let before = w.len();

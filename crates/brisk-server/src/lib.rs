@@ -76,7 +76,7 @@ pub use access_log::{ACCESS_LOG_TARGET, AccessLogFormat, AccessLogHandler, Acces
 pub use brisk_http::{HeaderError, Method, TargetForm, Version};
 pub use brisk_pool::PoolStats;
 pub use config::{ConfigError, ErrorHandler, Handler, ServerBuilder};
-pub use ctx::{BodyReader, BodyStream, BodyWriter, RequestCtx};
+pub use ctx::{BodyReader, BodyStream, BodyWriter, RequestCtx, ResponseBodyKind};
 pub use error::{ServeError, ServerError};
 pub use hijack::{HijackHandler, Hijacked};
 pub use hooks::{
@@ -89,7 +89,7 @@ pub use metrics::{
 };
 pub use owned::OwnedRequest;
 pub use proxy::{Cidr, CidrError, MAX_PROXY_HEADER, ProxyHeaderRule, ProxyPolicy};
-pub use push::BodySender;
+pub use push::{BodySender, PushFilter};
 pub use server::{Server, ShutdownHandle};
 
 #[doc(hidden)]
