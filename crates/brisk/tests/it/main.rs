@@ -2,6 +2,8 @@
 
 mod files;
 mod inspect;
+#[cfg(feature = "handlers")]
+mod metrics;
 mod shutdown;
 mod upgrade;
 mod websocket;
