@@ -42,7 +42,8 @@ use log::{debug, error, warn};
 
 use std::sync::Arc;
 
-use crate::ctx::{BodyStream, BodyWriter, ConnInfo, Deferred, RequestCtx};
+use crate::access_log::{Answer, StreamLog};
+use crate::ctx::{BodyStream, BodyWriter, ConnInfo, Deferred, FileBody, RequestCtx};
 use crate::error::ServerError;
 use crate::hijack::HijackHandler;
 use crate::hooks::{ConnState, ContinueAction, RequestHead, RequestLimits};
@@ -64,6 +65,10 @@ const LINGER_MS: u64 = 2_000;
 /// Slack above `max_request_body_size` for chunk framing held in the buffer.
 const CHUNK_SLACK: usize = 16 * 1024;
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+/// Bytes of a file body one [`Conn::send_file`] call sends at most before
+/// the connection lets others have a turn (a client that reads as fast as
+/// the loop sends would otherwise keep the loop for the whole file).
+const FILE_QUANTUM: u64 = 1 << 20;
 
 /// What the loop should do with a connection after driving it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,10 +115,10 @@ enum State {
     /// The handler's producer is still giving the response body; requests
     /// behind it wait in the read buffer.
     Streaming(Stream),
-    /// A large `'static` body is being sent after the write buffer, with
-    /// vectored writes instead of a copy; requests behind it wait. Then
-    /// `then`.
-    Sending { rest: &'static [u8], then: Persist },
+    /// A body is being sent after the write buffer: a large `'static`
+    /// one with vectored writes instead of a copy, or a file; requests
+    /// behind it wait. Then `then`.
+    Sending { rest: Rest, then: Persist },
     /// The last response is queued and no request is read after it. Once
     /// it is sent the connection closes, after discarding input when
     /// `linger` (the client may still be sending).
@@ -132,6 +137,28 @@ enum State {
     /// (`proxy.rs`, before any transport layer); `drive` is not called
     /// until it ends (then `Idle`). It holds nothing.
     Preface,
+}
+
+/// The body a [`State::Sending`] connection sends after its write buffer.
+/// One state for both kinds (not a `SendingFile` of its own): measured,
+/// another state variant cost the plain path about 30 instructions per
+/// request in the matches on the state.
+enum Rest {
+    /// The rest of a large `'static` body (see [`Conn::send_static`]).
+    Static(&'static [u8]),
+    /// The rest of a file body (see [`Conn::send_file`]); boxed, so that
+    /// `State` keeps its size.
+    File(Box<FileBody>),
+}
+
+impl Rest {
+    /// Bytes still to send.
+    fn len(&self) -> u64 {
+        match self {
+            Rest::Static(b) => b.len() as u64,
+            Rest::File(f) => f.len,
+        }
+    }
 }
 
 /// A response body still being produced.
@@ -222,6 +249,10 @@ pub(crate) struct Conn<T> {
     /// otherwise cost a failing `send` per segment it sends).
     writable: bool,
     pub(crate) ip_counted: bool,
+    /// The access record of the body being streamed (`State::Streaming`),
+    /// written when it ends; only with an access log. Here rather than in
+    /// `Stream`: a larger `State` makes every state change copy more.
+    stream_log: Option<Box<StreamLog>>,
 }
 
 impl<T: Transport> Conn<T> {
@@ -239,6 +270,7 @@ impl<T: Transport> Conn<T> {
             read_side: ReadSide::Drained,
             writable: true,
             ip_counted: false,
+            stream_log: None,
         }
     }
 
@@ -247,6 +279,16 @@ impl<T: Transport> Conn<T> {
     #[inline(always)]
     fn enter(&mut self, next: State) {
         let old = std::mem::replace(&mut self.state, next);
+        // A file body's state is left through `send_file` only, which
+        // takes the file out first (`Sending` is tested by its tag alone,
+        // as before file bodies: measured cheaper on the plain path).
+        debug_assert!(!matches!(
+            old,
+            State::Sending {
+                rest: Rest::File(_),
+                ..
+            }
+        ));
         if matches!(
             old,
             State::Idle
@@ -422,7 +464,7 @@ impl<T: Transport> Conn<T> {
                 }
                 State::Sending { .. } => {
                     // Its write buffer was empty; the body is still to go.
-                    match self.send_static(s, core, now_ms) {
+                    match self.send_deferred(s, core, now_ms) {
                         Err(_) => return Next::Close,
                         Ok(false) => return self.settle(s, core),
                         Ok(true) => continue,
@@ -587,6 +629,7 @@ impl<T: Transport> Conn<T> {
     /// Buffers and request state back to the thread (the connection is
     /// closing).
     pub(crate) fn release(&mut self, core: &Core, s: &mut Scratch) {
+        let unsent = self.pending_output();
         if let Some(b) = self.rbuf.take() {
             s.put_buf(core, READ, b);
         }
@@ -597,7 +640,7 @@ impl<T: Transport> Conn<T> {
         self.wpos = 0;
         match std::mem::replace(&mut self.state, State::Idle) {
             State::Reading { req, .. } | State::Detaching(req) => s.put_inflight(req),
-            State::Streaming(st) => drop_stream(st),
+            State::Streaming(st) => end_stream(st, self.stream_log.take(), s, unsent),
             _ => {}
         }
     }
@@ -668,6 +711,9 @@ impl<T: Transport> Conn<T> {
         }
         let was_empty = v.len() == self.rpos;
         let f = self.io.read_into(v, spare)?;
+        if s.obs.is_some() {
+            count_in(s, f.n);
+        }
         if f.n == 0 {
             self.read_side = ReadSide::Closed;
             return Ok(());
@@ -693,7 +739,7 @@ impl<T: Transport> Conn<T> {
     #[inline(always)]
     fn flush(&mut self, s: &mut Scratch, core: &Core, now_ms: u64) -> io::Result<bool> {
         if let State::Sending { .. } = self.state {
-            return self.send_static(s, core, now_ms);
+            return self.send_deferred(s, core, now_ms);
         }
         if let Some(w) = self.wbuf.as_mut() {
             while self.wpos < w.len() {
@@ -719,12 +765,94 @@ impl<T: Transport> Conn<T> {
         self.flush_transport(now_ms)
     }
 
+    /// [`flush`](Self::flush) in the `Sending` state (cold: the plain
+    /// path's block layout and registers go to the usual case).
+    #[cold]
+    #[inline(never)]
+    fn send_deferred(&mut self, s: &mut Scratch, core: &Core, now_ms: u64) -> io::Result<bool> {
+        if let State::Sending {
+            rest: Rest::File(_),
+            ..
+        } = self.state
+        {
+            self.send_file(s, core, now_ms)
+        } else {
+            self.send_static(s, core, now_ms)
+        }
+    }
+
+    /// [`flush`](Self::flush) in the `Sending` state with a file: the rest of the
+    /// write buffer, then the file, through [`Transport::send_file`]
+    /// (`sendfile(2)` on TCP). At most [`FILE_QUANTUM`] bytes per call:
+    /// `Ok(true)` with the state unchanged means "more to send, give the
+    /// others a turn" (`drive` comes back to it, or answers `Next::Again`).
+    #[cold]
+    #[inline(never)]
+    fn send_file(&mut self, s: &mut Scratch, core: &Core, now_ms: u64) -> io::Result<bool> {
+        let mut budget = FILE_QUANTUM;
+        while let State::Sending {
+            rest: Rest::File(file),
+            then,
+        } = &mut self.state
+        {
+            let then = *then;
+            if budget == 0 {
+                break;
+            }
+            let head: &[u8] = self.wbuf.as_ref().map_or(&[], |w| &w[self.wpos..]);
+            let take = file.len.min(budget);
+            match self.io.send_file(head, &file.file, file.offset, take) {
+                Ok(0) if !head.is_empty() || take > 0 => {
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                Ok(n) => {
+                    let in_head = n.min(head.len());
+                    self.wpos += in_head;
+                    self.last_active = now_ms;
+                    let body = (n - in_head) as u64;
+                    file.offset += body;
+                    file.len -= body;
+                    budget = budget.saturating_sub(body);
+                    if file.len == 0 && self.wbuf.as_ref().is_none_or(|w| self.wpos == w.len()) {
+                        // The file's handle is dropped here (`enter` would
+                        // forget it).
+                        drop(std::mem::replace(&mut self.state, State::Idle));
+                        self.enter(match then {
+                            Persist::KeepAlive => State::Idle,
+                            Persist::Close { linger } => State::Closing { linger },
+                        });
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.writable = false;
+                    return Ok(false);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    debug!("conn {}: sending a file body: {e}", self.info.id);
+                    return Err(e);
+                }
+            }
+        }
+        if self.wbuf.as_ref().is_some_and(|w| self.wpos == w.len()) {
+            if let Some(b) = self.wbuf.take() {
+                s.put_buf(core, WRITE, b);
+            }
+            self.wpos = 0;
+        }
+        self.flush_transport(now_ms)
+    }
+
     /// [`flush`](Self::flush) in the `Sending` state: the rest of the
     /// write buffer and the static body go out in vectored writes; then
     /// the state's `then`.
     #[inline(never)]
     fn send_static(&mut self, s: &mut Scratch, core: &Core, now_ms: u64) -> io::Result<bool> {
-        while let State::Sending { rest, then } = self.state {
+        while let State::Sending {
+            rest: Rest::Static(rest),
+            then,
+        } = self.state
+        {
             let head: &[u8] = self.wbuf.as_ref().map_or(&[], |w| &w[self.wpos..]);
             let r = if head.is_empty() {
                 self.io.write(rest)
@@ -740,7 +868,10 @@ impl<T: Transport> Conn<T> {
                     self.last_active = now_ms;
                     let rest = &rest[n - in_head..];
                     self.enter(if !rest.is_empty() {
-                        State::Sending { rest, then }
+                        State::Sending {
+                            rest: Rest::Static(rest),
+                            then,
+                        }
                     } else {
                         match then {
                             Persist::KeepAlive => State::Idle,
@@ -796,17 +927,25 @@ impl<T: Transport> Conn<T> {
             .cfg
             .max_pending_output
             .saturating_sub(w.len() - self.wpos);
+        let before = w.len();
         let outcome = match &mut st.source {
             Source::Pull(f) => pull(f, st.framing, room, w, &mut s.resp.body),
             Source::Push(shared) => push(shared, st.framing, room, w),
         };
+        if let Some(o) = &s.obs {
+            let n = w.len() - before;
+            o.bytes_out(n);
+            if let Some(l) = &mut self.stream_log {
+                l.body_bytes += n as u64;
+            }
+        }
         match outcome {
             Ok(Pumped::Ended) => {
                 self.enter(match st.then {
                     Persist::KeepAlive => State::Idle,
                     Persist::Close { linger } => State::Closing { linger },
                 });
-                drop_stream(st);
+                end_stream(st, self.stream_log.take(), s, 0);
                 Pumped::Ended
             }
             Ok(p) => {
@@ -819,7 +958,7 @@ impl<T: Transport> Conn<T> {
                     "conn {} ({}): {why}; closing the connection",
                     self.info.id, self.info.remote
                 );
-                drop_stream(st);
+                end_stream(st, self.stream_log.take(), s, 0);
                 self.enter(State::Closing { linger: false });
                 Pumped::Ended
             }
@@ -1161,7 +1300,99 @@ impl<T: Transport> Conn<T> {
         }
 
         let keep_alive = self.keeps_alive(s, core, head);
+        if s.obs.is_some() {
+            self.send_observed(w, s, base, (head, buf), keep_alive, more, now);
+            return;
+        }
         self.send_response(w, s, base, head, keep_alive, more);
+    }
+
+    /// [`send_response`](Self::send_response), then
+    /// [`observe`](Self::observe) (out of line: observation is off by
+    /// default, and then the serving path pays one test for it).
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn send_observed(
+        &mut self,
+        w: &mut ByteBuffer,
+        s: &mut Scratch,
+        base: &WriteOptions<'_>,
+        (head, buf): (&brisk_http::RequestHeader, &[u8]),
+        keep_alive: bool,
+        linger: bool,
+        received: Instant,
+    ) {
+        let before = w.len();
+        self.send_response(w, s, base, head, keep_alive, linger);
+        self.observe(w.len() - before, s, head, buf, received);
+    }
+
+    /// Counts (metrics) and logs (access log) the response just queued for
+    /// `head` (`bytes` of it in the write buffer); a streamed body is
+    /// logged when it ends.
+    #[inline]
+    pub(crate) fn observe(
+        &mut self,
+        bytes: usize,
+        s: &mut Scratch,
+        head: &brisk_http::RequestHeader,
+        buf: &[u8],
+        received: Instant,
+    ) {
+        let Some(obs) = s.obs.as_deref_mut() else {
+            return;
+        };
+        let status = s.resp.header.status();
+        let mut queued = bytes;
+        if let State::Sending { rest, .. } = &self.state {
+            queued += rest.len() as usize;
+        }
+        obs.served(status, queued, received);
+        if obs.log.is_some() {
+            self.log_served(bytes, s, head, buf, received);
+        }
+    }
+
+    /// The access log part of [`observe`](Self::observe) (out of line:
+    /// metrics are often on without it).
+    #[cold]
+    #[inline(never)]
+    fn log_served(
+        &mut self,
+        bytes: usize,
+        s: &mut Scratch,
+        head: &brisk_http::RequestHeader,
+        buf: &[u8],
+        received: Instant,
+    ) {
+        let Some(obs) = s.obs.as_deref_mut() else {
+            return;
+        };
+        let status = s.resp.header.status();
+        let mut a = Answer {
+            remote: self.info.remote,
+            conn_id: self.info.id,
+            status,
+            bytes_sent: bytes as u64,
+            body_bytes: 0,
+            received: Some(received),
+            unix_secs: s.unix_secs,
+        };
+        match &mut self.state {
+            State::Streaming(_) => {
+                self.stream_log = Some(StreamLog::new(head, buf, &a));
+                return;
+            }
+            State::Sending { rest, .. } => {
+                a.body_bytes = rest.len();
+                a.bytes_sent += a.body_bytes;
+            }
+            State::Hijacking(_) => {}
+            _ if head.method() == Method::Head || brisk_http::status_has_no_body(status) => {}
+            _ => a.body_bytes = s.resp.body_bytes().len() as u64,
+        }
+        crate::access_log::log_response(obs, Some((head, buf)), &a);
     }
 
     /// Writes the handler's response, or its head and the start of its
@@ -1299,6 +1530,7 @@ impl<T: Transport> Conn<T> {
         let sends_body = !is_head && !brisk_http::status_has_no_body(s.resp.header.status());
         let declared = match &deferred {
             Deferred::Static(b) => Some(b.len() as u64),
+            Deferred::File(f) => Some(f.len),
             Deferred::Push(p) => p.lock().declared(),
             _ => None,
         };
@@ -1343,9 +1575,14 @@ impl<T: Transport> Conn<T> {
                 }
                 stream(Source::Push(shared))
             }
-            Deferred::Static(rest) if sends_body && !rest.is_empty() => {
-                State::Sending { rest, then }
-            }
+            Deferred::Static(rest) if sends_body && !rest.is_empty() => State::Sending {
+                rest: Rest::Static(rest),
+                then,
+            },
+            Deferred::File(file) if sends_body && file.len > 0 => State::Sending {
+                rest: Rest::File(file),
+                then,
+            },
             other => {
                 if let Deferred::Push(shared) = &other {
                     // HEAD, 204 or 304: nothing is sent; writes are dropped.
@@ -1518,6 +1755,27 @@ fn drop_stream(st: Stream) {
         shared.gone(false);
     }
     drop(st);
+}
+
+/// Counts bytes read (out of line: metrics are off by default).
+#[cold]
+#[inline(never)]
+fn count_in(s: &Scratch, n: usize) {
+    if let Some(o) = &s.obs {
+        o.bytes_in(n);
+    }
+}
+
+/// Ends a streamed body: logs its access record, if it has one (`unsent`:
+/// bytes of it still in the output when the connection closes), and
+/// drops its source.
+#[cold]
+#[inline(never)]
+fn end_stream(st: Stream, log: Option<Box<StreamLog>>, s: &mut Scratch, unsent: usize) {
+    if let (Some(log), Some(obs)) = (log, s.obs.as_deref_mut()) {
+        log.finish(obs, unsent);
+    }
+    drop_stream(st);
 }
 
 /// Calls the handler's producer while the output has `room`, framing each

@@ -72,6 +72,61 @@ pub(crate) trait Transport {
     /// at most `timeout`: `Ok(false)` when the time ran out. For a
     /// connection served on a worker thread, whose reads and writes block.
     fn wait(&mut self, write: bool, timeout: std::time::Duration) -> io::Result<bool>;
+
+    /// Sends a prefix of `head` followed by `len` bytes of `file` from
+    /// `offset` (a file body after its response head): the count of bytes
+    /// taken, head first. The file's position is neither used nor moved,
+    /// so one open file may serve many connections at once.
+    ///
+    /// The default reads a piece of the file into a buffer on the stack
+    /// (`pread`) and sends it with the head through
+    /// [`write_vectored`](Self::write_vectored): right for a transport that
+    /// transforms the bytes (TLS). [`TcpTransport`] sends the file with
+    /// `sendfile(2)` instead, without copying it through user space. A
+    /// file shorter than `offset + len` is an `UnexpectedEof` error.
+    #[cold]
+    fn send_file(
+        &mut self,
+        head: &[u8],
+        file: &std::fs::File,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<usize> {
+        send_file_by_copy(self, head, file, offset, len)
+    }
+}
+
+/// [`Transport::send_file`] by copying: a piece of the file is read into a
+/// buffer on the stack (`pread`) and sent with the head through
+/// [`write_vectored`](Transport::write_vectored).
+#[cold]
+fn send_file_by_copy<T: Transport + ?Sized>(
+    t: &mut T,
+    head: &[u8],
+    file: &std::fs::File,
+    offset: u64,
+    len: u64,
+) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut piece = [0u8; FILE_PIECE];
+    let want = piece.len().min(usize::try_from(len).unwrap_or(usize::MAX));
+    let n = if want == 0 {
+        0
+    } else {
+        loop {
+            match file.read_at(&mut piece[..want], offset) {
+                Ok(0) => return Err(file_ended()),
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    if head.is_empty() {
+        t.write(&piece[..n])
+    } else {
+        t.write_vectored(&[io::IoSlice::new(head), io::IoSlice::new(&piece[..n])])
+    }
 }
 
 /// Plain TCP: the accepted socket itself. On the io_uring loop its I/O
@@ -222,6 +277,23 @@ impl Transport for TcpTransport {
             }
         }
     }
+
+    /// The head, then the file with `sendfile(2)`: no copy through user
+    /// space (see [`sys::send_head_and_file`]).
+    fn send_file(
+        &mut self,
+        head: &[u8],
+        file: &std::fs::File,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<usize> {
+        if !self.ring.is_plain() {
+            // The ring owns the byte order (a send may be in flight): the
+            // file goes through it, copied, like any other output.
+            return send_file_by_copy(self, head, file, offset, len);
+        }
+        sys::send_head_and_file(&self.sock, head, file, offset, len)
+    }
 }
 
 /// An in-memory transport for tests and fuzzing: the "network" is a byte
@@ -367,6 +439,18 @@ impl Transport for MemTransport {
             !self.inbox.is_empty() || self.peer_closed
         })
     }
+}
+
+/// Bytes of a file the default [`Transport::send_file`] copies per call.
+const FILE_PIECE: usize = 16 * 1024;
+
+/// The error of a file body whose file shrank under it.
+#[cold]
+fn file_ended() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the file of a file body ended before its announced length",
+    )
 }
 
 #[cfg(test)]

@@ -905,6 +905,9 @@ impl UState {
     ) {
         conn.release(core, s);
         core.conn_closed(&conn);
+        if let Some(o) = &s.obs {
+            o.closed();
+        }
         core.hooks
             .conn_state(conn.info.id, conn.info.remote, ConnState::Closed);
         self.unring(idx, generation, &mut conn);
@@ -1004,6 +1007,9 @@ impl UState {
             core.conn_closed(&conn);
             core.hooks
                 .conn_state(conn.info.id, conn.info.remote, ConnState::Hijacked);
+            if let Some(o) = &s.obs {
+                o.hijacked();
+            }
             if let Some(slot) = self.slab.slots.get_mut(idx as usize) {
                 slot.out = false;
                 self.out -= 1;
@@ -1239,6 +1245,9 @@ impl UState {
         conn.io.ring.recv = Recv::Off; // armed by `sync`
         core.hooks
             .conn_state(conn.info.id, conn.info.remote, ConnState::New);
+        if let Some(o) = &s.obs {
+            o.accepted();
+        }
         self.sync(idx, generation, &mut conn);
         let deadline = conn.deadline(core);
         let slot = &mut self.slab.slots[idx as usize];

@@ -1,6 +1,9 @@
 //! The facade's examples, run as real processes.
 
+mod files;
 mod inspect;
+#[cfg(feature = "handlers")]
+mod metrics;
 mod shutdown;
 mod upgrade;
 mod websocket;
