@@ -139,6 +139,9 @@ pub(crate) struct Config {
     /// `None`: SIGTERM/SIGINT handled on `listen_and_serve` only.
     pub(crate) handle_signals: Option<bool>,
     pub(crate) force_on_second_signal: bool,
+    /// Every listener speaks TLS with this configuration.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for Config {
@@ -180,6 +183,8 @@ impl Default for Config {
             limits: Limits::default(),
             handle_signals: None,
             force_on_second_signal: true,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -569,6 +574,15 @@ impl ServerBuilder {
         /// terminal or the service manager, and from the master).
         force_on_second_signal: bool
     );
+
+    /// Serves HTTPS: every listener of this server speaks TLS with
+    /// `config` (certificates, SNI, handshake timeout; see
+    /// [`TlsConfig`](crate::TlsConfig)). Feature `tls`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::TlsConfig) -> Self {
+        self.cfg.tls = Some(config);
+        self
+    }
 
     /// Stop normalizing request header names to canonical case.
     pub fn disable_header_names_normalizing(mut self, disable: bool) -> Self {

@@ -324,7 +324,11 @@ impl<T: Transport> Conn<T> {
             | State::Closing { .. }
             | State::Hijacking(_) => self.last_active + d.write,
             State::Idle if self.unprocessed() > 0 => self.last_active + d.read,
-            State::Idle if self.info.request_num == 0 => self.last_active + d.first_byte,
+            State::Idle if self.info.request_num == 0 => match self.io.handshake_deadline() {
+                // TLS: the handshake's own deadline, counted from accept.
+                Some(at) => at,
+                None => self.last_active + d.first_byte,
+            },
             State::Idle => self.last_active + d.idle,
         };
         at.max(1)
@@ -1096,7 +1100,7 @@ impl<T: Transport> Conn<T> {
         }
 
         let keep_alive = self.keeps_alive(s, core, head);
-        self.send_response(w, s, base, head, keep_alive, more);
+        self.send_response(w, s, core, base, head, keep_alive, more);
     }
 
     /// Writes the handler's response, or its head and the start of its
@@ -1105,10 +1109,12 @@ impl<T: Transport> Conn<T> {
     /// pipelined request, an unread body), so the close must drain it.
     /// Shared by requests served on the loop and on a worker.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn send_response(
         &mut self,
         w: &mut ByteBuffer,
         s: &mut Scratch,
+        core: &Core,
         base: &WriteOptions<'_>,
         head: &brisk_http::RequestHeader,
         keep_alive: bool,
@@ -1132,7 +1138,7 @@ impl<T: Transport> Conn<T> {
                 self.enter(State::Closing { linger });
             }
         } else {
-            self.start_deferred(w, s, base, keep_alive, is_head, http10, linger);
+            self.start_deferred(w, s, core, base, keep_alive, is_head, http10, linger);
         }
     }
 
@@ -1207,6 +1213,7 @@ impl<T: Transport> Conn<T> {
         &mut self,
         w: &mut ByteBuffer,
         s: &mut Scratch,
+        core: &Core,
         base: &WriteOptions<'_>,
         keep_alive: bool,
         is_head: bool,
@@ -1215,6 +1222,13 @@ impl<T: Transport> Conn<T> {
     ) {
         let deferred = std::mem::replace(&mut s.resp.deferred, Deferred::None);
         if let Deferred::Hijack(handler) = deferred {
+            if !self.io.can_hijack() {
+                // TLS: the session cannot be handed over as a socket; the
+                // handler never runs and the client learns why.
+                drop(handler);
+                self.respond_error(w, s, core, ServerError::HijackOverTls, None, is_head);
+                return;
+            }
             // The response goes out as it is, then the connection is the
             // handler's (101: the server writes `Connection: Upgrade`).
             write_response(

@@ -51,10 +51,11 @@ use crate::server::{Core, Run};
 use crate::slab::Slab;
 use crate::sys;
 use crate::timer::{Entry, Wheel};
-use crate::transport::TcpTransport;
+use crate::transport::{LoopTransport, TcpTransport};
 
-/// The loop's connections: the state machine over plain TCP.
-pub(crate) type TcpConn = Conn<TcpTransport>;
+/// The loop's connections: the state machine over a TCP socket, plain or
+/// (feature `tls`) TLS.
+pub(crate) type TcpConn = Conn<LoopTransport>;
 
 const MAX_EVENTS: usize = 1024;
 /// Connections that used up their turn budget resumed per `epoll_wait`.
@@ -234,7 +235,13 @@ fn run_hijack(core: &Core, mut conn: Box<TcpConn>) {
     let id = conn.info.id;
     match parts {
         Ok((handler, buffered)) => {
-            let sock = conn.into_io().into_socket();
+            let Some(sock) = conn.into_io().into_socket() else {
+                // Unreachable: a TLS connection's hijack is answered 501
+                // before it gets here (`Transport::can_hijack`).
+                error!("conn {id}: a TLS connection cannot be hijacked; closed");
+                core.hijack_ended(id);
+                return;
+            };
             let _ = sock.set_nonblocking(false);
             let stream = std::net::TcpStream::from(sock);
             core.hijack_started(id, &stream);
@@ -759,7 +766,19 @@ impl LoopState {
             request_num: 0,
             token: token(idx, generation),
         };
-        let mut conn = Box::new(Conn::new(TcpTransport::new(sock), info, self.now_ms));
+        let io = match transport(core, sock, self.now_ms) {
+            Ok(io) => io,
+            Err(e) => {
+                error!("loop {}: cannot start TLS on a new connection: {e}", shared.idx);
+                core.open.fetch_sub(1, Ordering::AcqRel);
+                if ip_counted {
+                    core.ip_release(remote.ip());
+                }
+                self.slab.unalloc(idx);
+                return;
+            }
+        };
+        let mut conn = Box::new(Conn::new(io, info, self.now_ms));
         conn.ip_counted = ip_counted;
         let ev = conn_event(idx, generation);
         if let Err(e) = shared.epoll.add(conn.io.socket().as_fd(), ev) {
@@ -843,6 +862,18 @@ impl LoopState {
     }
 }
 
+/// The transport of an accepted socket: TLS when the server has it.
+#[inline]
+fn transport(core: &Core, sock: Socket, now_ms: u64) -> io::Result<LoopTransport> {
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &core.tls {
+        let t = tls.accept(sock, now_ms).map_err(io::Error::other)?;
+        return Ok(LoopTransport::Tls(Box::new(t)));
+    }
+    let _ = (core, now_ms);
+    Ok(LoopTransport::Tcp(TcpTransport::new(sock)))
+}
+
 fn is_fd_exhaustion(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
@@ -861,6 +892,12 @@ fn reject(core: &Core, s: &mut Scratch, sock: &Socket, remote: SocketAddr, err: 
         request_num: 0,
         token: 0,
     };
+    #[cfg(feature = "tls")]
+    if core.tls.is_some() {
+        // No handshake yet, so no way to answer in HTTP: close.
+        let _ = (s, sock, info, err);
+        return;
+    }
     let mut w = s.get_buf(core, WRITE);
     write_error(&mut w, s, core, &info, err, None, false);
     let _ = sys::send(sock, &w);

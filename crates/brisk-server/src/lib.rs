@@ -54,6 +54,8 @@ mod slab;
 mod sync;
 mod sys;
 mod timer;
+#[cfg(feature = "tls")]
+mod tls;
 mod transport;
 
 pub use brisk_http::{HeaderError, Method, TargetForm, Version};
@@ -67,6 +69,12 @@ pub use hooks::{
 };
 pub use push::BodySender;
 pub use server::{Server, ShutdownHandle};
+#[cfg(feature = "tls")]
+pub use tls::{DEFAULT_HANDSHAKE_TIMEOUT, TlsConfig, TlsError, TlsReloader};
+/// The TLS library under [`TlsConfig`] (feature `tls`), for
+/// [`TlsConfig::from_rustls`].
+#[cfg(feature = "tls")]
+pub use rustls;
 
 #[doc(hidden)]
 pub mod _fuzz;

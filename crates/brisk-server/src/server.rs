@@ -69,6 +69,9 @@ pub(crate) struct Core {
     pub(crate) hijacked: AtomicUsize,
     /// Their sockets, by connection id, when `close_hijacked_on_shutdown`.
     hijacked_socks: Mutex<std::collections::HashMap<u64, std::net::TcpStream>>,
+    /// TLS on every accepted connection (`ServerBuilder::tls`).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::TlsAcceptor>,
 }
 
 /// The connection timeouts of a [`Config`] in milliseconds.
@@ -129,6 +132,8 @@ impl Server {
                 inspects_heads: hooks.head.is_some() || hooks.cont.is_some(),
                 hooks,
                 timeouts: TimeoutsMs::of(&cfg),
+                #[cfg(feature = "tls")]
+                tls: cfg.tls.as_ref().map(|t| t.acceptor()),
                 buffer_limit: if cfg.stream_request_body {
                     cfg.max_request_body_size.min(cfg.read_buffer_size) as u64
                 } else {
@@ -439,6 +444,12 @@ impl Core {
 
     pub(crate) fn ip_acquire(&self, ip: IpAddr) -> bool {
         self.per_ip.acquire(ip, self.cfg.max_conns_per_ip)
+    }
+
+    /// Gives back a per-IP slot taken by [`ip_acquire`](Self::ip_acquire)
+    /// for a connection that never started.
+    pub(crate) fn ip_release(&self, ip: IpAddr) {
+        self.per_ip.release(ip);
     }
 
     /// Bookkeeping when a connection closes.

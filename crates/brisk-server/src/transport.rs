@@ -72,6 +72,20 @@ pub(crate) trait Transport {
     /// at most `timeout`: `Ok(false)` when the time ran out. For a
     /// connection served on a worker thread, whose reads and writes block.
     fn wait(&mut self, write: bool, timeout: std::time::Duration) -> io::Result<bool>;
+
+    /// While a handshake runs (TLS): the time (server clock, ms) by which
+    /// it must finish. The connection's deadline until then.
+    #[inline]
+    fn handshake_deadline(&self) -> Option<u64> {
+        None
+    }
+
+    /// Whether a handler may take the connection over (hijack): not over
+    /// TLS, whose session cannot be handed out as a socket.
+    #[inline]
+    fn can_hijack(&self) -> bool {
+        true
+    }
 }
 
 /// Plain TCP: the accepted socket itself.
@@ -127,24 +141,123 @@ impl Transport for TcpTransport {
     }
 
     fn wait(&mut self, write: bool, timeout: std::time::Duration) -> io::Result<bool> {
-        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-        use std::os::fd::AsFd;
-        let events = if write {
-            PollFlags::POLLOUT
-        } else {
-            PollFlags::POLLIN
-        };
-        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        let mut fds = [PollFd::new(self.sock.as_fd(), events)];
-        loop {
-            match poll(
-                &mut fds,
-                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
-            ) {
-                Ok(n) => return Ok(n > 0),
-                Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => return Err(e.into()),
-            }
+        poll_socket(&self.sock, write, timeout)
+    }
+}
+
+/// What an event loop's connections run over: plain TCP, or TLS over TCP
+/// (feature `tls`). Without the feature the enum has one variant and
+/// costs nothing; with it, one predictable branch per call.
+pub(crate) enum LoopTransport {
+    /// Plain TCP.
+    Tcp(TcpTransport),
+    /// rustls over TCP (boxed: the session is large, and a plain
+    /// connection should not pay for it).
+    #[cfg(feature = "tls")]
+    Tls(Box<crate::tls::TlsTransport>),
+}
+
+/// Forwards one call to the variant's transport.
+macro_rules! each {
+    ($self:expr, $t:ident => $e:expr) => {
+        match $self {
+            LoopTransport::Tcp($t) => $e,
+            #[cfg(feature = "tls")]
+            LoopTransport::Tls($t) => $e,
+        }
+    };
+}
+
+impl LoopTransport {
+    /// The socket, for registering it with epoll.
+    #[inline]
+    pub(crate) fn socket(&self) -> &Socket {
+        each!(self, t => t.socket())
+    }
+
+    /// The plain socket of a hijacked connection; `None` over TLS (a
+    /// TLS connection is never hijacked: see [`Transport::can_hijack`]).
+    pub(crate) fn into_socket(self) -> Option<Socket> {
+        match self {
+            LoopTransport::Tcp(t) => Some(t.into_socket()),
+            #[cfg(feature = "tls")]
+            LoopTransport::Tls(_) => None,
+        }
+    }
+}
+
+impl Transport for LoopTransport {
+    #[inline]
+    fn read_into(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<Filled> {
+        each!(self, t => t.read_into(buf, max))
+    }
+
+    fn discard(&mut self, max: usize) -> io::Result<usize> {
+        each!(self, t => t.discard(max))
+    }
+
+    #[inline]
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        each!(self, t => t.write(data))
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        each!(self, t => t.write_vectored(bufs))
+    }
+
+    #[inline]
+    fn flush(&mut self) -> io::Result<()> {
+        each!(self, t => t.flush())
+    }
+
+    #[inline]
+    fn has_pending_output(&self) -> bool {
+        each!(self, t => t.has_pending_output())
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        each!(self, t => t.shutdown_write())
+    }
+
+    fn wait(&mut self, write: bool, timeout: std::time::Duration) -> io::Result<bool> {
+        each!(self, t => t.wait(write, timeout))
+    }
+
+    #[inline]
+    fn handshake_deadline(&self) -> Option<u64> {
+        each!(self, t => t.handshake_deadline())
+    }
+
+    #[inline]
+    fn can_hijack(&self) -> bool {
+        each!(self, t => t.can_hijack())
+    }
+}
+
+/// Waits until `sock` may be read (or, with `write`, written), at most
+/// `timeout`: `Ok(false)` when the time ran out.
+pub(crate) fn poll_socket(
+    sock: &Socket,
+    write: bool,
+    timeout: std::time::Duration,
+) -> io::Result<bool> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let events = if write {
+        PollFlags::POLLOUT
+    } else {
+        PollFlags::POLLIN
+    };
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    let mut fds = [PollFd::new(sock.as_fd(), events)];
+    loop {
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(n) => return Ok(n > 0),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }

@@ -248,7 +248,7 @@ impl<T: Transport> Conn<T> {
             // and its unread rest must be drained before the close.
             let keep_alive = complete && self.keeps_alive(s, core, head);
             let base = base_options(core);
-            self.send_response(&mut w, s, &base, head, keep_alive, !complete || more);
+            self.send_response(&mut w, s, core, &base, head, keep_alive, !complete || more);
         }
         // The read buffer now holds what follows the body.
         rb.reset();
