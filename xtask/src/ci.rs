@@ -33,10 +33,7 @@ pub(crate) const FORBIDDEN: &[(&str, &[&str])] = &[
             "brisk",
         ],
     ),
-    (
-        "brisk-handlers",
-        &["brisk", "brisk-prefork"],
-    ),
+    ("brisk-handlers", &["brisk", "brisk-prefork"]),
     (
         "brisk-prefork",
         &[

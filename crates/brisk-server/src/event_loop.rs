@@ -769,7 +769,10 @@ impl LoopState {
         let io = match transport(core, sock, self.now_ms) {
             Ok(io) => io,
             Err(e) => {
-                error!("loop {}: cannot start TLS on a new connection: {e}", shared.idx);
+                error!(
+                    "loop {}: cannot start TLS on a new connection: {e}",
+                    shared.idx
+                );
                 core.open.fetch_sub(1, Ordering::AcqRel);
                 if ip_counted {
                     core.ip_release(remote.ip());

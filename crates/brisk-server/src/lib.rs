@@ -68,13 +68,13 @@ pub use hooks::{
     RequestLimits,
 };
 pub use push::BodySender;
-pub use server::{Server, ShutdownHandle};
-#[cfg(feature = "tls")]
-pub use tls::{DEFAULT_HANDSHAKE_TIMEOUT, TlsConfig, TlsError, TlsReloader};
 /// The TLS library under [`TlsConfig`] (feature `tls`), for
 /// [`TlsConfig::from_rustls`].
 #[cfg(feature = "tls")]
 pub use rustls;
+pub use server::{Server, ShutdownHandle};
+#[cfg(feature = "tls")]
+pub use tls::{DEFAULT_HANDSHAKE_TIMEOUT, TlsConfig, TlsError, TlsReloader};
 
 #[doc(hidden)]
 pub mod _fuzz;

@@ -149,7 +149,10 @@ impl fmt::Display for TlsError {
                  (is the key the one of the first certificate, and RSA, ECDSA or Ed25519?)"
             ),
             TlsError::InvalidServerName(n) => {
-                write!(f, "{n:?} is not a DNS name; SNI names look like \"example.com\"")
+                write!(
+                    f,
+                    "{n:?} is not a DNS name; SNI names look like \"example.com\""
+                )
             }
         }
     }
@@ -198,7 +201,10 @@ impl fmt::Debug for TlsConfig {
         };
         f.debug_struct("TlsConfig")
             .field("sni_names", &names)
-            .field("user_rustls_config", &matches!(self.certs, Certs::Rustls(_)))
+            .field(
+                "user_rustls_config",
+                &matches!(self.certs, Certs::Rustls(_)),
+            )
             .field("handshake_timeout", &self.handshake_timeout)
             .finish()
     }
@@ -243,12 +249,11 @@ fn certified_key(
             message: e.to_string(),
         },
     })?;
-    let ck = CertifiedKey::from_der(chain, key, &provider()).map_err(|source| {
-        TlsError::Rustls {
+    let ck =
+        CertifiedKey::from_der(chain, key, &provider()).map_err(|source| TlsError::Rustls {
             origin: cert_origin.to_string(),
             source,
-        }
-    })?;
+        })?;
     Ok(Arc::new(ck))
 }
 
@@ -365,7 +370,12 @@ impl TlsConfig {
     }
 
     /// Like [`sni`](Self::sni), from PEM data in memory.
-    pub fn sni_pem(self, name: &str, cert_pem: &[u8], key_pem: &[u8]) -> Result<TlsConfig, TlsError> {
+    pub fn sni_pem(
+        self,
+        name: &str,
+        cert_pem: &[u8],
+        key_pem: &[u8],
+    ) -> Result<TlsConfig, TlsError> {
         let ck = certified_key(cert_pem, key_pem, name, name)?;
         self.add_sni(name, ck)
     }
@@ -814,8 +824,8 @@ mod tests {
         let (_, other_key) = pem(&["b.test"]);
         let e = TlsConfig::from_pem(cert.as_bytes(), other_key.as_bytes()).unwrap_err();
         assert!(matches!(e, TlsError::Rustls { .. }), "{e}");
-        let e = TlsConfig::from_pem_files("/nonexistent/cert.pem", "/nonexistent/key.pem")
-            .unwrap_err();
+        let e =
+            TlsConfig::from_pem_files("/nonexistent/cert.pem", "/nonexistent/key.pem").unwrap_err();
         assert!(e.to_string().contains("/nonexistent/cert.pem"), "{e}");
         let cfg = TlsConfig::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
         let e = cfg

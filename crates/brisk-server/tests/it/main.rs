@@ -12,4 +12,6 @@ mod push;
 mod refusals;
 mod shutdown;
 mod support;
+#[cfg(feature = "tls")]
+mod tls;
 mod upload;
