@@ -4,8 +4,10 @@
 //!
 //! Flags: `--port N` (`-p`; default 8080, 0 = any free port), `--loops N`
 //! (`-l`; default: one event loop per core) where the example allows it,
-//! `--help` (`-h`). A value may also follow `=` (`--port=8080`). A bad flag
-//! is reported on stderr with exit status 2.
+//! `--help` (`-h`), and `--tls-cert FILE --tls-key FILE` (PEM) to serve
+//! HTTPS, which needs the `tls` feature (`--features tls`; without it the
+//! flags are refused with a message saying so). A value may also follow
+//! `=` (`--port=8080`). A bad flag is reported on stderr with exit status 2.
 
 use std::process::ExitCode;
 
@@ -15,6 +17,9 @@ pub struct Args {
     pub port: u16,
     /// Event loops; `None`: the server's default (one per core).
     pub loops: Option<usize>,
+    /// `--tls-cert` and `--tls-key`: serve HTTPS with this certificate
+    /// chain and key (PEM files).
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 /// Parses the process's arguments for the example `name`. `loops` says
@@ -29,7 +34,10 @@ pub fn parse(name: &str, loops: bool) -> Args {
             } else {
                 ""
             };
-            println!("usage: {name} [--port N (default 8080, 0 = any)]{loops_usage}");
+            println!(
+                "usage: {name} [--port N (default 8080, 0 = any)]{loops_usage} \
+                 [--tls-cert FILE --tls-key FILE (HTTPS; needs --features tls)]"
+            );
             std::process::exit(0);
         }
         Err(e) => {
@@ -47,7 +55,9 @@ fn parse_from(
     let mut out = Args {
         port: 8080,
         loops: None,
+        tls: None,
     };
+    let (mut cert, mut key) = (None, None);
     let mut args = args.into_iter();
     while let Some(a) = args.next() {
         let (flag, inline) = match a.split_once('=') {
@@ -69,10 +79,18 @@ fn parse_from(
                 let v = value("--loops")?;
                 out.loops = Some(v.parse().map_err(|e| format!("--loops {v}: {e}"))?);
             }
+            "--tls-cert" => cert = Some(std::path::PathBuf::from(value("--tls-cert")?)),
+            "--tls-key" => key = Some(std::path::PathBuf::from(value("--tls-key")?)),
             "--help" | "-h" => return Ok(None),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
+    out.tls = match (cert, key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        (Some(_), None) => return Err("--tls-cert needs --tls-key too".into()),
+        (None, Some(_)) => return Err("--tls-key needs --tls-cert too".into()),
+    };
     Ok(Some(out))
 }
 
@@ -85,6 +103,13 @@ pub fn serve(name: &str, mut builder: brisk::ServerBuilder, args: &Args) -> Exit
     if let Some(n) = args.loops {
         builder = builder.loops(n);
     }
+    let scheme = match with_tls(name, builder, args) {
+        Ok((b, scheme)) => {
+            builder = b;
+            scheme
+        }
+        Err(code) => return code,
+    };
     // `bind` + `serve_listeners` (to print the address before serving)
     // leave signals alone unless asked: ask, as `listen_and_serve` would.
     builder = builder.handle_signals(true);
@@ -103,7 +128,7 @@ pub fn serve(name: &str, mut builder: brisk::ServerBuilder, args: &Args) -> Exit
         }
     };
     if let Some(addr) = listeners.first().and_then(|l| l.local_addr().ok()) {
-        println!("listening on http://{addr}");
+        println!("listening on {scheme}://{addr}");
     }
     match server.serve_listeners(listeners) {
         Ok(()) => ExitCode::SUCCESS,
@@ -112,4 +137,42 @@ pub fn serve(name: &str, mut builder: brisk::ServerBuilder, args: &Args) -> Exit
             ExitCode::FAILURE
         }
     }
+}
+
+/// Applies `--tls-cert`/`--tls-key`: the builder and the URL scheme, or
+/// the exit code for a certificate that cannot be used or a build without
+/// the `tls` feature.
+#[cfg(feature = "tls")]
+fn with_tls(
+    name: &str,
+    builder: brisk::ServerBuilder,
+    args: &Args,
+) -> Result<(brisk::ServerBuilder, &'static str), ExitCode> {
+    let Some((cert, key)) = &args.tls else {
+        return Ok((builder, "http"));
+    };
+    match brisk::TlsConfig::from_pem_files(cert, key) {
+        Ok(tls) => Ok((builder.tls(tls), "https")),
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// Without the `tls` feature: `--tls-cert` is refused, saying how to get it.
+#[cfg(not(feature = "tls"))]
+fn with_tls(
+    name: &str,
+    builder: brisk::ServerBuilder,
+    args: &Args,
+) -> Result<(brisk::ServerBuilder, &'static str), ExitCode> {
+    if args.tls.is_some() {
+        eprintln!(
+            "{name}: --tls-cert/--tls-key need HTTPS support, which this build leaves out; \
+             rebuild with `--features tls` (e.g. cargo run -p brisk --features tls --example {name} -- ...)"
+        );
+        return Err(ExitCode::from(2));
+    }
+    Ok((builder, "http"))
 }
