@@ -11,6 +11,9 @@
 //! Each child prints `child PID listening on http://ADDR` when it starts
 //! (with `--port 0`, ADDR has the port the master picked) and
 //! `child PID: sleeping N ms` when a `/sleep` request starts.
+//!
+//! `--tls-cert FILE --tls-key FILE` (PEM): the children serve HTTPS (needs
+//! `--features tls`; without it the flags are refused).
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -21,6 +24,7 @@ const MAX_SLEEP_MS: u64 = 10_000;
 fn main() {
     let mut port = 8080u16;
     let mut children = None;
+    let (mut cert, mut key) = (None::<String>, None::<String>);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -32,8 +36,13 @@ fn main() {
                         .expect("--children N"),
                 )
             }
+            "--tls-cert" => cert = Some(args.next().expect("--tls-cert FILE")),
+            "--tls-key" => key = Some(args.next().expect("--tls-key FILE")),
             other => {
-                eprintln!("prefork: unknown argument {other:?} (flags: --port N --children N)");
+                eprintln!(
+                    "prefork: unknown argument {other:?} \
+                     (flags: --port N --children N --tls-cert FILE --tls-key FILE)"
+                );
                 std::process::exit(2);
             }
         }
@@ -58,6 +67,22 @@ fn main() {
             let _ = write!(ctx, "Hello from process {}", std::process::id());
         }
     });
+    let tls = match (cert, key) {
+        (Some(c), Some(k)) if cfg!(feature = "tls") => Some((c, k)),
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            eprintln!(
+                "prefork: --tls-cert/--tls-key need HTTPS support, which this build leaves out; \
+                 rebuild with `--features tls`"
+            );
+            std::process::exit(2);
+        }
+        _ => {
+            eprintln!("prefork: --tls-cert and --tls-key go together");
+            std::process::exit(2);
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let mut p = brisk::prefork_server(builder);
     if let Some(n) = children {
         p = p.children(n);
@@ -67,7 +92,7 @@ fn main() {
         // `--port 0`); the listener already accepts into its queue.
         if let Ok(addr) = std::env::var(brisk::prefork::ADDR_ENV) {
             say(format_args!(
-                "child {} listening on http://{addr}",
+                "child {} listening on {scheme}://{addr}",
                 std::process::id()
             ));
         }
@@ -78,11 +103,17 @@ fn main() {
         );
     } else {
         println!(
-            "listening on http://127.0.0.1:{port} (pid {})",
+            "listening on {scheme}://127.0.0.1:{port} (pid {})",
             std::process::id()
         );
     }
-    if let Err(e) = p.listen_and_serve(&format!("127.0.0.1:{port}")) {
+    let addr = format!("127.0.0.1:{port}");
+    let served = match &tls {
+        // Prefork's order (fasthttp's): the key before the certificate.
+        Some((cert, key)) => p.listen_and_serve_tls(&addr, key, cert),
+        None => p.listen_and_serve(&addr),
+    };
+    if let Err(e) = served {
         eprintln!("prefork: {e}");
         std::process::exit(1);
     }

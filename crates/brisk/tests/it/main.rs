@@ -2,6 +2,7 @@
 
 mod inspect;
 mod shutdown;
+mod tls;
 mod websocket;
 
 use std::io::{BufRead, BufReader, Read, Write};
