@@ -61,6 +61,8 @@ const TLS_TESTS: &[&[&str]] = &[
         "--lib",
         "--test",
         "it",
+        "--test",
+        "tls_idle",
     ],
     &[
         "test",
