@@ -90,16 +90,20 @@ pub(crate) enum ScenarioName {
     Close,
     /// RSS growth per idle keep-alive connection, `--idle-conns` of them.
     Idle,
+    /// HTTPS against brisk and nginx (`bench/tls.rs`): keep-alive,
+    /// handshakes, stalled handshakes.
+    Tls,
 }
 
 impl ScenarioName {
     /// Every scenario, in the order the matrix runs them.
-    pub(crate) const ALL: [ScenarioName; 5] = [
+    pub(crate) const ALL: [ScenarioName; 6] = [
         ScenarioName::Plain,
         ScenarioName::Pipelined,
         ScenarioName::Many,
         ScenarioName::Close,
         ScenarioName::Idle,
+        ScenarioName::Tls,
     ];
 
     /// The name `--scenarios` takes.
@@ -110,6 +114,7 @@ impl ScenarioName {
             ScenarioName::Many => "many",
             ScenarioName::Close => "close",
             ScenarioName::Idle => "idle",
+            ScenarioName::Tls => "tls",
         }
     }
 }
@@ -199,6 +204,11 @@ server options:
                         idle       server RSS growth per idle keep-alive
                                    connection (--idle-conns of them, each
                                    after one request)
+                        tls        HTTPS (brisk built with --features tls,
+                                   nginx): keep-alive, handshakes/s, and
+                                   keep-alive under 500 stalled handshakes;
+                                   wrk and openssl needed; report in
+                                   target/bench/tls.md
   --many-connections N  connections of `many` (default 1000)
   --idle-conns N      idle connections of `idle` (default 10000)
   --rounds N          run every server N times, alternating; each cell is

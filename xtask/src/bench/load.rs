@@ -144,7 +144,7 @@ fn parse_brisk_load(stdout: &str) -> Result<Outcome> {
 
 /// wrk's text report: `N requests in`, `Requests/sec:`, the `99%` line of
 /// `--latency`, socket errors and non-2xx/3xx responses.
-fn parse_wrk(stdout: &str) -> Result<Outcome> {
+pub(crate) fn parse_wrk(stdout: &str) -> Result<Outcome> {
     let mut requests = None;
     let mut rps = None;
     let mut p99_ns = None;

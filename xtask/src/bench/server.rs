@@ -47,6 +47,58 @@ struct Setup<'a> {
 }
 
 pub(crate) fn run(opts: &ServerOptions) -> Result<()> {
+    // The TLS scenario has servers and a report of its own (bench/tls.rs).
+    let with_tls = opts.scenarios.contains(&ScenarioName::Tls);
+    let matrix = ServerOptions {
+        scenarios: opts
+            .scenarios
+            .iter()
+            .copied()
+            .filter(|s| *s != ScenarioName::Tls)
+            .collect(),
+        ..opts.clone()
+    };
+    if !matrix.scenarios.is_empty() {
+        run_matrix(&matrix)?;
+    }
+    if with_tls {
+        run_tls(opts)?;
+    }
+    Ok(())
+}
+
+/// The `tls` scenario, pinned and throttled like the matrix.
+fn run_tls(opts: &ServerOptions) -> Result<()> {
+    let target = target_dir()?;
+    let logs = target.join("xtask-bench");
+    fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    let (server_cpu, load_cpu) = if cpu_count() >= 2 {
+        (Some(0), Some(1))
+    } else {
+        (None, None)
+    };
+    let cgroup = if opts.unthrottled {
+        None
+    } else {
+        Cgroup::setup(opts.quota_us).ok()
+    };
+    raise_nofile_limit(8192);
+    let place = super::tls::Place {
+        logs: &logs,
+        server_cpu,
+        load_cpu,
+        cgroup: cgroup.as_ref(),
+    };
+    let md = super::tls::run(opts, &place)?;
+    let out_dir = target.join("bench");
+    fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let path = out_dir.join("tls.md");
+    fs::write(&path, &md).with_context(|| format!("writing {}", path.display()))?;
+    println!("server: wrote {}\n\n{md}", path.display());
+    Ok(())
+}
+
+fn run_matrix(opts: &ServerOptions) -> Result<()> {
     let target = target_dir()?;
     run_cmd(cargo().args([
         "build",
@@ -532,6 +584,8 @@ impl Live {
             ScenarioName::Pipelined => run(opts.connections, opts.depth, false, opts.duration),
             ScenarioName::Many => run(opts.many_connections, 1, false, opts.duration),
             ScenarioName::Close => run(opts.connections, 1, true, opts.duration),
+            // Not a matrix scenario: `run` hands it to `tls::run`.
+            ScenarioName::Tls => return,
             ScenarioName::Idle => {
                 // Connections of the load scenarios are gone by now (brisk-load
                 // resets them); let the server notice before the baseline.
