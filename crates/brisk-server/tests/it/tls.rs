@@ -557,3 +557,20 @@ fn curl_and_openssl_talk_to_it() {
         }
     }
 }
+
+#[test]
+fn at_the_connection_limit_a_tls_client_is_closed_without_plain_text() {
+    let ca = Ca::new();
+    let tls = config(&ca.leaf(&["localhost"]));
+    let srv = TestServer::start(|ctx| ctx.set_body(b"ok"), |b| b.tls(tls).concurrency(1));
+    let client = ca.client(&[]);
+    let mut first = Https::connect(srv.addr, "localhost", client.clone()).unwrap();
+    assert_eq!(first.get("/").0, 200);
+    // The second connection is over the limit: closed, no 503 in plain
+    // text on a port that speaks TLS.
+    let e = Https::connect(srv.addr, "localhost", client.clone())
+        .err()
+        .expect("over the limit the handshake cannot finish");
+    assert!(tls_error(&e).is_none(), "closed, not a TLS error: {e}");
+    assert_eq!(first.get("/still").0, 200);
+}
