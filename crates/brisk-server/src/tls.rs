@@ -189,6 +189,11 @@ enum Certs {
 /// [`rustls::ServerConfig`]), SNI names and the handshake timeout. Hand it
 /// to [`ServerBuilder::tls`](crate::ServerBuilder::tls); every listener of
 /// that server then speaks HTTPS.
+///
+/// A `TlsConfig` is a handle on one live configuration: its clones, the
+/// server given it and its [`TlsReloader`]s all see the same one, and
+/// [`sni`](Self::sni) on any of them changes it for all (new connections
+/// only).
 #[derive(Clone)]
 pub struct TlsConfig {
     certs: Certs,
@@ -281,40 +286,44 @@ impl ResolvesServerCert for SniResolver {
     }
 }
 
-fn build(certs: &Certs) -> Arc<ServerConfig> {
+fn build(certs: &Certs) -> Result<Arc<ServerConfig>, TlsError> {
     match certs {
-        Certs::Rustls(cfg) => {
-            let mut cfg = ServerConfig::clone(cfg);
-            cfg.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
-            Arc::new(cfg)
-        }
+        Certs::Rustls(cfg) => Ok(with_alpn(cfg)),
         Certs::Keys { default, by_name } => {
             let resolver = SniResolver {
                 default: default.clone(),
                 by_name: by_name.clone(),
             };
-            // The ring provider supports the default protocol versions,
-            // so this cannot fail.
             let builder = ServerConfig::builder_with_provider(provider())
                 .with_protocol_versions(rustls::DEFAULT_VERSIONS)
-                .unwrap_or_else(|_| unreachable!("ring supports TLS 1.2 and 1.3"));
+                .map_err(|source| TlsError::Rustls {
+                    origin: "the ring provider's protocol versions".to_string(),
+                    source,
+                })?;
             let mut cfg = builder
                 .with_no_client_auth()
                 .with_cert_resolver(Arc::new(resolver));
             cfg.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
-            Arc::new(cfg)
+            Ok(Arc::new(cfg))
         }
     }
 }
 
+/// The caller's configuration with brisk's ALPN list.
+fn with_alpn(cfg: &ServerConfig) -> Arc<ServerConfig> {
+    let mut cfg = cfg.clone();
+    cfg.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+    Arc::new(cfg)
+}
+
 impl TlsConfig {
-    fn from_certs(certs: Certs) -> TlsConfig {
-        let live = Arc::new(RwLock::new(build(&certs)));
-        TlsConfig {
+    fn from_certs(certs: Certs) -> Result<TlsConfig, TlsError> {
+        let live = Arc::new(RwLock::new(build(&certs)?));
+        Ok(TlsConfig {
             certs,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             live,
-        }
+        })
     }
 
     /// The certificate chain (PEM, the server's certificate first) and its
@@ -332,20 +341,20 @@ impl TlsConfig {
             &cert.display().to_string(),
             &key.display().to_string(),
         )?;
-        Ok(Self::from_certs(Certs::Keys {
+        Self::from_certs(Certs::Keys {
             default: ck,
             by_name: HashMap::new(),
-        }))
+        })
     }
 
     /// Like [`from_pem_files`](Self::from_pem_files), from PEM data in
     /// memory.
     pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<TlsConfig, TlsError> {
         let ck = certified_key(cert_pem, key_pem, "<memory>", "<memory>")?;
-        Ok(Self::from_certs(Certs::Keys {
+        Self::from_certs(Certs::Keys {
             default: ck,
             by_name: HashMap::new(),
-        }))
+        })
     }
 
     /// The caller's own rustls configuration (its certificate resolver,
@@ -353,7 +362,11 @@ impl TlsConfig {
     /// `http/1.1`, the only protocol brisk speaks; [`sni`](Self::sni) has
     /// no effect on it (configure SNI in rustls itself).
     pub fn from_rustls(config: Arc<ServerConfig>) -> TlsConfig {
-        Self::from_certs(Certs::Rustls(config))
+        TlsConfig {
+            live: Arc::new(RwLock::new(with_alpn(&config))),
+            certs: Certs::Rustls(config),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+        }
     }
 
     /// Adds the certificate for the server name `name` (an exact DNS name,
@@ -392,7 +405,7 @@ impl TlsConfig {
         if let Certs::Keys { by_name, .. } = &mut self.certs {
             by_name.insert(key, ck);
         }
-        let cfg = build(&self.certs);
+        let cfg = build(&self.certs)?;
         *write_lock(&self.live) = cfg;
         Ok(self)
     }
