@@ -157,15 +157,25 @@ pub(crate) enum LoopTransport {
     Tls(Box<crate::tls::TlsTransport>),
 }
 
-/// Forwards one call to the variant's transport.
+/// Forwards one call to the variant's transport. The TLS arm runs out of
+/// line (`cold`), so a plain connection's calls stay as tight as
+/// `TcpTransport`'s own.
 macro_rules! each {
     ($self:expr, $t:ident => $e:expr) => {
         match $self {
             LoopTransport::Tcp($t) => $e,
             #[cfg(feature = "tls")]
-            LoopTransport::Tls($t) => $e,
+            LoopTransport::Tls($t) => out_of_line(|| $e),
         }
     };
+}
+
+/// Runs `f` in a function of its own, marked cold.
+#[cfg(feature = "tls")]
+#[cold]
+#[inline(never)]
+fn out_of_line<R>(f: impl FnOnce() -> R) -> R {
+    f()
 }
 
 impl LoopTransport {
