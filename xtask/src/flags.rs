@@ -227,7 +227,8 @@ cargo xtask fuzz: fuzz brisk-http's parsers and brisk-server's connection
 
 usage: cargo xtask fuzz [TARGET] [--time SECS] [--replay]
 
-targets (none = each in turn): head, chunked, path, args, cookies, chunked_roundtrip, conn
+targets (none = each in turn): head, chunked, path, args, cookies, chunked_roundtrip, proxy, conn,
+  accept_encoding
 
 With a nightly toolchain: installs cargo-fuzz if missing, then runs
 `cargo +nightly fuzz run TARGET -- -max_total_time=SECS` from the repo root.
@@ -242,14 +243,16 @@ options:
 ";
 
 /// The fuzz targets of the `fuzz/` workspace.
-pub(crate) const FUZZ_TARGETS: [&str; 7] = [
+pub(crate) const FUZZ_TARGETS: &[&str] = &[
     "head",
     "chunked",
     "path",
     "args",
     "cookies",
     "chunked_roundtrip",
+    "proxy",
     "conn",
+    "accept_encoding",
 ];
 
 /// Parses the arguments after `cargo xtask`.
@@ -717,11 +720,13 @@ mod tests {
         );
         assert_eq!(
             err("fuzz body"),
-            "unknown fuzz target `body`: expected one of head, chunked, path, args, cookies, \
-             chunked_roundtrip, conn"
+            format!(
+                "unknown fuzz target `body`: expected one of {}",
+                FUZZ_TARGETS.join(", ")
+            )
         );
         assert!(err("fuzz head path").contains("at most one fuzz target"));
-        for t in ["args", "cookies", "chunked_roundtrip", "conn"] {
+        for t in ["args", "cookies", "chunked_roundtrip", "proxy", "conn"] {
             assert_eq!(
                 parse_str(&format!("fuzz {t}")).unwrap(),
                 Command::Fuzz(Fuzz {

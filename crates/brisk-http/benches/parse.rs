@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use brisk_buf::ByteBuffer;
 use brisk_http::{
-    Limits, RequestHeader, RequestParser, ResponseBody, ResponseHeader, WriteOptions,
+    Limits, ProxyAddresses, ProxyCommand, ProxyHeader, ProxyTransport, ProxyVersion, RequestHeader,
+    RequestParser, ResponseBody, ResponseHeader, WriteOptions, parse_proxy_header,
     write_response_head,
 };
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -87,6 +88,34 @@ fn parse(c: &mut Criterion) {
             black_box(out.len())
         })
     });
+    // PROXY protocol headers (once per connection behind a load balancer).
+    let mut v2 = Vec::new();
+    ProxyHeader {
+        version: ProxyVersion::V2,
+        command: ProxyCommand::Proxy,
+        addresses: ProxyAddresses::Inet {
+            transport: ProxyTransport::Stream,
+            source: "192.0.2.7:56324".parse().expect("address"),
+            destination: "198.51.100.1:443".parse().expect("address"),
+        },
+        // ALPN, AUTHORITY and a CRC32C (filled in by `encode`).
+        tlvs: b"\x01\x00\x02h2\x02\x00\x0bexample.com\x03\x00\x04\x00\x00\x00\x00",
+    }
+    .encode(&mut v2)
+    .expect("encodes");
+    let proxies: [(&str, &[u8]); 2] = [
+        (
+            "v1_tcp4",
+            b"PROXY TCP4 192.0.2.7 198.51.100.1 56324 443\r\n",
+        ),
+        ("v2_inet_tlvs_crc", &v2),
+    ];
+    for (name, input) in proxies {
+        g.throughput(Throughput::Bytes(input.len() as u64));
+        g.bench_with_input(BenchmarkId::new("proxy", name), input, |b, input| {
+            b.iter(|| black_box(parse_proxy_header(black_box(input))).is_ok())
+        });
+    }
     g.finish();
 }
 

@@ -11,6 +11,7 @@ use crate::{
     RequestHeader, RequestParser, Status, TargetForm, Version, decode_arg, normalize_header_names,
     normalize_path, parse_args, parse_cookies,
 };
+use crate::{ProxyAddresses, ProxyStatus, ProxyVersion, parse_proxy_header};
 
 /// Checks the head parser on `data`: one-shot parse == restartable parse in
 /// pieces (sizes derived from the data) == byte-by-byte parse (for short
@@ -866,4 +867,240 @@ pub fn chunked_roundtrip(data: &[u8]) {
         assert_eq!(d.consumed, len, "consumed != encoded length");
         assert_eq!(d.trailers, expected_trailers);
     }
+}
+
+/// Checks the PROXY protocol parser on `data`, and on `data` as the body
+/// of a v2 PROXY header (first byte: the family byte) so that the fuzzer
+/// reaches the address and TLV code without finding the signature:
+/// every prefix is `Incomplete` (never asking for more than the header
+/// takes) or the same answer; a header lies inside the input, re-encodes
+/// to a header that parses the same (byte for byte for v2 addresses), and
+/// its TLVs iterate without panicking; errors have a message.
+pub fn proxy(data: &[u8]) {
+    proxy_one(data);
+    if let Some((&fam, body)) = data.split_first() {
+        let body = &body[..body.len().min(usize::from(u16::MAX))];
+        let mut wire = crate::PROXY_V2_SIGNATURE.to_vec();
+        wire.push(0x21);
+        wire.push(fam);
+        wire.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        wire.extend_from_slice(body);
+        proxy_one(&wire);
+    }
+}
+
+fn proxy_one(data: &[u8]) {
+    let whole = parse_proxy_header(data);
+    assert_eq!(parse_proxy_header(data), whole, "not deterministic");
+    for n in 0..data.len() {
+        if !sampled(n, data.len()) && data.len() > 512 {
+            continue;
+        }
+        match parse_proxy_header(&data[..n]) {
+            Ok(ProxyStatus::Incomplete { need }) => {
+                assert!(need >= 1, "need 0");
+                if let Ok(ProxyStatus::Done { consumed, .. }) = whole {
+                    assert!(n + need <= consumed, "need overshoots the header");
+                }
+            }
+            r => assert_eq!(r, whole, "prefix of {n} bytes differs"),
+        }
+    }
+    match whole {
+        Ok(ProxyStatus::Incomplete { need }) => assert!(need >= 1),
+        Ok(ProxyStatus::Done { header, consumed }) => {
+            assert!(consumed <= data.len());
+            if header.version == ProxyVersion::V1 {
+                assert!(consumed <= crate::PROXY_V1_MAX_LEN);
+                assert!(data[..consumed].ends_with(b"\r\n"));
+            }
+            let mut tlv_bytes = 0;
+            for t in header.tlvs() {
+                if let crate::Tlv::Ssl(ssl) = t {
+                    tlv_bytes += ssl.sub_tlvs().count();
+                }
+                tlv_bytes += 1;
+            }
+            assert!(tlv_bytes <= header.tlvs.len());
+            let _ = (
+                header.alpn(),
+                header.authority(),
+                header.unique_id(),
+                header.ssl(),
+            );
+            let mut out = Vec::new();
+            let n = header.encode(&mut out).expect("a parsed header encodes");
+            assert_eq!(n, out.len());
+            match parse_proxy_header(&out) {
+                Ok(ProxyStatus::Done {
+                    header: again,
+                    consumed: c,
+                }) => {
+                    assert_eq!(again, header, "re-encoded header parses differently");
+                    assert_eq!(c, out.len());
+                }
+                r => panic!("re-encoded header does not parse: {r:?}"),
+            }
+            let exact = header.version == ProxyVersion::V2
+                && matches!(
+                    header.addresses,
+                    ProxyAddresses::Inet { .. } | ProxyAddresses::Inet6 { .. }
+                );
+            if exact {
+                assert_eq!(out, &data[..consumed], "v2 re-encoding differs");
+            }
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+/// Fuzz target `accept_encoding`: the first byte picks the codings the
+/// server offers (a bit each, in a rotated order), the rest is an
+/// `Accept-Encoding` value. Checks: [`parse_accept_encoding`](crate::parse_accept_encoding) yields
+/// tokens and weights that an independent reading of the value agrees
+/// with, and stops after its first error; [`negotiate_encoding`](crate::negotiate_encoding) returns
+/// an offered coding or identity, never one the client excluded, and one
+/// of the highest weight among the offered codings (with the server's
+/// order breaking ties).
+pub fn accept_encoding(data: &[u8]) {
+    use crate::{Coding, negotiate_encoding, parse_accept_encoding};
+    let Some((&pick, value)) = data.split_first() else {
+        return;
+    };
+    let order = [Coding::Zstd, Coding::Br, Coding::Gzip, Coding::Deflate];
+    let offered: Vec<Coding> = (0..4)
+        .map(|i| order[(i + usize::from(pick >> 4)) % 4])
+        .filter(|c| pick & (1 << (*c as u8 - 1)) != 0)
+        .collect();
+
+    // Reference: split on commas, trim, read `token[;q=w]` by hand.
+    let mut reference: Vec<Option<(&[u8], u16)>> = Vec::new();
+    for raw in value.split(|&b| b == b',') {
+        let el = raw.trim_ascii_matches_ows();
+        if el.is_empty() {
+            continue;
+        }
+        let parsed = reference_element(el);
+        let failed = parsed.is_none();
+        reference.push(parsed);
+        if failed {
+            break;
+        }
+    }
+    let got: Vec<Option<(&[u8], u16)>> = parse_accept_encoding(value)
+        .map(|r| r.ok().map(|p| (p.token, p.q)))
+        .collect();
+    assert_eq!(got, reference, "parser differs from the reference reading");
+
+    let result = negotiate_encoding(Some(value), &offered);
+    let malformed = reference.iter().any(Option::is_none);
+    if malformed {
+        assert_eq!(
+            result,
+            Some(Coding::Identity),
+            "malformed header must mean identity"
+        );
+        return;
+    }
+    let weight = |c: Coding| -> Option<u16> {
+        let named = reference
+            .iter()
+            .flatten()
+            .filter(|(t, _)| Coding::from_token(t) == Some(c))
+            .map(|&(_, q)| q)
+            .max();
+        named.or_else(|| {
+            reference
+                .iter()
+                .flatten()
+                .filter(|(t, _)| *t == b"*")
+                .map(|&(_, q)| q)
+                .max()
+        })
+    };
+    let best = offered
+        .iter()
+        .map(|&c| weight(c).unwrap_or(0))
+        .max()
+        .unwrap_or(0);
+    match result {
+        Some(Coding::Identity) => {
+            assert!(weight(Coding::Identity) != Some(0), "identity was excluded");
+            assert!(
+                best == 0 || weight(Coding::Identity).is_some_and(|q| q > best),
+                "identity chosen over an acceptable offered coding"
+            );
+        }
+        Some(c) => {
+            let q = weight(c).unwrap_or(0);
+            assert!(offered.contains(&c) && q > 0, "{c} not offered or excluded");
+            assert_eq!(q, best, "{c} is not of the highest weight");
+            let first = offered.iter().find(|&&o| weight(o).unwrap_or(0) == best);
+            assert_eq!(first, Some(&c), "tie not broken by the server's order");
+        }
+        None => {
+            assert_eq!(best, 0, "refused although an offered coding is acceptable");
+            assert_eq!(
+                weight(Coding::Identity),
+                Some(0),
+                "None without identity excluded"
+            );
+        }
+    }
+}
+
+trait TrimOws {
+    fn trim_ascii_matches_ows(&self) -> &[u8];
+}
+
+impl TrimOws for [u8] {
+    fn trim_ascii_matches_ows(&self) -> &[u8] {
+        let mut s = self;
+        while let [b' ' | b'\t', rest @ ..] = s {
+            s = rest;
+        }
+        while let [rest @ .., b' ' | b'\t'] = s {
+            s = rest;
+        }
+        s
+    }
+}
+
+fn reference_element(el: &[u8]) -> Option<(&[u8], u16)> {
+    let (token, params) = match el.iter().position(|&b| b == b';') {
+        Some(i) => (el[..i].trim_ascii_matches_ows(), Some(&el[i + 1..])),
+        None => (el, None),
+    };
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if token.is_empty() || !token.iter().all(|&b| tchar(b)) {
+        return None;
+    }
+    let Some(params) = params else {
+        return Some((token, 1000));
+    };
+    // Exactly one parameter, `q = weight`.
+    if params.contains(&b';') {
+        return None;
+    }
+    let p = params.trim_ascii_matches_ows();
+    let eq = p.iter().position(|&b| b == b'=')?;
+    let name = p[..eq].trim_ascii_matches_ows();
+    if !name.eq_ignore_ascii_case(b"q") {
+        return None;
+    }
+    let w = std::str::from_utf8(p[eq + 1..].trim_ascii_matches_ows()).ok()?;
+    let ok = match w.split_once('.') {
+        None => w == "0" || w == "1",
+        Some((int, frac)) => {
+            frac.len() <= 3
+                && frac.bytes().all(|b| b.is_ascii_digit())
+                && (int == "0" || (int == "1" && frac.bytes().all(|b| b == b'0')))
+        }
+    };
+    if !ok {
+        return None;
+    }
+    let (int, frac) = w.split_once('.').unwrap_or((w, ""));
+    let frac: u16 = format!("{frac:0<3}").parse().ok()?;
+    Some((token, if int == "1" { 1000 } else { frac }))
 }

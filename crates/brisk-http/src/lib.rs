@@ -13,9 +13,14 @@
 //! - [`ResponseHeader`] and [`write_response_head`] build a response head
 //!   (status line, Server, cached [`date`], Content-Type, framing,
 //!   Connection); header values with CR or LF are refused when added.
+//! - [`negotiate_encoding`] picks a response's content coding from
+//!   `Accept-Encoding` ([`parse_accept_encoding`] reads its elements).
 //! - [`normalize_path`], [`parse_args`], [`decode_arg`] and
 //!   [`parse_cookies`] handle the request target, query strings, form
 //!   bodies and cookies, lazily and without allocating.
+//! - [`parse_proxy_header`] reads the PROXY protocol header (v1 or v2) a
+//!   load balancer sends before the client's bytes, just as restartably;
+//!   [`ProxyHeader::encode`] writes one.
 //!
 //! # Example
 //!
@@ -77,6 +82,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod accept;
 mod chars;
 mod chunked;
 mod cookie;
@@ -84,6 +90,7 @@ pub mod date;
 mod error;
 mod head_cache;
 mod parser;
+mod proxy;
 mod request;
 mod response;
 #[allow(unsafe_code)] // SSE2 intrinsics only; see the module docs
@@ -96,11 +103,19 @@ pub mod _fuzz;
 
 pub use brisk_buf::Span;
 
+pub use accept::{
+    AcceptEncoding, AcceptError, Coding, EncodingPref, negotiate_encoding, parse_accept_encoding,
+};
 pub use chunked::{ChunkedDecoder, ChunkedEncoder, ChunkedProgress};
 pub use cookie::{Cookies, parse_cookies};
 pub use error::{ErrorKind, HeaderError, ParseError, PathError};
 pub use head_cache::HeadCache;
 pub use parser::{Limits, RequestParser, Status};
+pub use proxy::{
+    PROXY_V1_MAX_LEN, PROXY_V2_SIGNATURE, ProxyAddresses, ProxyCommand, ProxyError, ProxyHeader,
+    ProxyStatus, ProxyTransport, ProxyVersion, SslInfo, Tlv, Tlvs, V1Field, crc32c,
+    parse_proxy_header,
+};
 pub use request::{
     BodyKind, HeaderField, Method, RequestHeader, TargetForm, Version, normalize_header_names,
 };

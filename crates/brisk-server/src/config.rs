@@ -72,6 +72,9 @@ pub enum ConfigError {
     },
     /// The server name contains a byte that may not appear in a header value.
     InvalidName,
+    /// [`ServerBuilder::proxy_protocol`] got a policy that trusts no
+    /// network: no peer could send a header.
+    ProxyTrustsNobody,
 }
 
 impl fmt::Display for ConfigError {
@@ -89,6 +92,10 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::InvalidName => f.write_str(
                 "server name contains CR, LF, NUL or another control byte: it must be a valid header value",
+            ),
+            ConfigError::ProxyTrustsNobody => f.write_str(
+                "proxy_protocol: the policy trusts no network, so no peer may send a PROXY header: \
+                 add your load balancers' networks with ProxyPolicy::trust",
             ),
         }
     }
@@ -142,6 +149,8 @@ pub(crate) struct Config {
     /// Every listener speaks TLS with this configuration.
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::tls::TlsConfig>,
+    /// PROXY protocol headers from trusted peers (`None`: off).
+    pub(crate) proxy: Option<std::sync::Arc<crate::proxy::ProxyPolicy>>,
 }
 
 impl Default for Config {
@@ -185,6 +194,7 @@ impl Default for Config {
             force_on_second_signal: true,
             #[cfg(feature = "tls")]
             tls: None,
+            proxy: None,
         }
     }
 }
@@ -336,6 +346,33 @@ impl ServerBuilder {
         F: Fn(u64, std::net::SocketAddr, ConnState) + Send + Sync + 'static,
     {
         self.hooks.conn = Some(Arc::new(f));
+        self
+    }
+
+    /// Reads a PROXY protocol header (v1 or v2) at the start of every
+    /// connection from a peer the policy trusts, and serves it as coming
+    /// from the client address the header gives (`ctx.remote_addr()`,
+    /// the connection-state hook, `max_conns_per_ip`). Applies to every
+    /// listener; off by default. See [`ProxyPolicy`](crate::ProxyPolicy)
+    /// for the trust rule.
+    ///
+    /// For such a connection the header and the first request byte must
+    /// both arrive within `first_byte_timeout` of accept; the
+    /// connection-state hook's `New` comes once the header is read, with
+    /// the client's address (a connection closed before that reports
+    /// nothing).
+    ///
+    /// ```
+    /// use brisk_server::ProxyPolicy;
+    /// let server = brisk_server::Server::builder()
+    ///     .handler(|ctx| ctx.set_body(b"ok"))
+    ///     .proxy_protocol(ProxyPolicy::required().trust("10.0.0.0/8".parse()?))
+    ///     .build()?;
+    /// # drop(server);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn proxy_protocol(mut self, policy: crate::proxy::ProxyPolicy) -> Self {
+        self.cfg.proxy = Some(std::sync::Arc::new(policy));
         self
     }
 
@@ -607,6 +644,9 @@ impl ServerBuilder {
     pub fn build(mut self) -> Result<crate::Server, ConfigError> {
         let handler = self.handler.take().ok_or(ConfigError::MissingHandler)?;
         let c = &mut self.cfg;
+        if c.proxy.as_ref().is_some_and(|p| p.trusted().is_empty()) {
+            return Err(ConfigError::ProxyTrustsNobody);
+        }
         range("loops", c.loops, 1, 1024, "1..=1024")?;
         range("concurrency", c.concurrency, 1, usize::MAX, "at least 1")?;
         range(

@@ -127,6 +127,11 @@ enum State {
     /// The response is queued; then the connection leaves the server for
     /// the handler that took it over.
     Hijacking(Box<HijackHandler>),
+    /// Before anything else: waiting for the PROXY protocol header of a
+    /// trusted peer, which the loop reads from the socket itself
+    /// (`proxy.rs`, before any transport layer); `drive` is not called
+    /// until it ends (then `Idle`). It holds nothing.
+    Preface,
 }
 
 /// A response body still being produced.
@@ -244,7 +249,11 @@ impl<T: Transport> Conn<T> {
         let old = std::mem::replace(&mut self.state, next);
         if matches!(
             old,
-            State::Idle | State::Sending { .. } | State::Closing { .. } | State::Lingering { .. }
+            State::Idle
+                | State::Sending { .. }
+                | State::Closing { .. }
+                | State::Lingering { .. }
+                | State::Preface
         ) {
             // Nothing in these variants needs dropping; forgetting skips
             // the out-of-line drop glue of `State`.
@@ -286,6 +295,7 @@ impl<T: Transport> Conn<T> {
     pub(crate) fn phase(&self) -> Phase {
         match self.state {
             State::Lingering { .. } => Phase::Lingering,
+            State::Preface => Phase::New,
             _ if self.has_output() => Phase::Writing,
             State::Reading { .. } | State::Detaching(_) => Phase::Reading,
             State::Streaming(_)
@@ -305,6 +315,8 @@ impl<T: Transport> Conn<T> {
         let d = &core.timeouts;
         let at = match self.state {
             State::Lingering { until } => until,
+            // The header is bounded by the first-byte timeout from accept.
+            State::Preface => self.last_active + d.first_byte,
             _ if self.has_output() => self.last_active + d.write,
             State::Reading { since, ref req } => {
                 since
@@ -493,7 +505,33 @@ impl<T: Transport> Conn<T> {
     /// close now (idle, nothing to read), else it finishes its current
     /// request with `Connection: close`.
     pub(crate) fn begin_shutdown(&self) -> bool {
-        !self.is_idle() || self.may_read()
+        !matches!(self.state, State::Preface) && (!self.is_idle() || self.may_read())
+    }
+
+    /// Starts the connection in its PROXY protocol preface (at accept).
+    pub(crate) fn begin_preface(&mut self) {
+        self.enter(State::Preface);
+    }
+
+    /// Whether the connection waits for its PROXY protocol header.
+    #[inline]
+    pub(crate) fn in_preface(&self) -> bool {
+        matches!(self.state, State::Preface)
+    }
+
+    /// The header was read: the connection proper starts, with the
+    /// client's address from the header when it gave one.
+    pub(crate) fn end_preface(&mut self, client: Option<std::net::SocketAddr>) {
+        if let Some(addr) = client {
+            self.info.remote = addr;
+        }
+        self.enter(State::Idle);
+    }
+
+    /// Whether the peer ended its side and the end was not read yet (a
+    /// header cut short will not be completed).
+    pub(crate) fn peer_hung_up(&self) -> bool {
+        self.read_side == ReadSide::Hangup
     }
 
     /// Gives the buffers back to the pool when they hold nothing (inlined,

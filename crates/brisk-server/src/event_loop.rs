@@ -341,7 +341,14 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
             // Away: the loop may be taken over while we drive this one.
             let away = shared.ctl.go_away(seq, sys::monotonic_us(), &run.gate);
             drop(st);
-            let next = conn.drive(&mut scratch, core, now_ms, now);
+            // A PROXY protocol header first (proxy.rs); once it is read,
+            // the connection proper in the same turn.
+            let preface = if conn.in_preface() {
+                crate::proxy::preface(&mut conn, &mut scratch, core)
+            } else {
+                None
+            };
+            let next = preface.unwrap_or_else(|| conn.drive(&mut scratch, core, now_ms, now));
             if !shared.ctl.come_back(away) {
                 // Taken over: hand the connection back and leave.
                 let _ = next;
@@ -683,10 +690,14 @@ impl LoopState {
         core: &Core,
         s: &mut Scratch,
     ) {
+        // (A connection still in its PROXY preface was never `New`.)
+        let announced = !conn.in_preface();
         conn.release(core, s);
         core.conn_closed(&conn);
-        core.hooks
-            .conn_state(conn.info.id, conn.info.remote, ConnState::Closed);
+        if announced {
+            core.hooks
+                .conn_state(conn.info.id, conn.info.remote, ConnState::Closed);
+        }
         drop(conn);
         let slot = &mut self.slab.slots[idx as usize];
         self.wheel.arm(&mut slot.timer, idx, generation, 0);
@@ -742,7 +753,14 @@ impl LoopState {
             reject(core, s, &sock, remote, ServerError::TooManyConnections);
             return;
         }
-        let ip_counted = core.cfg.max_conns_per_ip > 0;
+        // A trusted proxy's connections count against the client address
+        // its PROXY header gives (proxy.rs), not its own.
+        let preface = core
+            .cfg
+            .proxy
+            .as_ref()
+            .is_some_and(|p| p.trusts(remote.ip()));
+        let ip_counted = core.cfg.max_conns_per_ip > 0 && !preface;
         if ip_counted && !core.ip_acquire(remote.ip()) {
             core.open.fetch_sub(1, Ordering::AcqRel);
             if core.cfg.log_all_errors {
@@ -783,6 +801,9 @@ impl LoopState {
         };
         let mut conn = Box::new(Conn::new(io, info, self.now_ms));
         conn.ip_counted = ip_counted;
+        if preface {
+            conn.begin_preface();
+        }
         let ev = conn_event(idx, generation);
         if let Err(e) = shared.epoll.add(conn.io.socket().as_fd(), ev) {
             error!("loop {}: cannot watch a new connection: {e}", shared.idx);
@@ -792,8 +813,10 @@ impl LoopState {
         }
         // Not readable until epoll says so (it reports data already queued).
         let deadline = conn.deadline(core);
-        core.hooks
-            .conn_state(conn.info.id, conn.info.remote, ConnState::New);
+        if !preface {
+            core.hooks
+                .conn_state(conn.info.id, conn.info.remote, ConnState::New);
+        }
         let slot = &mut self.slab.slots[idx as usize];
         slot.conn = Some(conn);
         self.wheel.arm(&mut slot.timer, idx, generation, deadline);
@@ -888,7 +911,13 @@ fn is_fd_exhaustion(e: &io::Error) -> bool {
 /// close), through the error path like every other error response.
 #[cold]
 #[inline(never)]
-fn reject(core: &Core, s: &mut Scratch, sock: &Socket, remote: SocketAddr, err: ServerError) {
+pub(crate) fn reject(
+    core: &Core,
+    s: &mut Scratch,
+    sock: &Socket,
+    remote: SocketAddr,
+    err: ServerError,
+) {
     let info = ConnInfo {
         remote,
         id: core.next_conn_id(),

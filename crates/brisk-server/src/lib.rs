@@ -31,6 +31,11 @@
 //!   (the requests in flight are answered, bounded by `shutdown_timeout`)
 //!   and returns `Ok`; [`ServerBuilder::handle_signals`] turns that off, or
 //!   on for [`Server::serve`].
+//! * Behind a load balancer, [`ServerBuilder::proxy_protocol`] reads the
+//!   PROXY protocol header (v1 or v2) of connections from trusted networks
+//!   ([`ProxyPolicy`], [`Cidr`]) and serves them as coming from the client
+//!   it names; other peers cannot set their address (their header is
+//!   answered 400). The README's "PROXY protocol" section has the table.
 //!
 //! See `docs/ARCHITECTURE.md` for the threading and memory model.
 #![deny(missing_docs)]
@@ -45,6 +50,7 @@ mod hijack;
 mod hooks;
 mod mem;
 mod monitor;
+mod proxy;
 mod push;
 mod respond;
 mod scratch;
@@ -67,6 +73,7 @@ pub use hooks::{
     ConnState, ConnStateHandler, ContinueAction, ContinueHandler, HeadHandler, RequestHead,
     RequestLimits,
 };
+pub use proxy::{Cidr, CidrError, MAX_PROXY_HEADER, ProxyHeaderRule, ProxyPolicy};
 pub use push::BodySender;
 /// The TLS library under [`TlsConfig`] (feature `tls`), for
 /// [`TlsConfig::from_rustls`].

@@ -63,6 +63,24 @@ fn recv(sock: &Socket, into: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usi
     sock.recv(into)
 }
 
+/// Receives into `buf` (initialised bytes); with `peek` the bytes stay
+/// queued in the socket (`MSG_PEEK`). The count (0 at end of stream). For
+/// the PROXY protocol preface, which reads its header before any
+/// transport layer does.
+pub(crate) fn recv_plain(sock: &Socket, buf: &mut [u8], peek: bool) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let flags = if peek { libc::MSG_PEEK } else { 0 };
+    // SAFETY: `buf` is a writable, initialised region of `buf.len()` bytes
+    // borrowed for the call; the kernel writes at most that many bytes into
+    // it.
+    let r = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
 /// Sends without raising SIGPIPE when the peer has gone (on Linux by the
 /// `sendto` system call itself, for the reason given at [`recv`]).
 #[inline]

@@ -66,6 +66,16 @@ fn chunked_roundtrip() {
 }
 
 #[test]
+fn proxy() {
+    replay("proxy", brisk_http::_fuzz::proxy);
+}
+
+#[test]
+fn accept_encoding() {
+    replay("accept_encoding", brisk_http::_fuzz::accept_encoding);
+}
+
+#[test]
 fn table_rows_pass_the_head_check() {
     for input in crate::table::all_inputs() {
         brisk_http::_fuzz::head(input);

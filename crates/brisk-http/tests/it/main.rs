@@ -2,6 +2,7 @@
 
 mod corpus;
 mod limits;
+mod proxy;
 mod response;
 mod roundtrip;
 mod support;

@@ -8,6 +8,7 @@ mod hijack;
 mod hooks;
 #[cfg(target_os = "linux")]
 mod idle;
+mod proxy;
 mod push;
 mod refusals;
 mod shutdown;
