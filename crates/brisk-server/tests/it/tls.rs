@@ -574,3 +574,35 @@ fn at_the_connection_limit_a_tls_client_is_closed_without_plain_text() {
     assert!(tls_error(&e).is_none(), "closed, not a TLS error: {e}");
     assert_eq!(first.get("/still").0, 200);
 }
+
+#[test]
+fn a_proxy_protocol_header_comes_before_the_handshake() {
+    let ca = Ca::new();
+    let tls = config(&ca.leaf(&["localhost"]));
+    let srv = TestServer::start(
+        |ctx| {
+            let body = ctx.remote_addr().to_string();
+            ctx.set_body(body.as_bytes());
+        },
+        |b| {
+            b.tls(tls).proxy_protocol(
+                brisk_server::ProxyPolicy::required().trust("127.0.0.0/8".parse().unwrap()),
+            )
+        },
+    );
+    let mut sock = TcpStream::connect(srv.addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    sock.write_all(b"PROXY TCP4 192.0.2.7 192.0.2.1 4321 443\r\n")
+        .unwrap();
+    let conn = ClientConnection::new(
+        ca.client(&[]),
+        ServerName::try_from("localhost".to_string()).unwrap(),
+    )
+    .unwrap();
+    let mut c = Https {
+        tls: StreamOwned::new(conn, sock),
+        buf: Vec::new(),
+    };
+    assert_eq!(c.get("/"), (200, b"192.0.2.7:4321".to_vec()));
+}
