@@ -261,6 +261,7 @@ fn reload_serves_new_connections_with_the_new_certificate() {
     assert!(reloader.reload_pem_files(&bad, &bad).is_err());
     let c = Https::connect(srv.addr, "localhost", client).unwrap();
     assert_eq!(c.peer_cert(), two.der);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -556,6 +557,7 @@ fn curl_and_openssl_talk_to_it() {
             );
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -30,20 +30,33 @@ fn cert_files() -> (PathBuf, PathBuf, PathBuf, rcgen::Certificate) {
 #[cfg(not(feature = "tls"))]
 #[test]
 fn tls_flags_without_the_feature_say_how_to_get_it() {
-    let (_dir, cert, key, _) = cert_files();
+    let (dir, cert, key, _) = cert_files();
     for name in ["hello", "prefork"] {
-        let out = std::process::Command::new(crate::example(name))
+        let mut child = std::process::Command::new(crate::example(name))
             .args(["--port", "0", "--tls-cert"])
             .arg(&cert)
             .arg("--tls-key")
             .arg(&key)
             .env_remove(brisk::prefork::CHILD_ENV)
-            .output()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .unwrap();
+        // Bounded: an example built with the feature would serve instead.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{name} did not refuse --tls-cert (built with the tls feature?)");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let out = child.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{name}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("--features tls"), "{name}: {err}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[cfg(feature = "tls")]
@@ -101,7 +114,7 @@ mod https {
 
     #[test]
     fn hello_serves_https() {
-        let (_dir, cert, key, ca) = super::cert_files();
+        let (dir, cert, key, ca) = super::cert_files();
         let p = Watched::start(
             "hello",
             &[
@@ -119,11 +132,13 @@ mod https {
         let resp = https_get(addr, &ca, "/");
         assert!(resp.starts_with("HTTP/1.1 200 OK"), "{resp}");
         assert!(resp.ends_with("Hello, World!"), "{resp}");
+        drop(p);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn prefork_children_serve_https() {
-        let (_dir, cert, key, ca) = super::cert_files();
+        let (dir, cert, key, ca) = super::cert_files();
         let p = Watched::start(
             "prefork",
             &[
@@ -147,5 +162,7 @@ mod https {
             }
         }
         assert!(pids.len() >= 2, "HTTPS answers came from {pids:?}");
+        drop(p);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
