@@ -701,6 +701,18 @@ mod tests {
     }
 
     #[test]
+    fn the_tls_scenario_is_named_tls() {
+        let Command::Bench(b) = parse_str("bench server --scenarios tls,plain").unwrap() else {
+            panic!("not bench")
+        };
+        assert_eq!(
+            b.server.scenarios,
+            vec![ScenarioName::Plain, ScenarioName::Tls]
+        );
+        assert_eq!(ScenarioName::Tls.as_str(), "tls");
+    }
+
+    #[test]
     fn fuzz_targets() {
         assert_eq!(
             parse_str("fuzz").unwrap(),
