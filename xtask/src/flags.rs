@@ -228,13 +228,13 @@ cargo xtask fuzz: fuzz brisk-http's parsers and brisk-server's connection
 usage: cargo xtask fuzz [TARGET] [--time SECS] [--replay]
 
 targets (none = each in turn): head, chunked, path, args, cookies, chunked_roundtrip, proxy, conn,
-  accept_encoding
+  accept_encoding, tls
 
 With a nightly toolchain: installs cargo-fuzz if missing, then runs
 `cargo +nightly fuzz run TARGET -- -max_total_time=SECS` from the repo root.
 Without one: replays the stored corpora with
 `cargo test -p brisk-http --test it corpus` and
-`cargo test -p brisk-server --test it corpus` (no new inputs are generated).
+`cargo test -p brisk-server --features tls --test it corpus` (no new inputs are generated).
 
 options:
   --time SECS   seconds per target (default 30)
@@ -253,6 +253,7 @@ pub(crate) const FUZZ_TARGETS: &[&str] = &[
     "proxy",
     "conn",
     "accept_encoding",
+    "tls",
 ];
 
 /// Parses the arguments after `cargo xtask`.
