@@ -228,13 +228,14 @@ cargo xtask fuzz: fuzz brisk-http's parsers and brisk-server's connection
 usage: cargo xtask fuzz [TARGET] [--time SECS] [--replay]
 
 targets (none = each in turn): head, chunked, path, args, cookies, chunked_roundtrip, proxy, conn,
-  accept_encoding, tls
+  accept_encoding, multipart, activation, decompress, tls
 
 With a nightly toolchain: installs cargo-fuzz if missing, then runs
 `cargo +nightly fuzz run TARGET -- -max_total_time=SECS` from the repo root.
 Without one: replays the stored corpora with
-`cargo test -p brisk-http --test it corpus` and
-`cargo test -p brisk-server --features tls --test it corpus` (no new inputs are generated).
+`cargo test -p brisk-http --test it corpus`,
+`cargo test -p brisk-server --features tls --test it corpus` and
+`cargo test -p brisk-handlers --test it corpus` (no new inputs are generated).
 
 options:
   --time SECS   seconds per target (default 30)
@@ -253,6 +254,9 @@ pub(crate) const FUZZ_TARGETS: &[&str] = &[
     "proxy",
     "conn",
     "accept_encoding",
+    "multipart",
+    "activation",
+    "decompress",
     "tls",
 ];
 

@@ -59,12 +59,13 @@ pub(crate) fn run(fuzz: &Fuzz) -> Result<()> {
     Ok(())
 }
 
-/// Runs the corpus-replay tests (brisk-http's and brisk-server's) and
+/// Runs the corpus-replay tests (brisk-http's, brisk-server's and
+/// brisk-handlers') and
 /// returns how many ran; a crate where no test matched is an error, not a
 /// pass.
 fn replay_corpora() -> Result<u64> {
     let mut total = 0;
-    for krate in ["brisk-http", "brisk-server"] {
+    for krate in ["brisk-http", "brisk-server", "brisk-handlers"] {
         let mut cmd = cargo();
         cmd.args(["test", "-p", krate, "--test", "it", "corpus"]);
         if krate == "brisk-server" {

@@ -391,6 +391,42 @@ impl RequestHeader {
         (self.flags & flag::HAS_CONTENT_LENGTH != 0).then_some(self.content_length)
     }
 
+    /// A copy of this head that describes the body after its content
+    /// coding was removed (request decompression): the `Content-Encoding`,
+    /// `Content-Length` and `Transfer-Encoding` fields are left out,
+    /// [`content_length`](Self::content_length) is `decoded_len` and
+    /// [`body_kind`](Self::body_kind) is `Length(decoded_len)`. `buf` is
+    /// the buffer the head was parsed from; the copy's spans still point
+    /// into it.
+    ///
+    /// ```
+    /// use brisk_http::{BodyKind, Limits, RequestHeader, RequestParser};
+    /// let buf = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\nX-A: 1\r\n\r\nabc";
+    /// let mut req = RequestHeader::new();
+    /// RequestParser::new(Limits::default()).parse(buf, &mut req).unwrap();
+    /// let decoded = req.without_content_coding(buf, 10);
+    /// assert_eq!(decoded.header(buf, b"content-encoding"), None);
+    /// assert_eq!(decoded.header(buf, b"content-length"), None);
+    /// assert_eq!(decoded.header(buf, b"x-a"), Some(&b"1"[..]));
+    /// assert_eq!(decoded.body_kind(), BodyKind::Length(10));
+    /// ```
+    pub fn without_content_coding(&self, buf: &[u8], decoded_len: u64) -> RequestHeader {
+        let mut head = self.clone();
+        head.headers.retain(|h| {
+            ![
+                &b"content-encoding"[..],
+                b"content-length",
+                b"transfer-encoding",
+            ]
+            .iter()
+            .any(|n| h.name.len as usize == n.len() && h.name.eq_ignore_ascii_case(buf, n))
+        });
+        head.flags &= !(flag::TE_SEEN | flag::TE_CHUNKED | flag::TE_OTHER);
+        head.flags |= flag::HAS_CONTENT_LENGTH;
+        head.content_length = decoded_len;
+        head
+    }
+
     #[inline]
     fn opt(&self, bit: u32, span: Span) -> Option<Span> {
         (self.flags & bit != 0).then_some(span)

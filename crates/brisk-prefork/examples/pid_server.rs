@@ -17,7 +17,15 @@
 //! exit ok | error kind=<kind> msg=<text>    the master returned
 //! fds before=<n> list=<fd>,.. / fds after=..  with --fd-report (Linux)
 //! leftover=<n>                              children of this run still existing
+//! upgrade-refused pid=<pid>                 with --fail-upgrade, a new master
+//!                                           started by SIGUSR2 exits 1 at once
+//! child-refused pid=<pid>                   with --fail-upgraded-children, the
+//!                                           children of such a master exit 1
+//!                                           before they take their listener
 //! ```
+//!
+//! SIGUSR2 to the master starts a new master (a binary upgrade), which
+//! prints `master pid=<pid>` and its own lines.
 //!
 //! Exit codes: 0 ok, 1 other error, 2 usage, 3 over-recovery, 4 hook error,
 //! 5 hook panic, 6 producer error, 7 producer returned none, 8 child not
@@ -40,7 +48,8 @@ const USAGE: &str = "usage: pid_server [--addr ADDR] [--children N] [--reuseport
 [--ignore-sigterm] [--fail-hook spawn|respawn|ready|recover] \
 [--panic-hook spawn|respawn|ready|recover|producer|death] \
 [--producer default|error|none|exited|custom] [--death-marker DIR] \
-[--mode plain|tls|tls-embed] [--cert X] [--key Y] [--fd-report] [--noop]";
+[--mode plain|tls|tls-embed] [--cert X] [--key Y] [--fd-report] [--noop] [--fail-upgrade] \
+[--fail-upgraded-children]";
 
 /// The command line.
 #[derive(Debug, Clone)]
@@ -61,6 +70,8 @@ struct Options {
     cert: String,
     key: String,
     fd_report: bool,
+    fail_upgrade: bool,
+    fail_upgraded_children: bool,
     noop: bool,
 }
 
@@ -75,7 +86,17 @@ fn main() -> ExitCode {
     if opts.noop {
         return ExitCode::SUCCESS;
     }
+    if opts.fail_upgrade && !is_child() && std::env::var_os(brisk_prefork::UPGRADE_ENV).is_some() {
+        say(&format!("upgrade-refused pid={}", std::process::id()));
+        return ExitCode::from(1);
+    }
     if is_child() {
+        if opts.fail_upgraded_children
+            && std::env::var_os(brisk_prefork::CHILD_READY_FD_ENV).is_some()
+        {
+            say(&format!("child-refused pid={}", std::process::id()));
+            return ExitCode::from(1);
+        }
         return run_child(&opts);
     }
     run_master(&opts)
@@ -417,6 +438,8 @@ impl Options {
             key: "key.pem".to_owned(),
             fd_report: false,
             noop: false,
+            fail_upgrade: false,
+            fail_upgraded_children: false,
         };
         while let Some(flag) = args.next() {
             let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -440,6 +463,8 @@ impl Options {
                 "--key" => opts.key = value()?,
                 "--fd-report" => opts.fd_report = true,
                 "--noop" => opts.noop = true,
+                "--fail-upgrade" => opts.fail_upgrade = true,
+                "--fail-upgraded-children" => opts.fail_upgraded_children = true,
                 _ => return Err(format!("unknown flag {flag:?}")),
             }
         }

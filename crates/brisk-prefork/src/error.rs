@@ -112,6 +112,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// In the master: the listening socket passed to it (systemd socket
+    /// activation, or an old master during a binary upgrade) is unusable.
+    Inherited {
+        /// What is wrong.
+        reason: String,
+    },
     /// In a child: starting the master-death watcher failed.
     Watcher(io::Error),
     /// In a child: the serve function returned an error.
@@ -209,6 +215,9 @@ impl fmt::Display for Error {
                 "inherited listener on fd {fd} is unusable: {reason}; start children through \
                  the prefork master (a custom command producer must use SpawnContext::prepare)"
             ),
+            Error::Inherited { reason } => {
+                write!(f, "cannot serve the inherited listening socket: {reason}")
+            }
             Error::Watcher(source) => write!(f, "cannot watch the master process: {source}"),
             Error::Serve(source) => write!(f, "serve function failed: {source}"),
         }
@@ -333,6 +342,12 @@ mod tests {
                 &["Prefork::serve_tls"],
             ),
             (Error::MasterAlreadyRunning, &["already running"]),
+            (
+                Error::Inherited {
+                    reason: "LISTEN_FDS=\"2\": one socket".into(),
+                },
+                &["inherited listening socket", "LISTEN_FDS"],
+            ),
             (
                 Error::InheritedListener {
                     fd: 3,

@@ -10,6 +10,7 @@ mod network;
 mod signals;
 mod spawn;
 mod sys;
+mod upgrade;
 mod watch;
 
 use std::fmt;
@@ -23,7 +24,10 @@ use std::time::Duration;
 pub use error::{BoxError, Error, Hook, ParseNetworkError};
 pub use logger::{Level, LogCrateLogger, Logger};
 pub use network::Network;
-pub use spawn::{ADDR_ENV, CHILD_ENV, MASTER_PID_ENV, SpawnContext};
+pub use spawn::{
+    ADDR_ENV, CHILD_ENV, CHILD_READY_FD_ENV, MASTER_PID_ENV, READY_FD_ENV, SpawnContext,
+    UPGRADE_ENV,
+};
 pub use sys::LISTENER_FD;
 
 use master::{ChildRecoverHook, ChildSpawnHook, CommandProducer, MasterReadyHook};
@@ -31,6 +35,9 @@ use watch::OnMasterDeath;
 
 /// The default [`Prefork::shutdown_grace_period`]: 5 seconds.
 pub const DEFAULT_SHUTDOWN_GRACE_PERIOD: Duration = Duration::from_secs(5);
+
+/// The default [`Prefork::upgrade_timeout`]: 30 seconds.
+pub const DEFAULT_UPGRADE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The prefork supervisor: one master process and N children that serve.
 ///
@@ -53,6 +60,7 @@ pub struct Prefork {
     recover_threshold: usize,
     recover_interval: Duration,
     shutdown_grace_period: Duration,
+    upgrade_timeout: Duration,
     reuseport: bool,
     children: usize,
     on_master_death: Option<OnMasterDeath>,
@@ -107,6 +115,7 @@ impl Prefork {
             recover_threshold: (cores / 2).max(1),
             recover_interval: Duration::ZERO,
             shutdown_grace_period: DEFAULT_SHUTDOWN_GRACE_PERIOD,
+            upgrade_timeout: DEFAULT_UPGRADE_TIMEOUT,
             reuseport: false,
             children: cores,
             on_master_death: None,
@@ -188,10 +197,20 @@ impl Prefork {
         self
     }
 
-    /// `true`: every child binds its own `SO_REUSEPORT` listener and the
-    /// kernel spreads connections across them. `false` (the default): the
-    /// master binds one listener and passes it to every child on fd 3.
-    /// See the crate docs to choose.
+    /// How long the new master started by SIGUSR2 (a binary upgrade) may
+    /// take to report that its children run; after that the old master
+    /// sends it SIGTERM and keeps serving. Default:
+    /// [`DEFAULT_UPGRADE_TIMEOUT`].
+    pub fn upgrade_timeout(mut self, timeout: Duration) -> Self {
+        self.upgrade_timeout = timeout;
+        self
+    }
+
+    /// `true`: the master binds one `SO_REUSEPORT` listener per child (all
+    /// on one port) and passes each child its own on fd 3; the kernel
+    /// spreads connections across them. `false` (the default): the master
+    /// binds one listener and passes it to every child on fd 3. See the
+    /// crate docs to choose.
     pub fn reuseport(mut self, reuseport: bool) -> Self {
         self.reuseport = reuseport;
         self
@@ -312,7 +331,7 @@ impl Prefork {
 
     fn run(self, addr: &str, mode: ServeMode<'_>) -> Result<(), Error> {
         if is_child() {
-            child::run(self, addr, mode)
+            child::run(self, mode)
         } else {
             master::run(self, addr, mode)
         }
@@ -375,6 +394,7 @@ impl fmt::Debug for Prefork {
             .field("recover_threshold", &self.recover_threshold)
             .field("recover_interval", &self.recover_interval)
             .field("shutdown_grace_period", &self.shutdown_grace_period)
+            .field("upgrade_timeout", &self.upgrade_timeout)
             .field("serve", &self.serve.is_some())
             .field("serve_tls", &self.serve_tls.is_some())
             .field("serve_tls_embed", &self.serve_tls_embed.is_some())

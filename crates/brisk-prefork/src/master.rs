@@ -13,10 +13,11 @@ use nix::unistd::Pid;
 
 use crate::error::{BoxError, Error, Hook, panic_message};
 use crate::logger::{Level, Logger, say};
-use crate::network::{self, SocketRole};
+use crate::network;
 use crate::signals::MasterSignals;
 use crate::spawn::SpawnContext;
 use crate::sys;
+use crate::upgrade::{ChildReadiness, Origin, Progress, Upgrade};
 use crate::{Prefork, ServeMode};
 
 /// `on_child_spawn`.
@@ -34,6 +35,8 @@ pub(crate) type CommandProducer =
 #[derive(Debug)]
 struct Running {
     pid: u32,
+    /// Its slot: with reuseport, which of the master's sockets it serves.
+    slot: usize,
     child: Child,
 }
 
@@ -58,10 +61,35 @@ struct Supervisor {
     /// its pid cannot be reused and signalling it is safe.
     children: Vec<Running>,
     /// Crashed children waiting for `interval` before their replacement
-    /// starts: (old pid, when to respawn), in due order.
-    pending: VecDeque<(u32, Instant)>,
+    /// starts: (old pid, its slot, when to respawn), in due order.
+    pending: VecDeque<(u32, usize, Instant)>,
     /// Child exits seen so far.
     exits: usize,
+    /// Where the listener came from (an upgraded master reports readiness
+    /// through it).
+    origin: Origin,
+    /// A master started by an upgrade: its first children's reports, until
+    /// all came (then it tells the old master).
+    child_ready: Option<ChildReadiness>,
+    /// A binary upgrade this master started (SIGUSR2).
+    upgrade: Upgrade,
+    /// How long a new master may take to be ready.
+    upgrade_timeout: Duration,
+    /// New masters that failed, to be reaped (never signalled again once
+    /// reaped: removed then).
+    stray: Vec<Child>,
+}
+
+/// Why supervision ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// SIGTERM or SIGINT.
+    Shutdown,
+    /// A new master is ready: it serves from now on.
+    Upgraded {
+        /// Its pid.
+        pid: u32,
+    },
 }
 
 /// Runs the master side of `listen_and_serve*`.
@@ -70,31 +98,68 @@ pub(crate) fn run(mut prefork: Prefork, addr: &str, mode: ServeMode<'_>) -> Resu
     if prefork.children == 0 {
         return Err(Error::NoChildren);
     }
-    let resolved = network::resolve(addr, prefork.network)?;
-    let role = if prefork.reuseport {
-        SocketRole::Reservation
-    } else {
-        SocketRole::Listener
+    let (sockets, local, origin) = match crate::upgrade::take_inherited()? {
+        Some((sockets, origin)) => {
+            let local = network::local_addr(&sockets[0]).map_err(|e| Error::Inherited {
+                reason: format!("cannot read its address ({e})"),
+            })?;
+            if sockets.len() == 1 && prefork.reuseport {
+                say!(
+                    prefork.logger,
+                    Level::Warn,
+                    "prefork: one inherited socket: serving it with fd passing, not reuseport"
+                );
+                prefork.reuseport = false;
+            } else if sockets.len() > 1 && (!prefork.reuseport || sockets.len() != prefork.children)
+            {
+                return Err(Error::Inherited {
+                    reason: format!(
+                        "{} sockets were passed (a reuseport master's, one per child) to a \
+                         master configured with {} {} children; keep the configuration \
+                         across an upgrade",
+                        sockets.len(),
+                        prefork.children,
+                        if prefork.reuseport {
+                            "reuseport"
+                        } else {
+                            "fd-passing"
+                        }
+                    ),
+                });
+            }
+            (sockets, local, origin)
+        }
+        None => {
+            let resolved = network::resolve(addr, prefork.network)?;
+            let first = network::bind(resolved, prefork.network, prefork.reuseport)?;
+            let local = network::local_addr(&first).map_err(|source| Error::Bind {
+                addr: resolved,
+                source,
+            })?;
+            let mut sockets = vec![first];
+            if prefork.reuseport {
+                // One socket per child slot, all on the port the first one
+                // got (also for `:0`). They stay with the master: a
+                // replacement child gets its slot's socket, whose queue was
+                // kept meanwhile, and an upgrade passes them all on.
+                for _ in 1..prefork.children {
+                    sockets.push(network::bind(local, prefork.network, true)?);
+                }
+            }
+            (sockets, local, Origin::Bound)
+        }
     };
-    let socket = network::bind(resolved, prefork.network, prefork.reuseport, role)?;
-    let local = network::local_addr(&socket).map_err(|source| Error::Bind {
-        addr: resolved,
-        source,
-    })?;
     // std reports exec failures through a pipe; it must never sit on fd 3,
     // which `pre_exec` overwrites with the listener. Keep fd 3 occupied.
-    let fd3 = if prefork.reuseport {
-        None
-    } else {
-        occupy_listener_fd(&socket)
-    };
+    let fd3 = occupy_listener_fd(&sockets[0]);
     let signals = MasterSignals::install()?;
     let logger = Arc::clone(&prefork.logger);
     say!(
         logger,
         Level::Info,
-        "prefork: master {} on {local} ({}, {}), starting {} children",
+        "prefork: master {} on {local} ({}, {}, {}), starting {} children",
         std::process::id(),
+        origin.describe(),
         prefork.network,
         if prefork.reuseport {
             "reuseport"
@@ -105,7 +170,7 @@ pub(crate) fn run(mut prefork: Prefork, addr: &str, mode: ServeMode<'_>) -> Resu
     );
     let mut supervisor = Supervisor {
         logger,
-        ctx: SpawnContext::new(socket, local, prefork.reuseport),
+        ctx: SpawnContext::new(sockets, local, prefork.reuseport),
         fd3,
         signals,
         on_child_spawn: prefork.on_child_spawn.take(),
@@ -119,17 +184,47 @@ pub(crate) fn run(mut prefork: Prefork, addr: &str, mode: ServeMode<'_>) -> Resu
         children: Vec::with_capacity(prefork.children),
         pending: VecDeque::new(),
         exits: 0,
+        origin,
+        upgrade: Upgrade::Idle,
+        upgrade_timeout: prefork.upgrade_timeout,
+        stray: Vec::new(),
+        child_ready: None,
     };
+    if matches!(supervisor.origin, Origin::Upgrade { .. }) {
+        match ChildReadiness::new(&supervisor.ctx) {
+            Ok(ready) => supervisor.child_ready = Some(ready),
+            // Then "ready" means "started", as for on_master_ready.
+            Err(e) => say!(
+                supervisor.logger,
+                Level::Warn,
+                "prefork: upgrade: cannot create the children's readiness pipe ({e}); \
+                 reporting ready once they started"
+            ),
+        }
+    }
     let result = supervisor.supervise();
-    if let Err(e) = &result {
-        say!(
+    match &result {
+        Err(e) => say!(
             supervisor.logger,
             Level::Error,
             "prefork: {e}; stopping all children"
+        ),
+        Ok(Stop::Upgraded { pid }) => say!(
+            supervisor.logger,
+            Level::Info,
+            "prefork: upgrade: new master {pid} is ready; stopping this master's children"
+        ),
+        Ok(Stop::Shutdown) => {}
+    }
+    if let Some(pid) = supervisor.upgrade.abandon(&mut supervisor.stray) {
+        say!(
+            supervisor.logger,
+            Level::Warn,
+            "prefork: upgrade: stopping before new master {pid} was ready; sent it SIGTERM"
         );
     }
     supervisor.stop_all();
-    result
+    result.map(drop)
 }
 
 /// Runs a hook, turning its error or panic into an [`Error`].
@@ -157,14 +252,14 @@ fn occupy_listener_fd(socket: &socket2::Socket) -> Option<OwnedFd> {
 impl Supervisor {
     /// Spawns the children and supervises them until a shutdown signal
     /// (`Ok`) or an error. Leaves stopping the children to `stop_all`.
-    fn supervise(&mut self) -> Result<(), Error> {
+    fn supervise(&mut self) -> Result<Stop, Error> {
         let mut pids = Vec::with_capacity(self.count);
-        for _ in 0..self.count {
+        for slot in 0..self.count {
             if let Some(signal) = self.signals.shutdown_requested() {
                 self.log_shutdown(signal);
-                return Ok(());
+                return Ok(Stop::Shutdown);
             }
-            pids.push(self.spawn_one()?);
+            pids.push(self.spawn_one(slot)?);
         }
         if let Some(hook) = self.on_master_ready.take() {
             call_hook(Hook::MasterReady, || hook(&pids))?;
@@ -174,21 +269,123 @@ impl Supervisor {
             Level::Info,
             "prefork: children ready: {pids:?}"
         );
+        if self.child_ready.is_none() {
+            self.report_ready();
+        }
         loop {
+            self.check_children_ready();
             // Reap on every wake-up: one SIGCHLD may stand for several exits.
             self.reap()?;
             if self.respawn_due()? {
-                return Ok(());
+                return Ok(Stop::Shutdown);
             }
-            let timeout = self
-                .pending
-                .front()
-                .map(|&(_, due)| due.saturating_duration_since(Instant::now()));
-            let events = self.signals.wait(timeout)?;
+            match self.upgrade.progress(&mut self.stray) {
+                Progress::Waiting => {}
+                Progress::Ready { pid } => return Ok(Stop::Upgraded { pid }),
+                Progress::Failed { pid, reason } => say!(
+                    self.logger,
+                    Level::Error,
+                    "prefork: upgrade failed: new master {pid}: {reason}; this master keeps serving"
+                ),
+            }
+            let now = Instant::now();
+            let timeout = [
+                self.pending.front().map(|&(_, _, due)| due),
+                self.upgrade.deadline(),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|due| due.saturating_duration_since(now));
+            let extra = [
+                self.upgrade.ready_fd(),
+                self.child_ready.as_ref().map(ChildReadiness::fd),
+            ];
+            let events = self.signals.wait_also(timeout, extra)?;
             if let Some(signal) = events.shutdown {
                 self.log_shutdown(signal);
-                return Ok(());
+                return Ok(Stop::Shutdown);
             }
+            if events.upgrade {
+                self.start_upgrade();
+            }
+        }
+    }
+
+    /// An upgraded master: once every first child reported that it took its
+    /// listener, tells the old master.
+    fn check_children_ready(&mut self) {
+        let Some(ready) = self.child_ready.as_mut() else {
+            return;
+        };
+        let reported = ready.count(self.children.iter().map(|r| r.pid));
+        if reported < self.count {
+            return;
+        }
+        self.child_ready = None;
+        self.ctx.set_child_ready(None);
+        say!(
+            self.logger,
+            Level::Info,
+            "prefork: upgrade: all {reported} children took their listener"
+        );
+        self.report_ready();
+    }
+
+    /// An upgraded master tells the old master that it is ready (once).
+    fn report_ready(&mut self) {
+        match self.origin.report_ready() {
+            Ok(Some(old)) => say!(
+                self.logger,
+                Level::Info,
+                "prefork: upgrade: told master {old} that this master is ready"
+            ),
+            Ok(None) => {}
+            // The old master then sees the pipe close, or times out, and
+            // keeps serving too: both serve the same socket.
+            Err(e) => say!(
+                self.logger,
+                Level::Error,
+                "prefork: upgrade: cannot tell the old master this master is ready: {e}"
+            ),
+        }
+    }
+
+    /// SIGUSR2: starts a new master that inherits the listener, unless one
+    /// is starting already or the listener cannot be passed on.
+    fn start_upgrade(&mut self) {
+        if self.child_ready.is_some() {
+            say!(
+                self.logger,
+                Level::Warn,
+                "prefork: SIGUSR2 ignored: this master's first children are still starting"
+            );
+            return;
+        }
+        if let Some(pid) = self.upgrade.pid() {
+            say!(
+                self.logger,
+                Level::Warn,
+                "prefork: SIGUSR2 ignored: new master {pid} is still starting"
+            );
+            return;
+        }
+        match Upgrade::start(&self.ctx, self.upgrade_timeout) {
+            Ok(upgrade) => {
+                say!(
+                    self.logger,
+                    Level::Info,
+                    "prefork: upgrade: started new master {} ({}); this master serves until it is ready",
+                    upgrade.pid().unwrap_or(0),
+                    self.ctx.executable().display()
+                );
+                self.upgrade = upgrade;
+            }
+            Err(reason) => say!(
+                self.logger,
+                Level::Error,
+                "prefork: upgrade failed: {reason}; this master keeps serving"
+            ),
         }
     }
 
@@ -196,11 +393,12 @@ impl Supervisor {
         say!(self.logger, Level::Info, "prefork: received {signal}");
     }
 
-    /// Starts one child, tracks it, then runs `on_child_spawn`.
-    fn spawn_one(&mut self) -> Result<u32, Error> {
+    /// Starts the child of `slot`, tracks it, then runs `on_child_spawn`.
+    fn spawn_one(&mut self, slot: usize) -> Result<u32, Error> {
+        self.ctx.set_slot(slot);
         let child = self.produce()?;
         let pid = child.id();
-        self.children.push(Running { pid, child });
+        self.children.push(Running { pid, slot, child });
         say!(self.logger, Level::Debug, "prefork: started child {pid}");
         if let Some(hook) = self.on_child_spawn.as_mut() {
             call_hook(Hook::ChildSpawn, || hook(pid))?;
@@ -240,6 +438,7 @@ impl Supervisor {
     /// Collects exited children, counts them against the threshold and
     /// schedules their replacements.
     fn reap(&mut self) -> Result<(), Error> {
+        self.reap_strays();
         let mut i = 0;
         while i < self.children.len() {
             let running = &mut self.children[i];
@@ -280,7 +479,7 @@ impl Supervisor {
                 );
             }
             self.pending
-                .push_back((gone.pid, Instant::now() + self.interval));
+                .push_back((gone.pid, gone.slot, Instant::now() + self.interval));
         }
         Ok(())
     }
@@ -288,7 +487,7 @@ impl Supervisor {
     /// Starts the replacements whose time has come; `Ok(true)` if a
     /// shutdown signal arrived meanwhile.
     fn respawn_due(&mut self) -> Result<bool, Error> {
-        while let Some(&(old, due)) = self.pending.front() {
+        while let Some(&(old, slot, due)) = self.pending.front() {
             if due > Instant::now() {
                 break;
             }
@@ -297,7 +496,7 @@ impl Supervisor {
                 return Ok(true);
             }
             self.pending.pop_front();
-            let new = self.spawn_one()?;
+            let new = self.spawn_one(slot)?;
             say!(
                 self.logger,
                 Level::Info,
@@ -376,8 +575,15 @@ impl Supervisor {
         self.kill_all();
     }
 
+    /// Reaps new masters of failed upgrades that have exited.
+    fn reap_strays(&mut self) {
+        self.stray
+            .retain_mut(|child| matches!(child.try_wait(), Ok(None)));
+    }
+
     /// Removes exited children without counting them (used while stopping).
     fn reap_quietly(&mut self) {
+        self.reap_strays();
         let logger = &*self.logger;
         self.children
             .retain_mut(|running| match running.child.try_wait() {

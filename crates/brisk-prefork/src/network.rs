@@ -22,16 +22,6 @@ pub enum Network {
     Tcp6,
 }
 
-/// Where a socket is bound, and whether it accepts connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SocketRole {
-    /// `listen(2)` was called: the socket accepts connections.
-    Listener,
-    /// Only bound, with `SO_REUSEPORT`: reserves the port (and proves it is
-    /// usable) for children that bind their own reuseport listeners.
-    Reservation,
-}
-
 /// The fallback `listen(2)` backlog where `somaxconn` cannot be read.
 const DEFAULT_BACKLOG: i32 = 4096;
 
@@ -166,22 +156,12 @@ pub(crate) fn resolve(addr: &str, network: Network) -> Result<SocketAddr, Error>
 }
 
 /// Creates a TCP socket bound to `addr` (with `SO_REUSEADDR`, and
-/// `SO_REUSEPORT` when asked), in the given role. The socket is close-on-exec.
-pub(crate) fn bind(
-    addr: SocketAddr,
-    network: Network,
-    reuseport: bool,
-    role: SocketRole,
-) -> Result<Socket, Error> {
-    bind_inner(addr, network, reuseport, role).map_err(|source| Error::Bind { addr, source })
+/// `SO_REUSEPORT` when asked) and listening. The socket is close-on-exec.
+pub(crate) fn bind(addr: SocketAddr, network: Network, reuseport: bool) -> Result<Socket, Error> {
+    bind_inner(addr, network, reuseport).map_err(|source| Error::Bind { addr, source })
 }
 
-fn bind_inner(
-    addr: SocketAddr,
-    network: Network,
-    reuseport: bool,
-    role: SocketRole,
-) -> io::Result<Socket> {
+fn bind_inner(addr: SocketAddr, network: Network, reuseport: bool) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     if reuseport {
@@ -191,9 +171,7 @@ fn bind_inner(
         socket.set_only_v6(network == Network::Tcp6)?;
     }
     socket.bind(&addr.into())?;
-    if role == SocketRole::Listener {
-        socket.listen(backlog())?;
-    }
+    socket.listen(backlog())?;
     Ok(socket)
 }
 
@@ -341,11 +319,8 @@ mod tests {
     fn bind_errors_name_the_address() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = taken.local_addr().unwrap();
-        for (reuseport, role) in [
-            (false, SocketRole::Listener),
-            (true, SocketRole::Reservation),
-        ] {
-            let err = bind(addr, Network::Tcp4, reuseport, role).unwrap_err();
+        for reuseport in [false, true] {
+            let err = bind(addr, Network::Tcp4, reuseport).unwrap_err();
             assert!(
                 matches!(&err, Error::Bind { addr: a, .. } if *a == addr),
                 "{err}"
@@ -355,18 +330,17 @@ mod tests {
     }
 
     #[test]
-    fn reservation_lets_reuseport_listeners_share_the_port() {
+    fn reuseport_listeners_share_the_port() {
         let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let reservation = bind(any, Network::Tcp4, true, SocketRole::Reservation).unwrap();
-        let addr = local_addr(&reservation).unwrap();
+        let first = bind(any, Network::Tcp4, true).unwrap();
+        let addr = local_addr(&first).unwrap();
         assert_ne!(addr.port(), 0);
-        let a = bind(addr, Network::Tcp4, true, SocketRole::Listener).unwrap();
-        let b = bind(addr, Network::Tcp4, true, SocketRole::Listener).unwrap();
+        let a = bind(addr, Network::Tcp4, true).unwrap();
+        let b = bind(addr, Network::Tcp4, true).unwrap();
         assert_eq!(local_addr(&a).unwrap(), addr);
         assert_eq!(local_addr(&b).unwrap(), addr);
-        // The reservation is not listening: with `b` gone, every connection
-        // reaches `a`.
-        drop(b);
+        // With `first` and `b` gone, every connection reaches `a`.
+        drop((first, b));
         let listener = std::net::TcpListener::from(a);
         listener.set_nonblocking(true).unwrap();
         let _client = std::net::TcpStream::connect(addr).unwrap();

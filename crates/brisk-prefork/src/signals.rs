@@ -6,7 +6,7 @@
 //! pipe's read end, with a timeout only when a deadline is pending.
 
 use std::io::{self, Read};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::SeqCst};
@@ -20,7 +20,12 @@ use crate::error::Error;
 use crate::sys;
 
 /// The signals the master handles.
-const MASTER_SIGNALS: [Signal; 3] = [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT];
+const MASTER_SIGNALS: [Signal; 4] = [
+    Signal::SIGCHLD,
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGUSR2,
+];
 
 /// Set while a [`MasterSignals`] exists: handlers are process-wide.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -37,6 +42,8 @@ static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 static CHILD_EVENTS: AtomicUsize = AtomicUsize::new(0);
 /// SIGTERM and SIGINT deliveries so far.
 static SHUTDOWN_EVENTS: AtomicUsize = AtomicUsize::new(0);
+/// SIGUSR2 deliveries so far (binary upgrade requests).
+static UPGRADE_EVENTS: AtomicUsize = AtomicUsize::new(0);
 /// The number of the last shutdown signal.
 static LAST_SHUTDOWN: AtomicI32 = AtomicI32::new(0);
 
@@ -47,14 +54,15 @@ pub(crate) struct WakePipe {
     writer: UnixStream,
 }
 
-/// The master's SIGCHLD/SIGTERM/SIGINT handling; restores the previous
-/// handlers when dropped.
+/// The master's SIGCHLD/SIGTERM/SIGINT/SIGUSR2 handling; restores the
+/// previous handlers when dropped.
 #[derive(Debug)]
 pub(crate) struct MasterSignals {
     pipe: WakePipe,
     saved: Vec<(Signal, SigAction)>,
     seen_child: usize,
     seen_shutdown: usize,
+    seen_upgrade: usize,
 }
 
 /// What happened since the previous look.
@@ -64,6 +72,10 @@ pub(crate) struct SignalEvents {
     pub(crate) child: bool,
     /// A shutdown signal arrived (the last one, if several).
     pub(crate) shutdown: Option<Signal>,
+    /// SIGUSR2 arrived: start a new master (binary upgrade).
+    pub(crate) upgrade: bool,
+    /// The descriptor passed to [`MasterSignals::wait`] became readable.
+    pub(crate) readable: bool,
 }
 
 impl WakePipe {
@@ -83,6 +95,16 @@ impl WakePipe {
     /// timeout), then empties the pipe. Returns whether it was woken by a
     /// byte. An interrupted sleep counts as a wake-up.
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        self.wait_also(timeout, [None, None]).map(|(woke, _)| woke)
+    }
+
+    /// [`wait`](Self::wait), also waking when one of `extra` is readable
+    /// (or hung up); returns (woken by a byte, one of `extra` readable).
+    pub(crate) fn wait_also(
+        &self,
+        timeout: Option<Duration>,
+        extra: [Option<BorrowedFd<'_>>; 2],
+    ) -> io::Result<(bool, bool)> {
         let timeout = match timeout {
             None => PollTimeout::NONE,
             // Round up so a sub-millisecond remainder does not spin.
@@ -91,14 +113,24 @@ impl WakePipe {
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };
-        let mut fds = [PollFd::new(self.reader.as_fd(), PollFlags::POLLIN)];
-        let woke = match poll(&mut fds, timeout) {
-            Ok(n) => n > 0,
-            Err(Errno::EINTR) => true,
+        let mut fds = Vec::with_capacity(3);
+        fds.push(PollFd::new(self.reader.as_fd(), PollFlags::POLLIN));
+        fds.extend(
+            extra
+                .into_iter()
+                .flatten()
+                .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
+        );
+        let (woke, readable) = match poll(&mut fds, timeout) {
+            Ok(n) => {
+                let hit = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
+                (n > 0 && hit(&fds[0]), fds[1..].iter().any(hit))
+            }
+            Err(Errno::EINTR) => (true, false),
             Err(e) => return Err(e.into()),
         };
         self.drain();
-        Ok(woke)
+        Ok((woke, readable))
     }
 
     fn drain(&self) {
@@ -136,6 +168,7 @@ impl MasterSignals {
             saved: Vec::with_capacity(MASTER_SIGNALS.len()),
             seen_child: CHILD_EVENTS.load(SeqCst),
             seen_shutdown: SHUTDOWN_EVENTS.load(SeqCst),
+            seen_upgrade: UPGRADE_EVENTS.load(SeqCst),
         };
         for signal in MASTER_SIGNALS {
             let extra = if signal == Signal::SIGCHLD {
@@ -155,13 +188,17 @@ impl MasterSignals {
     pub(crate) fn take(&mut self) -> SignalEvents {
         let child = CHILD_EVENTS.load(SeqCst);
         let shutdown = SHUTDOWN_EVENTS.load(SeqCst);
+        let upgrade = UPGRADE_EVENTS.load(SeqCst);
         let events = SignalEvents {
             child: child != self.seen_child,
             shutdown: (shutdown != self.seen_shutdown)
                 .then(|| Signal::try_from(LAST_SHUTDOWN.load(SeqCst)).unwrap_or(Signal::SIGTERM)),
+            upgrade: upgrade != self.seen_upgrade,
+            readable: false,
         };
         self.seen_child = child;
         self.seen_shutdown = shutdown;
+        self.seen_upgrade = upgrade;
         events
     }
 
@@ -179,12 +216,28 @@ impl MasterSignals {
     /// Blocks until a new signal arrives or `timeout` passes (`None`: no
     /// timeout) and returns what is new (possibly nothing, on timeout).
     pub(crate) fn wait(&mut self, timeout: Option<Duration>) -> Result<SignalEvents, Error> {
+        self.wait_also(timeout, [None, None])
+    }
+
+    /// [`wait`](Self::wait), also returning when one of `extra` is readable
+    /// (or hung up): then [`SignalEvents::readable`] is set.
+    pub(crate) fn wait_also(
+        &mut self,
+        timeout: Option<Duration>,
+        extra: [Option<BorrowedFd<'_>>; 2],
+    ) -> Result<SignalEvents, Error> {
         let events = self.take();
         if !events.is_empty() {
             return Ok(events);
         }
-        self.pipe.wait(timeout).map_err(Error::Signals)?;
-        Ok(self.take())
+        let (_, readable) = self
+            .pipe
+            .wait_also(timeout, extra)
+            .map_err(Error::Signals)?;
+        Ok(SignalEvents {
+            readable,
+            ..self.take()
+        })
     }
 }
 
@@ -207,7 +260,7 @@ impl Drop for MasterSignals {
 impl SignalEvents {
     /// Whether nothing happened.
     pub(crate) fn is_empty(self) -> bool {
-        !self.child && self.shutdown.is_none()
+        !self.child && self.shutdown.is_none() && !self.upgrade
     }
 }
 
@@ -216,6 +269,8 @@ extern "C" fn on_master_signal(signal: libc::c_int) {
     if nix::unistd::getpid().as_raw() == MASTER_PID.load(SeqCst) {
         if signal == libc::SIGCHLD {
             CHILD_EVENTS.fetch_add(1, SeqCst);
+        } else if signal == libc::SIGUSR2 {
+            UPGRADE_EVENTS.fetch_add(1, SeqCst);
         } else {
             LAST_SHUTDOWN.store(signal, SeqCst);
             SHUTDOWN_EVENTS.fetch_add(1, SeqCst);
@@ -265,6 +320,20 @@ mod tests {
         assert_eq!(events.shutdown, Some(Signal::SIGINT));
         assert!(events.child);
         assert!(signals.take().is_empty());
+
+        // SIGUSR2 asks for an upgrade and is no shutdown.
+        raise(Signal::SIGUSR2).unwrap();
+        let events = signals.wait(Some(Duration::from_secs(5))).unwrap();
+        assert!(events.upgrade, "{events:?}");
+        assert_eq!(events.shutdown, None);
+
+        // A readable extra descriptor ends the wait and is reported.
+        let (extra, mut writer) = UnixStream::pair().unwrap();
+        std::io::Write::write_all(&mut writer, b"R").unwrap();
+        let events = signals
+            .wait_also(Some(Duration::from_secs(5)), [None, Some(extra.as_fd())])
+            .unwrap();
+        assert!(events.readable && !events.upgrade, "{events:?}");
 
         drop(signals);
         // The previous SIGINT disposition is back, and a second master may

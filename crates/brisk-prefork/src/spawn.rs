@@ -1,9 +1,10 @@
 //! How the master starts a child process.
 
+use std::cell::Cell;
 use std::ffi::OsString;
 use std::fmt;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,8 +19,32 @@ pub const CHILD_ENV: &str = "BRISK_PREFORK_CHILD";
 /// The environment variable that gives a child its master's process id.
 pub const MASTER_PID_ENV: &str = "BRISK_PREFORK_MASTER_PID";
 /// The environment variable that gives a child the master's bound address
-/// (the one port every reuseport child binds, even for a `:0` request).
+/// (with reuseport, the one port all the children's sockets share, even
+/// for a `:0` request).
 pub const ADDR_ENV: &str = "BRISK_PREFORK_ADDR";
+
+/// The environment variable that tells a new master started by a binary
+/// upgrade (SIGUSR2) the old master's pid; it inherits the listener on fd 3
+/// (`LISTEN_FDS=1`) only while that pid is its parent.
+pub const UPGRADE_ENV: &str = "BRISK_PREFORK_UPGRADE_FROM";
+/// The environment variable that names the descriptor on which a new
+/// master tells the old one that it is ready (fd 4).
+pub const READY_FD_ENV: &str = "BRISK_PREFORK_READY_FD";
+
+/// The environment variable that tells a child of a new master (started
+/// by a binary upgrade) where to report that it took its listener (fd 4).
+pub const CHILD_READY_FD_ENV: &str = "BRISK_PREFORK_CHILD_READY_FD";
+
+/// Variables a process started by the master must not inherit: they
+/// describe descriptors passed to the master itself.
+const MASTER_ONLY_ENV: [&str; 6] = [
+    "LISTEN_PID",
+    "LISTEN_FDS",
+    "LISTEN_FDNAMES",
+    UPGRADE_ENV,
+    READY_FD_ENV,
+    CHILD_READY_FD_ENV,
+];
 
 /// What a [command producer](crate::Prefork::command_producer) needs to start
 /// one child: the default command, or the means to turn any command into a
@@ -29,19 +54,27 @@ pub const ADDR_ENV: &str = "BRISK_PREFORK_ADDR";
 /// passed through [`prepare`](Self::prepare), gets `BRISK_PREFORK_CHILD=1`
 /// (an existing value replaced, never duplicated), the master's pid and
 /// address in [`MASTER_PID_ENV`] and [`ADDR_ENV`], the listener on fd 3
-/// (unless reuseport is on) and, on Linux, a parent-death signal.
+/// (with reuseport, the socket of the child's slot) and, on Linux, a
+/// parent-death signal.
 pub struct SpawnContext {
-    /// The master's listener (fd passing) or port reservation (reuseport);
-    /// the listener is `None` once the master has begun stopping
-    /// ([`close_listener`](Self::close_listener)).
-    socket: Option<Socket>,
-    /// The address `socket` is bound to.
+    /// The listening sockets: one (fd passing) or one per child slot
+    /// (reuseport, all bound to one port); empty once the master has begun
+    /// stopping ([`close_listener`](Self::close_listener)).
+    sockets: Vec<Socket>,
+    /// The slot of the child being started: with reuseport, which socket
+    /// it gets.
+    slot: Cell<usize>,
+    /// Where children report that they took their listener (fd 4 in the
+    /// child), while a new master waits for its first children.
+    child_ready: Cell<Option<RawFd>>,
+    /// The address the sockets are bound to.
     addr: SocketAddr,
     reuseport: bool,
     /// The path exec'd: `/proc/self/exe` on Linux (so a child is the same
     /// binary even if the file was replaced during a deploy).
     program: PathBuf,
-    /// The path named in messages.
+    /// The path named in messages, and exec'd for a new master by a binary
+    /// upgrade (so a file replaced during a deploy is picked up).
     executable: PathBuf,
     /// The master's `argv[0]`, passed on unchanged.
     arg0: Option<OsString>,
@@ -52,7 +85,7 @@ pub struct SpawnContext {
 
 impl SpawnContext {
     /// Captures the current executable and arguments.
-    pub(crate) fn new(socket: Socket, addr: SocketAddr, reuseport: bool) -> Self {
+    pub(crate) fn new(sockets: Vec<Socket>, addr: SocketAddr, reuseport: bool) -> Self {
         let mut argv = std::env::args_os();
         let arg0 = argv.next();
         let args = argv.collect();
@@ -62,7 +95,9 @@ impl SpawnContext {
             .unwrap_or_else(|| PathBuf::from("<current executable>"));
         let program = self_exe_link().unwrap_or_else(|| executable.clone());
         Self {
-            socket: Some(socket),
+            sockets,
+            slot: Cell::new(0),
+            child_ready: Cell::new(None),
             addr,
             reuseport,
             program,
@@ -88,39 +123,61 @@ impl SpawnContext {
     }
 
     /// Turns `cmd` into a prefork child command: sets the environment, puts
-    /// the listener on fd 3 (fd passing) and, on Linux, arranges the
-    /// parent-death signal. The command must be spawned by the master's
+    /// the listener on fd 3 (with reuseport, the slot's own) and, on Linux,
+    /// arranges the parent-death signal. The command must be spawned by the master's
     /// supervising thread (inside the producer), or a Linux child would be
     /// signalled when the spawning thread exits.
     pub fn prepare<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
+        for name in MASTER_ONLY_ENV {
+            cmd.env_remove(name);
+        }
         cmd.env(CHILD_ENV, "1")
             .env(MASTER_PID_ENV, self.master_pid.to_string())
             .env(ADDR_ENV, self.addr.to_string());
         let listener = self.listener().map(|fd| fd.as_raw_fd());
-        sys::set_child_pre_exec(cmd, listener, self.master_pid as i32);
+        let ready = self.child_ready.get().filter(|_| listener.is_some());
+        match ready {
+            Some(_) => cmd.env(CHILD_READY_FD_ENV, (sys::LISTENER_FD + 1).to_string()),
+            None => cmd.env_remove(CHILD_READY_FD_ENV),
+        };
+        sys::set_child_pre_exec(cmd, listener, ready, self.master_pid as i32);
         cmd
     }
 
-    /// The master's listener, which [`prepare`](Self::prepare) places on
-    /// fd 3 of the child; `None` with reuseport, where children bind their
-    /// own, and once the master has begun stopping its children.
+    /// The listener [`prepare`](Self::prepare) places on fd 3 of the child
+    /// being started: the master's one listener (fd passing) or the socket
+    /// of the child's slot (reuseport); `None` once the master has begun
+    /// stopping its children.
     pub fn listener(&self) -> Option<BorrowedFd<'_>> {
-        let socket = self.socket.as_ref().filter(|_| !self.reuseport)?;
-        Some(socket.as_fd())
+        let slot = self.slot.get() % self.sockets.len().max(1);
+        self.sockets.get(slot).map(AsFd::as_fd)
     }
 
-    /// Closes the master's copy of the listener (fd passing) when it begins
-    /// stopping its children: once they have closed theirs as their drains
-    /// start, a new client is refused instead of waiting in the backlog
-    /// until the master exits. No child is spawned after this. (The
-    /// reuseport reservation is kept: it listens on nothing.)
+    /// Chooses the slot of the next child (its socket, with reuseport).
+    pub(crate) fn set_slot(&self, slot: usize) {
+        self.slot.set(slot);
+    }
+
+    /// Sets (or clears) where children report that they took their
+    /// listener.
+    pub(crate) fn set_child_ready(&self, fd: Option<RawFd>) {
+        self.child_ready.set(fd);
+    }
+
+    /// How many listening sockets the master holds.
+    pub(crate) fn socket_count(&self) -> usize {
+        self.sockets.len()
+    }
+
+    /// Closes the master's copies of the listeners when it begins stopping
+    /// its children: once they have closed theirs as their drains start, a
+    /// new client is refused instead of waiting in the backlog until the
+    /// master exits. No child is spawned after this.
     pub(crate) fn close_listener(&mut self) {
-        if !self.reuseport {
-            self.socket = None;
-        }
+        self.sockets.clear();
     }
 
-    /// The address the master bound (or, with reuseport, reserved).
+    /// The address the master bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
@@ -138,6 +195,38 @@ impl SpawnContext {
     /// The current executable, as named in error messages.
     pub fn executable(&self) -> &Path {
         &self.executable
+    }
+
+    /// The command that starts a new master for a binary upgrade: the
+    /// executable's path (re-read, so a replaced binary is picked up) with
+    /// the master's arguments, the N listening sockets on fds 3 … 3 + N − 1
+    /// (`LISTEN_FDS=N`), the readiness descriptor `ready` on fd 3 + N, and
+    /// no parent-death signal. `None` once stopping.
+    pub(crate) fn upgrade_command(&self, ready: RawFd) -> Option<Command> {
+        if self.sockets.is_empty() {
+            return None;
+        }
+        let mut fds: Vec<RawFd> = self.sockets.iter().map(AsRawFd::as_raw_fd).collect();
+        fds.push(ready);
+        let mut cmd = Command::new(&self.executable);
+        if let Some(arg0) = &self.arg0 {
+            cmd.arg0(arg0);
+        }
+        cmd.args(&self.args).stdin(Stdio::null());
+        for name in MASTER_ONLY_ENV {
+            cmd.env_remove(name);
+        }
+        cmd.env_remove(CHILD_ENV)
+            .env_remove(MASTER_PID_ENV)
+            .env_remove(ADDR_ENV)
+            .env("LISTEN_FDS", self.sockets.len().to_string())
+            .env(UPGRADE_ENV, self.master_pid.to_string())
+            .env(
+                READY_FD_ENV,
+                (sys::LISTENER_FD + self.sockets.len() as RawFd).to_string(),
+            );
+        sys::set_master_pre_exec(&mut cmd, fds);
+        Some(cmd)
     }
 
     /// Spawns [`command`](Self::command).
@@ -186,18 +275,17 @@ mod tests {
     use std::ffi::OsStr;
 
     use super::*;
-    use crate::network::{self, Network, SocketRole};
+    use crate::network::{self, Network};
 
     fn context(reuseport: bool) -> SpawnContext {
         let addr = "127.0.0.1:0".parse().unwrap();
-        let role = if reuseport {
-            SocketRole::Reservation
-        } else {
-            SocketRole::Listener
-        };
-        let socket = network::bind(addr, Network::Tcp4, reuseport, role).unwrap();
-        let addr = network::local_addr(&socket).unwrap();
-        SpawnContext::new(socket, addr, reuseport)
+        let first = network::bind(addr, Network::Tcp4, reuseport).unwrap();
+        let addr = network::local_addr(&first).unwrap();
+        let mut sockets = vec![first];
+        if reuseport {
+            sockets.push(network::bind(addr, Network::Tcp4, true).unwrap());
+        }
+        SpawnContext::new(sockets, addr, reuseport)
     }
 
     #[test]
@@ -224,11 +312,21 @@ mod tests {
     }
 
     #[test]
-    fn reuseport_context_passes_no_listener() {
-        let ctx = context(true);
-        assert!(ctx.listener().is_none());
+    fn reuseport_context_passes_the_socket_of_the_slot() {
+        let mut ctx = context(true);
         assert!(ctx.is_reuseport());
         assert_ne!(ctx.local_addr().port(), 0);
+        assert_eq!(ctx.socket_count(), 2);
+        let fd = |ctx: &SpawnContext| ctx.listener().map(|l| l.as_raw_fd());
+        ctx.set_slot(0);
+        let first = fd(&ctx);
+        ctx.set_slot(1);
+        let second = fd(&ctx);
+        assert!(first.is_some() && second.is_some() && first != second);
+        ctx.set_slot(2); // slots beyond the sockets wrap around
+        assert_eq!(fd(&ctx), first);
+        ctx.close_listener();
+        assert!(ctx.listener().is_none());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::io;
 use std::net::TcpListener;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::io::RawFd;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -68,33 +68,27 @@ pub(crate) fn restore_handler(signal: Signal, old: &SigAction) -> io::Result<()>
 }
 
 /// Makes `cmd` start as a prefork child: the listener (if any) is placed on
-/// [`LISTENER_FD`] without close-on-exec, and on Linux the child gets
-/// [`PARENT_DEATH_SIGNAL`] when `master_pid` dies; a master that already died
-/// makes the spawn fail with `ESRCH` instead of starting an orphan.
-pub(crate) fn set_child_pre_exec(cmd: &mut Command, listener: Option<RawFd>, master_pid: i32) {
+/// [`LISTENER_FD`] and the readiness descriptor (if any, and only with a
+/// listener) on the next one, both without close-on-exec, and on Linux the
+/// child gets [`PARENT_DEATH_SIGNAL`] when `master_pid` dies; a master that
+/// already died makes the spawn fail with `ESRCH` instead of starting an
+/// orphan.
+pub(crate) fn set_child_pre_exec(
+    cmd: &mut Command,
+    listener: Option<RawFd>,
+    ready: Option<RawFd>,
+    master_pid: i32,
+) {
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     let _ = master_pid;
+    let fds: Vec<RawFd> = listener
+        .into_iter()
+        .chain(ready.filter(|_| listener.is_some()))
+        .collect();
+    // Filled in the child: allocated here, before the fork.
+    let mut high: Vec<RawFd> = vec![-1; fds.len()];
     let setup = move || -> io::Result<()> {
-        if let Some(fd) = listener {
-            let placed = if fd == LISTENER_FD {
-                // SAFETY: fcntl(2) is async-signal-safe; `fd` is the
-                // master's listener, open in this forked copy.
-                let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-                // SAFETY: as above; this clears only FD_CLOEXEC.
-                flags >= 0
-                    && unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) } >= 0
-            } else {
-                // SAFETY: dup2(2) is async-signal-safe; the new fd 3 never
-                // has FD_CLOEXEC, so it survives exec. Whatever fd 3 was in
-                // this forked copy is replaced (the master keeps fd 3
-                // occupied, so it is never std's exec-error pipe).
-                let rc = unsafe { libc::dup2(fd, LISTENER_FD) };
-                rc >= 0
-            };
-            if !placed {
-                return Err(io::Error::last_os_error());
-            }
-        }
+        place_fds(&fds, &mut high)?;
         #[cfg(any(target_os = "linux", target_os = "android"))]
         {
             let sig = PARENT_DEATH_SIGNAL as libc::c_ulong;
@@ -115,11 +109,126 @@ pub(crate) fn set_child_pre_exec(cmd: &mut Command, listener: Option<RawFd>, mas
     };
     // SAFETY: the closure runs in the forked child before exec and calls
     // only async-signal-safe functions (fcntl, dup2, prctl, getppid); it
-    // allocates nothing (io::Error from an errno does not allocate) and
-    // takes no locks. It captures only two integers.
+    // allocates nothing (it writes into `high`, allocated before the fork;
+    // io::Error from an errno does not allocate) and takes no locks.
     unsafe {
         cmd.pre_exec(setup);
     }
+}
+
+/// Between fork and exec: puts `fds` on descriptors 3, 4, … without
+/// close-on-exec. Each is first copied above the targets (into `high`, as
+/// long as `fds`), so that moving one cannot overwrite another still to be
+/// moved; the copies are close-on-exec and vanish at exec. Calls only
+/// fcntl(2) and dup2(2), which are async-signal-safe, and allocates
+/// nothing. The targets must be taken in the parent while it spawns
+/// (`occupy_low_fds`), so that none of them is std's exec-error pipe.
+fn place_fds(fds: &[RawFd], high: &mut [RawFd]) -> io::Result<()> {
+    let above = LISTENER_FD + fds.len() as RawFd;
+    for (slot, &fd) in high.iter_mut().zip(fds) {
+        // SAFETY: fcntl(2) on a descriptor open in this forked copy (the
+        // parent keeps it open until spawn returns); it only duplicates.
+        *slot = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, above) };
+        if *slot < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    for (i, &fd) in high.iter().enumerate() {
+        // SAFETY: dup2(2) onto a target in 3 .. 3 + fds.len(); the new
+        // descriptor has no FD_CLOEXEC, so it survives exec.
+        if unsafe { libc::dup2(fd, LISTENER_FD + i as RawFd) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Makes `cmd` start as a new master (binary upgrade): `fds` are placed on
+/// descriptors 3, 4, … without close-on-exec, and no parent-death signal
+/// is set (the new master outlives the old one).
+pub(crate) fn set_master_pre_exec(cmd: &mut Command, fds: Vec<RawFd>) {
+    // Filled in the child: allocated here, before the fork.
+    let mut high: Vec<RawFd> = vec![-1; fds.len()];
+    let setup = move || place_fds(&fds, &mut high);
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls `place_fds` (fcntl and dup2, async-signal-safe); it allocates
+    // nothing and takes no lock.
+    unsafe {
+        cmd.pre_exec(setup);
+    }
+}
+
+/// Keeps every free descriptor below `end` (from 3) taken by a
+/// close-on-exec copy of `model` while a child is spawned, so that std's
+/// exec-error pipe never sits where `pre_exec` places descriptors.
+pub(crate) fn occupy_low_fds(model: BorrowedFd<'_>, end: RawFd) -> Vec<OwnedFd> {
+    let mut held = Vec::new();
+    // std duplicates with F_DUPFD_CLOEXEC from 3: the lowest free fd >= 3.
+    while let Ok(copy) = model.try_clone_to_owned() {
+        if copy.as_raw_fd() >= end {
+            break;
+        }
+        held.push(copy);
+    }
+    held
+}
+
+/// Set once the master took descriptors inherited through `LISTEN_FDS`.
+static INHERITED_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Claims the `count` listeners a service manager or an old master passed
+/// from descriptor `first` on, and the optional readiness descriptor
+/// `ready`; at most once per process. All become close-on-exec.
+pub(crate) fn take_master_fds(
+    first: RawFd,
+    count: usize,
+    ready: Option<RawFd>,
+) -> Result<(Vec<OwnedFd>, Option<OwnedFd>), String> {
+    if INHERITED_TAKEN.swap(true, Ordering::AcqRel) {
+        return Err("the inherited descriptors were already taken in this process".to_owned());
+    }
+    let listeners = first..first + count as RawFd;
+    for fd in listeners.clone() {
+        check_listener_fd(fd).map_err(|reason| format!("descriptor {fd}: {reason}"))?;
+    }
+    if let Some(fd) = ready {
+        if listeners.contains(&fd) || !fd_is_open(fd) {
+            return Err(format!("readiness descriptor {fd} is not open"));
+        }
+    }
+    let claim = |fd: RawFd| -> Result<OwnedFd, String> {
+        // SAFETY: `fd` is open (checked above) and was passed to this
+        // process for this purpose (LISTEN_PID or the upgrade variables);
+        // INHERITED_TAKEN makes this the only place that takes it.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        fcntl(&owned, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))
+            .map_err(|e| format!("cannot make descriptor {fd} close-on-exec ({e})"))?;
+        Ok(owned)
+    };
+    let listeners = listeners.map(claim).collect::<Result<Vec<_>, _>>()?;
+    let ready = ready.map(claim).transpose()?;
+    Ok((listeners, ready))
+}
+
+/// Set once a child reported that it took its listener.
+static READY_REPORTED: AtomicBool = AtomicBool::new(false);
+
+/// In a child: writes this process's pid and a newline on `fd` (the
+/// master's readiness pipe, placed there by `set_child_pre_exec`) and
+/// closes it; at most once per process.
+pub(crate) fn report_child_ready(fd: RawFd) -> io::Result<()> {
+    if READY_REPORTED.swap(true, Ordering::AcqRel) || fd == LISTENER_FD || !fd_is_open(fd) {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("readiness descriptor {fd} is not open"),
+        ));
+    }
+    // SAFETY: `fd` is open (checked above); the master placed it there for
+    // this report (CHILD_READY_FD_ENV names it), and READY_REPORTED makes
+    // this the only place that takes it.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut pipe = std::os::unix::net::UnixStream::from(owned);
+    std::io::Write::write_all(&mut pipe, format!("{}\n", std::process::id()).as_bytes())
 }
 
 /// Whether `fd` is an open file descriptor in this process.
@@ -213,7 +322,6 @@ pub(crate) fn take_inherited_listener() -> Result<TcpListener, Error> {
 
 #[cfg(test)]
 mod tests {
-    use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixListener;
 
     use super::*;

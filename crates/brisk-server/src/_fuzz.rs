@@ -1,5 +1,5 @@
-//! Invariant checks shared by the `conn` fuzz target
-//! (`fuzz/fuzz_targets/conn.rs`) and the corpus replay test
+//! Invariant checks shared by the `conn` and `activation` fuzz targets
+//! (`fuzz/fuzz_targets/`) and the corpus replay tests
 //! (`tests/it/corpus.rs`). Not a stable API.
 //!
 //! Each function takes arbitrary bytes and panics if an invariant breaks;
@@ -221,5 +221,61 @@ pub fn tls(data: &[u8]) {
             "a plain request got {:?}",
             String::from_utf8_lossy(&answer[..answer.len().min(64)])
         );
+/// The pid the `activation` check plays: the socket-activated process.
+const ACTIVATION_PID: u32 = 4242;
+
+/// Checks the socket-activation variables' parser on `data`: a first byte
+/// whose low three bits say which of `LISTEN_PID`, `LISTEN_FDS` and
+/// `LISTEN_FDNAMES` are set, then their values separated by NUL bytes (as
+/// raw bytes: they need not be UTF-8).
+///
+/// Invariants:
+/// - a plan (`Ok(Some(names))`) only for `LISTEN_PID` equal to this
+///   process and `LISTEN_FDS` a count of 1 to 4096, with one name per
+///   descriptor (the names, joined with `:`, are `LISTEN_FDNAMES` itself);
+/// - nothing (`Ok(None)`) only when `LISTEN_PID` or `LISTEN_FDS` is
+///   missing or the pid is another process's;
+/// - every error says it is about socket activation.
+pub fn activation(data: &[u8]) {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    let Some((&present, rest)) = data.split_first() else {
+        return;
+    };
+    let mut fields = rest.split(|&b| b == 0).map(OsStr::from_bytes);
+    let mut take = |bit: u8| {
+        let value = fields.next().unwrap_or_default();
+        (present & bit != 0).then_some(value)
+    };
+    let (pid, fds, names) = (take(1), take(2), take(4));
+    let digits = |v: &OsStr| -> Option<u64> {
+        let s = v.to_str()?;
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok()
+    };
+    match crate::activation::parse(pid, fds, names, ACTIVATION_PID) {
+        Ok(Some(plan)) => {
+            assert_eq!(pid.and_then(digits), Some(u64::from(ACTIVATION_PID)));
+            let count = fds.and_then(digits).expect("a plan needs a count");
+            assert!((1..=4096).contains(&count), "count {count}");
+            assert_eq!(plan.len() as u64, count);
+            match names {
+                Some(names) => assert_eq!(OsStr::new(&plan.join(":")), names),
+                None => assert!(plan.iter().all(|n| n == "unknown")),
+            }
+        }
+        Ok(None) => {
+            let other_pid = pid
+                .and_then(digits)
+                .is_some_and(|p| p != u64::from(ACTIVATION_PID) && p != 0);
+            assert!(pid.is_none() || fds.is_none() || other_pid);
+        }
+        Err(e) => {
+            let text = e.to_string();
+            assert!(text.starts_with("socket activation: "), "{text}");
+        }
     }
 }

@@ -534,6 +534,21 @@ impl<T: Transport> Conn<T> {
         self.read_side == ReadSide::Hangup
     }
 
+    /// Closes an idle connection when the server drains: a FIN now, then
+    /// input discarded until the client closes (or the linger deadline).
+    /// A request that crossed the close (sent before the client saw the
+    /// FIN, not read yet) then meets a clean end of stream, which a client
+    /// may retry, and never a reset, which it may not (RFC 9112 §9.3.1).
+    pub(crate) fn close_idle_for_shutdown(
+        &mut self,
+        s: &mut Scratch,
+        core: &Core,
+        now_ms: u64,
+    ) -> Next {
+        self.enter(State::Closing { linger: true });
+        self.finish_close(s, core, now_ms)
+    }
+
     /// Gives the buffers back to the pool when they hold nothing (inlined,
     /// as `flush`).
     #[inline(always)]
@@ -1518,7 +1533,7 @@ fn pull(
 ) -> Result<Pumped, &'static str> {
     while room > 0 {
         piece.reset();
-        let mut bw = BodyWriter { buf: piece };
+        let mut bw = BodyWriter::new(piece);
         let more =
             catch_unwind(AssertUnwindSafe(|| f(&mut bw))).map_err(|_| "body stream panicked")?;
         let before = w.len();

@@ -10,7 +10,7 @@ use std::time::Instant;
 use brisk_buf::ByteBuffer;
 
 use crate::hijack::{HijackHandler, Hijacked};
-use crate::push::{BodySender, PushShared};
+use crate::push::{BodySender, PushFilter, PushShared};
 use brisk_http::{
     HeaderError, HeaderField, Method, RequestHeader, ResponseHeader, Span, TargetForm, Version,
 };
@@ -175,9 +175,28 @@ pub type BodyStream = dyn FnMut(&mut BodyWriter<'_>) -> bool + Send + 'static;
 /// the end).
 pub struct BodyWriter<'a> {
     pub(crate) buf: &'a mut ByteBuffer,
+    /// The producer called `flush` on this piece.
+    flushed: bool,
 }
 
-impl BodyWriter<'_> {
+impl<'a> BodyWriter<'a> {
+    /// A writer appending to `buf`: what the connection hands a
+    /// [`BodyStream`], and what a wrapper that transforms a stream (such as
+    /// compression in `brisk-handlers`) hands the stream it wraps.
+    pub fn new(buf: &'a mut ByteBuffer) -> BodyWriter<'a> {
+        BodyWriter {
+            buf,
+            flushed: false,
+        }
+    }
+
+    /// Whether the producer called [`flush`](io::Write::flush) on this
+    /// piece: it asks for what it wrote so far to reach the client now
+    /// (the connection sends every piece at once anyway; a compressing
+    /// wrapper flushes its encoder).
+    pub fn flushed(&self) -> bool {
+        self.flushed
+    }
     /// Appends bytes to this piece.
     pub fn write(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
@@ -201,6 +220,7 @@ impl io::Write for BodyWriter<'_> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        self.flushed = true;
         Ok(())
     }
 }
@@ -210,6 +230,26 @@ impl fmt::Write for BodyWriter<'_> {
         self.buf.extend_from_slice(s.as_bytes());
         Ok(())
     }
+}
+
+/// What the response body currently is, from
+/// [`RequestCtx::response_body_kind`]: for wrappers that transform a
+/// response after the handler ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseBodyKind {
+    /// Bytes held by the response ([`RequestCtx::set_body`],
+    /// [`RequestCtx::append_body`]); also an empty body.
+    Buffered,
+    /// A `'static` slice ([`RequestCtx::set_body_static`]).
+    Static(&'static [u8]),
+    /// Produced piece by piece ([`RequestCtx::set_body_stream`]); a wrapper
+    /// takes it with [`RequestCtx::take_body_stream`].
+    Stream,
+    /// Written by a [`BodySender`]; a wrapper transforms it with
+    /// [`RequestCtx::filter_pushed_body`].
+    Pushed,
+    /// Not a body: the connection is taken over ([`RequestCtx::hijack`]).
+    Hijack,
 }
 
 /// Drops a deferred stream or pushed body (out of line: rare, and user
@@ -297,6 +337,24 @@ impl Response {
             self.static_body = Some(b);
         }
         self.drop_stream();
+    }
+
+    /// A response with this one's settings and nothing in it (for an
+    /// [`OwnedRequest`](crate::OwnedRequest)).
+    pub(crate) fn empty_like(&self) -> Response {
+        Response::new(self.big_static, self.push_cap)
+    }
+
+    /// Takes everything `from` holds; `from` is left empty.
+    pub(crate) fn take_from(&mut self, from: &mut Response) {
+        self.header.clone_from(&from.header);
+        from.header.reset();
+        self.body.reset();
+        self.body.extend_from_slice(from.body.as_slice());
+        from.body.reset();
+        self.static_body = from.static_body.take();
+        self.defer(std::mem::replace(&mut from.deferred, Deferred::None));
+        self.close = std::mem::take(&mut from.close);
     }
 
     pub(crate) fn body_bytes(&self) -> &[u8] {
@@ -694,6 +752,77 @@ impl<'a> RequestCtx<'a> {
     {
         self.resp.drop_stream();
         self.resp.defer(Deferred::Hijack(Box::new(handler)));
+    }
+
+    /// What the response body is (buffered, static, streamed, pushed, or a
+    /// hijack).
+    pub fn response_body_kind(&self) -> ResponseBodyKind {
+        match (&self.resp.deferred, self.resp.static_body) {
+            (Deferred::Stream(_), _) => ResponseBodyKind::Stream,
+            (Deferred::Push(_), _) => ResponseBodyKind::Pushed,
+            (Deferred::Hijack(_), _) => ResponseBodyKind::Hijack,
+            (&Deferred::Static(b), _) | (Deferred::None, Some(b)) => ResponseBodyKind::Static(b),
+            (Deferred::None, None) => ResponseBodyKind::Buffered,
+        }
+    }
+
+    /// Takes the producer of a streamed body back out of the response
+    /// (which is then empty), so that a wrapper can set a stream of its own
+    /// around it with [`set_body_stream`](Self::set_body_stream); `None`
+    /// when the body is not a stream.
+    pub fn take_body_stream(&mut self) -> Option<Box<BodyStream>> {
+        if !matches!(self.resp.deferred, Deferred::Stream(_)) {
+            return None;
+        }
+        match std::mem::replace(&mut self.resp.deferred, Deferred::None) {
+            Deferred::Stream(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Passes a pushed body ([`body_sender`](Self::body_sender)) through
+    /// `filter` (e.g. a compressor): bytes already queued are filtered at
+    /// once, later writes as they are made (on the writer's thread), and
+    /// the filter's [`finish`](PushFilter::finish) output ends the body.
+    /// The body is then sent chunked, even when a length was declared (the
+    /// writes are still checked against it). The queue's bound applies to
+    /// the bytes written; the filter's output may pass it by the little a
+    /// coding adds. Returns `false`, and drops `filter`, when the body is
+    /// not pushed, already has a filter, or its sender already ended it
+    /// short.
+    pub fn filter_pushed_body(&mut self, filter: Box<dyn PushFilter>) -> bool {
+        match &self.resp.deferred {
+            Deferred::Push(shared) => shared.set_filter(filter),
+            _ => false,
+        }
+    }
+
+    /// Runs `f` with a view of this request whose body is `body` (e.g. the
+    /// request body after its content coding was removed) and whose head
+    /// leaves out `Content-Encoding`, `Content-Length` and
+    /// `Transfer-Encoding` ([`RequestHeader::without_content_coding`]: its
+    /// `content_length()` is `body.len()`); the response and the user values
+    /// are this request's. The view has no [`body_reader`](Self::body_reader).
+    pub fn with_decoded_body<R>(
+        &mut self,
+        body: &[u8],
+        f: impl FnOnce(&mut RequestCtx<'_>) -> R,
+    ) -> R {
+        let head = self
+            .head
+            .without_content_coding(self.buf, body.len() as u64);
+        let mut view = RequestCtx {
+            buf: self.buf,
+            head: &head,
+            body,
+            path: self.path,
+            info: self.info,
+            received: self.received,
+            resp: &mut *self.resp,
+            values: &mut *self.values,
+            body_reader: None,
+        };
+        f(&mut view)
     }
 
     /// Whether the handler asked to take the connection over.

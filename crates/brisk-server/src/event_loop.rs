@@ -304,7 +304,7 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
             st.ev_cursor += 1;
             let tok = ev.data();
             if tok == TOKEN_WAKE {
-                st.handle_wake(shared, core, &mut scratch);
+                st.handle_wake(shared, core);
                 continue;
             }
             if tok >= TOKEN_LISTENER_BASE {
@@ -481,7 +481,7 @@ impl LoopState {
         }
     }
 
-    fn handle_wake(&mut self, shared: &LoopShared, core: &Core, s: &mut Scratch) {
+    fn handle_wake(&mut self, shared: &LoopShared, core: &Core) {
         let _ = shared.wake.read();
         // Connections whose pushed body has new bytes: drive them again
         // (stale names miss at checkout).
@@ -514,17 +514,19 @@ impl LoopState {
                 let _ = shared.epoll.delete(l.as_fd());
             }
             self.accepting = false;
-            // Idle connections close at once; busy ones after their response.
+            // Busy connections close after their response. Idle ones (and
+            // those waiting for a PROXY header) are read once more (a
+            // request whose edge was not handled yet is answered, with
+            // `Connection: close`); finding nothing, they close with a FIN
+            // and linger (`put_back`, `close_idle_for_shutdown`).
             for i in 0..self.slab.slots.len() {
                 let slot = &mut self.slab.slots[i];
                 let Some(conn) = slot.conn.as_mut() else {
                     continue;
                 };
                 if !conn.begin_shutdown() {
-                    let generation = slot.generation;
-                    if let Some(conn) = slot.conn.take() {
-                        self.put_back(i as u32, generation, conn, Next::Close, core, s);
-                    }
+                    conn.on_readable();
+                    self.ready.push(token(i as u32, slot.generation));
                 }
             }
         }
@@ -658,14 +660,21 @@ impl LoopState {
         &mut self,
         idx: u32,
         generation: u32,
-        conn: Box<TcpConn>,
-        next: Next,
+        mut conn: Box<TcpConn>,
+        mut next: Next,
         core: &Core,
         s: &mut Scratch,
     ) {
-        let close =
-            next == Next::Close || (self.shutdown_seen && conn.is_idle() && !conn.may_read());
-        if close {
+        // Draining: an idle connection with nothing more to read, or one
+        // whose PROXY header has not come, closes (a FIN, then lingering).
+        if self.shutdown_seen
+            && next != Next::Close
+            && conn.is_idle()
+            && (!conn.may_read() || conn.in_preface())
+        {
+            next = conn.close_idle_for_shutdown(s, core, core.now_ms());
+        }
+        if next == Next::Close {
             self.close_conn(idx, generation, conn, core, s);
             return;
         }

@@ -36,10 +36,14 @@
 //!   ([`ProxyPolicy`], [`Cidr`]) and serves them as coming from the client
 //!   it names; other peers cannot set their address (their header is
 //!   answered 400). The README's "PROXY protocol" section has the table.
+//! * [`activation::listeners`] takes the listening sockets systemd (socket
+//!   activation) passed to the process; serve them with
+//!   [`Server::serve_listeners`].
 //!
 //! See `docs/ARCHITECTURE.md` for the threading and memory model.
 #![deny(missing_docs)]
 
+pub mod activation;
 mod config;
 mod conn;
 mod ctx;
@@ -50,6 +54,7 @@ mod hijack;
 mod hooks;
 mod mem;
 mod monitor;
+mod owned;
 mod proxy;
 mod push;
 mod respond;
@@ -66,15 +71,16 @@ mod transport;
 
 pub use brisk_http::{HeaderError, Method, TargetForm, Version};
 pub use config::{ConfigError, ErrorHandler, Handler, ServerBuilder};
-pub use ctx::{BodyReader, BodyStream, BodyWriter, RequestCtx};
+pub use ctx::{BodyReader, BodyStream, BodyWriter, RequestCtx, ResponseBodyKind};
 pub use error::{ServeError, ServerError};
 pub use hijack::{HijackHandler, Hijacked};
 pub use hooks::{
     ConnState, ConnStateHandler, ContinueAction, ContinueHandler, HeadHandler, RequestHead,
     RequestLimits,
 };
+pub use owned::OwnedRequest;
 pub use proxy::{Cidr, CidrError, MAX_PROXY_HEADER, ProxyHeaderRule, ProxyPolicy};
-pub use push::BodySender;
+pub use push::{BodySender, PushFilter};
 /// The TLS library under [`TlsConfig`] (feature `tls`), for
 /// [`TlsConfig::from_rustls`].
 #[cfg(feature = "tls")]

@@ -262,6 +262,24 @@ impl MemConn {
         }
     }
 
+    /// The server begins draining while the connection is idle: it closes
+    /// as the loop closes it (`close_idle_for_shutdown`). Returns `true`
+    /// while it is open (lingering).
+    #[cfg(test)]
+    pub(crate) fn drain_idle(&mut self) -> bool {
+        let Some(c) = self.conn.as_mut() else {
+            return false;
+        };
+        match c.close_idle_for_shutdown(&mut self.scratch, &self.core, self.now_ms) {
+            Next::Close => {
+                self.close();
+                false
+            }
+            Next::Keep => true,
+            Next::Again | Next::Detach => self.run(),
+        }
+    }
+
     /// The deadline of the connection (ms), while it is open.
     #[cfg(test)]
     pub(crate) fn deadline(&self) -> Option<u64> {

@@ -24,6 +24,29 @@ pub(crate) trait Wake: Send + Sync {
     fn wake(&self, token: u64);
 }
 
+/// A transformation of a pushed body's bytes, installed with
+/// [`RequestCtx::filter_pushed_body`](crate::RequestCtx::filter_pushed_body)
+/// (`brisk-handlers`' compression is one). It runs under the queue's lock,
+/// on the thread that writes.
+pub trait PushFilter: Send {
+    /// Filters one write (all of `data`), appending the output to `out`.
+    /// Each call is one message of the writer's (an event of a
+    /// server-sent-event stream, say): a filter that buffers should
+    /// flush it here so that it reaches the client now.
+    ///
+    /// # Errors
+    ///
+    /// The write fails with this error and the body is cut short.
+    fn write(&mut self, data: &[u8], out: &mut Vec<u8>) -> io::Result<()>;
+
+    /// The body ended: appends what the filter still holds.
+    ///
+    /// # Errors
+    ///
+    /// The body is cut short (the connection closes without completing it).
+    fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()>;
+}
+
 /// How the body ends, as the writer left it.
 #[derive(Debug)]
 pub(crate) enum End {
@@ -59,6 +82,8 @@ pub(crate) struct PushState {
     len: Option<u64>,
     /// Bytes accepted from the writer so far.
     written: u64,
+    /// Transforms written bytes before they are queued.
+    filter: Option<Box<dyn PushFilter>>,
 }
 
 /// Why writes no longer reach a client.
@@ -73,8 +98,12 @@ enum Gone {
 }
 
 impl PushState {
-    /// The declared length (`Content-Length`), if any.
+    /// The declared length (`Content-Length`), if any; none once a filter
+    /// changes the bytes (the body is then sent chunked).
     pub(crate) fn declared(&self) -> Option<u64> {
+        if self.filter.is_some() {
+            return None;
+        }
         self.len
     }
 }
@@ -91,6 +120,7 @@ impl PushShared {
                 waker: None,
                 len,
                 written: 0,
+                filter: None,
             }),
             space: Condvar::new(),
         })
@@ -103,6 +133,29 @@ impl PushShared {
     /// The connection serves the body now: who wakes it.
     pub(crate) fn bind(&self, waker: Arc<dyn Wake>, token: u64) {
         self.lock().waker = Some((waker, token));
+    }
+
+    /// Installs `filter` (see `RequestCtx::filter_pushed_body`): what is
+    /// queued is filtered now, and finished if the writer already ended
+    /// the body. `false` when the body was already cut short.
+    pub(crate) fn set_filter(&self, mut filter: Box<dyn PushFilter>) -> bool {
+        let mut st = self.lock();
+        if matches!(st.end, End::Aborted) || st.filter.is_some() {
+            return false;
+        }
+        let raw = std::mem::take(&mut st.queued);
+        let mut out = Vec::with_capacity(raw.len() / 2 + 64);
+        let mut ok = raw.is_empty() || filter.write(&raw, &mut out).is_ok();
+        if ok && matches!(st.end, End::Finished(_)) {
+            ok = filter.finish(&mut out).is_ok();
+        }
+        if !ok {
+            st.end = End::Aborted;
+            return false;
+        }
+        st.queued = out;
+        st.filter = Some(filter);
+        true
     }
 
     /// The connection took bytes out of the queue: writers may go on.
@@ -250,6 +303,21 @@ impl BodySender {
             Gone::Head => return Ok(()),
             Gone::No => {}
         }
+        let filter_failed = {
+            let PushState { filter, queued, .. } = &mut *st;
+            match filter {
+                Some(f) if !bad_trailers && !short => f.finish(queued).is_err(),
+                _ => false,
+            }
+        };
+        if filter_failed {
+            st.end = End::Aborted;
+            drop(wake(&self.shared, st));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the body's filter failed to finish; the connection closes",
+            ));
+        }
         if bad_trailers || short {
             st.end = End::Aborted;
             drop(wake(&self.shared, st));
@@ -324,7 +392,17 @@ fn queue(st: &mut PushState, data: &[u8]) -> io::Result<usize> {
         ));
     }
     let n = data.len().min(st.cap.saturating_sub(st.queued.len()));
-    st.queued.extend_from_slice(&data[..n]);
+    let PushState { filter, queued, .. } = st;
+    match filter {
+        None => queued.extend_from_slice(&data[..n]),
+        Some(f) if n > 0 => {
+            if let Err(e) = f.write(&data[..n], queued) {
+                st.end = End::Aborted;
+                return Err(e);
+            }
+        }
+        Some(_) => {}
+    }
     st.written += n as u64;
     Ok(n)
 }
@@ -345,4 +423,59 @@ fn wake<'a>(
         w.wake(token);
     }
     shared.lock()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Upper-cases what passes; `finish` appends a marker.
+    struct Upper;
+
+    impl PushFilter for Upper {
+        fn write(&mut self, data: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+            out.extend(data.iter().map(u8::to_ascii_uppercase));
+            Ok(())
+        }
+
+        fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+            out.extend_from_slice(b"<end>");
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_filter_takes_what_was_queued_before_it_and_what_comes_after() {
+        let shared = PushShared::new(1024, Some(6));
+        let mut s = BodySender::new(shared.clone());
+        s.write(b"abc").unwrap();
+        assert!(shared.set_filter(Box::new(Upper)));
+        assert_eq!(shared.lock().declared(), None, "a filtered body is chunked");
+        // The declared length still bounds what is written.
+        assert!(s.write(b"defg").is_err());
+        s.write(b"def").unwrap();
+        s.finish().unwrap();
+        let st = shared.lock();
+        assert_eq!(st.queued, b"ABCDEF<end>");
+        assert!(matches!(st.end, End::Finished(_)));
+    }
+
+    #[test]
+    fn a_filter_set_after_the_body_ended_finishes_it() {
+        let shared = PushShared::new(1024, None);
+        let mut s = BodySender::new(shared.clone());
+        s.write(b"xy").unwrap();
+        s.finish().unwrap();
+        assert!(shared.set_filter(Box::new(Upper)));
+        assert_eq!(shared.lock().queued, b"XY<end>");
+        // A second filter is refused: the bytes are already filtered.
+        assert!(!shared.set_filter(Box::new(Upper)));
+    }
+
+    #[test]
+    fn no_filter_on_a_body_cut_short() {
+        let shared = PushShared::new(1024, None);
+        drop(BodySender::new(shared.clone()));
+        assert!(!shared.set_filter(Box::new(Upper)));
+    }
 }

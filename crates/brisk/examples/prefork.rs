@@ -4,13 +4,22 @@
 //! the requests it is handling, then exits, and the master with it.
 //!
 //! `cargo run --release -p brisk --example prefork -- --port 8080 --children 2`
+//! (`--reuseport`: one `SO_REUSEPORT` socket per child instead of one shared).
 //!
 //! `/sleep?ms=N` answers after sleeping N ms (at most 10 000; 400 if N is
 //! not a number), to watch a shutdown let a slow request finish:
 //! `curl 127.0.0.1:8080/sleep?ms=3000 & sleep 1; kill -TERM <master pid>`.
 //! Each child prints `child PID listening on http://ADDR` when it starts
 //! (with `--port 0`, ADDR has the port the master picked) and
-//! `child PID: sleeping N ms` when a `/sleep` request starts.
+//! `child PID: sleeping N ms` when a `/sleep` request starts. `/whoami`
+//! answers `child PID master PID`.
+//!
+//! **Binary upgrade:** `kill -USR2 <master pid>` starts a new master from
+//! the same path (a rebuilt binary is picked up) with the same arguments;
+//! it takes over the listening socket, starts its children and reports
+//! ready, then the old master's children finish their requests and exit,
+//! and the old master with them. The new master prints
+//! `listening on http://…` (or `master PID: …`) like the first one.
 //!
 //! `--tls-cert FILE --tls-key FILE` (PEM): the children serve HTTPS (needs
 //! `--features tls`; without it the flags are refused).
@@ -24,6 +33,7 @@ const MAX_SLEEP_MS: u64 = 10_000;
 fn main() {
     let mut port = 8080u16;
     let mut children = None;
+    let mut reuseport = false;
     let (mut cert, mut key) = (None::<String>, None::<String>);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -36,12 +46,13 @@ fn main() {
                         .expect("--children N"),
                 )
             }
+            "--reuseport" => reuseport = true,
             "--tls-cert" => cert = Some(args.next().expect("--tls-cert FILE")),
             "--tls-key" => key = Some(args.next().expect("--tls-key FILE")),
             other => {
                 eprintln!(
                     "prefork: unknown argument {other:?} \
-                     (flags: --port N --children N --tls-cert FILE --tls-key FILE)"
+                     (flags: --port N --children N --reuseport --tls-cert FILE --tls-key FILE)"
                 );
                 std::process::exit(2);
             }
@@ -63,6 +74,14 @@ fn main() {
             ));
             std::thread::sleep(Duration::from_millis(ms));
             let _ = write!(ctx, "slept {ms} ms in process {}", std::process::id());
+        } else if ctx.path() == b"/whoami" {
+            // Which child answered, and which master started it.
+            let _ = write!(
+                ctx,
+                "child {} master {}",
+                std::process::id(),
+                std::os::unix::process::parent_id()
+            );
         } else {
             let _ = write!(ctx, "Hello from process {}", std::process::id());
         }
@@ -83,7 +102,7 @@ fn main() {
         }
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let mut p = brisk::prefork_server(builder);
+    let mut p = brisk::prefork_server(builder).reuseport(reuseport);
     if let Some(n) = children {
         p = p.children(n);
     }
@@ -96,6 +115,14 @@ fn main() {
                 std::process::id()
             ));
         }
+    } else if std::env::var_os("LISTEN_FDS").is_some() {
+        // Socket activation or a binary upgrade: the master serves the
+        // socket it was given (if it is for this process) instead of
+        // binding; the children print its address.
+        println!(
+            "master {}: the children print the address they serve",
+            std::process::id()
+        );
     } else if port == 0 {
         println!(
             "master {}: the children print the port they listen on",

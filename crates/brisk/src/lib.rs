@@ -123,6 +123,13 @@ where
 /// off there: a service manager and the master may both signal it); a
 /// second signal to the master SIGKILLs the children at once.
 ///
+/// **Binary upgrade.** SIGUSR2 to the master starts a new master from the
+/// same path (a replaced binary is picked up) that inherits the very same
+/// listening sockets; once its children took them, the old children drain
+/// as on SIGTERM and the old master returns `Ok(())` (see brisk-prefork's
+/// "Binary upgrade"). A master started by systemd socket activation serves
+/// the socket it was given.
+///
 /// ```no_run
 /// let builder = brisk::Server::builder().handler(|ctx| ctx.set_body(b"hello from a child"));
 /// brisk::prefork_server(builder)

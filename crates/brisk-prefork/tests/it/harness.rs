@@ -45,17 +45,34 @@ impl Master {
     /// Starts `pid_server` with `args` and extra environment variables.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Master {
         let mut cmd = Command::new(example_path());
-        cmd.args(args)
-            .env_remove(brisk_prefork::CHILD_ENV)
-            .env_remove(brisk_prefork::MASTER_PID_ENV)
-            .env_remove(brisk_prefork::ADDR_ENV)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+        cmd.args(args);
         for (key, value) in env {
             cmd.env(key, value);
         }
+        Self::spawn(cmd, args)
+    }
+
+    /// Starts `cmd` (a `pid_server`, however started) as the master, with
+    /// the prefork variables removed unless `cmd` sets them.
+    pub fn spawn(mut cmd: Command, args: &[&str]) -> Master {
+        for key in [
+            brisk_prefork::CHILD_ENV,
+            brisk_prefork::MASTER_PID_ENV,
+            brisk_prefork::ADDR_ENV,
+            brisk_prefork::UPGRADE_ENV,
+            brisk_prefork::READY_FD_ENV,
+            "LISTEN_PID",
+            "LISTEN_FDS",
+            "LISTEN_FDNAMES",
+        ] {
+            if !cmd.get_envs().any(|(k, _)| k == key) {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
         let mut child = cmd.spawn().expect("start pid_server");
         let stdout = Arc::new(Lines::default());
         let stderr = Arc::new(Lines::default());

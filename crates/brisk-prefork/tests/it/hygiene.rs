@@ -17,10 +17,11 @@ fn before(master: &Master) -> (usize, HashSet<i32>) {
     (value(&line, "before").parse().unwrap(), list)
 }
 
-/// The master holds exactly its socket and wake pipe (3 descriptors) more
-/// than before `listen_and_serve`, also after a respawn, and none after it
-/// returns; children hold nothing of the master's but stdio and, with fd
-/// passing, the listener on fd 3.
+/// The master holds exactly its sockets (one, or with reuseport one per
+/// child) and its wake pipe (2 descriptors) more than before
+/// `listen_and_serve`, also after a respawn, and none after it returns;
+/// children hold nothing of the master's but stdio and their listener on
+/// fd 3 (with reuseport, each child a different one).
 #[test]
 fn no_descriptor_leaks_in_master_or_children() {
     for reuseport in [false, true] {
@@ -33,8 +34,13 @@ fn no_descriptor_leaks_in_master_or_children() {
         let (before, before_fds) = before(&master);
         let ready = master.ready_pids();
         master.listening(2);
+        let sockets = if reuseport { 2 } else { 1 };
         let master_fds = fds_of(master.pid());
-        assert_eq!(master_fds.len(), before + 3, "{label}: {master_fds:?}");
+        assert_eq!(
+            master_fds.len(),
+            before + 2 + sockets,
+            "{label}: {master_fds:?}"
+        );
 
         // What listen_and_serve opened in the master (inherited descriptors
         // such as stdio are the environment's business, not ours).
@@ -43,34 +49,38 @@ fn no_descriptor_leaks_in_master_or_children() {
             .filter(|(fd, _)| !before_fds.contains(fd))
             .cloned()
             .collect();
-        assert_eq!(opened.len(), 3, "{label}: {opened:?}");
+        assert_eq!(opened.len(), 2 + sockets, "{label}: {opened:?}");
         let opened_targets: HashSet<&str> = opened.iter().map(|(_, t)| t.as_str()).collect();
+        let mut child_listeners = HashSet::new();
         for pid in &ready {
             let child_fds = fds_of(*pid);
             for (fd, target) in &child_fds {
                 if opened_targets.contains(target.as_str()) {
                     // Shared with the master: only the listener, on fd 3.
                     assert!(
-                        !reuseport && *fd == 3 && target.starts_with("socket:"),
+                        *fd == 3 && target.starts_with("socket:"),
                         "{label}: child {pid} holds the master's {target} on fd {fd}"
                     );
+                    child_listeners.insert(target.clone());
                 }
             }
             let has_listener = child_fds
                 .iter()
                 .any(|(fd, t)| *fd == 3 && opened_targets.contains(t.as_str()));
-            assert_eq!(
-                has_listener, !reuseport,
-                "{label}: child {pid} fds {child_fds:?}"
-            );
+            assert!(has_listener, "{label}: child {pid} fds {child_fds:?}");
         }
+        assert_eq!(
+            child_listeners.len(),
+            sockets,
+            "{label}: children share {child_listeners:?}"
+        );
 
         kill9(ready[0]);
         master.wait_line("recover ");
         master.wait_lines("3 listening children", 3, |l| l.starts_with("listening "));
         assert_eq!(
             fds_of(master.pid()).len(),
-            before + 3,
+            before + 2 + sockets,
             "{label}: after a respawn"
         );
 

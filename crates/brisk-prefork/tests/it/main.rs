@@ -13,3 +13,4 @@ mod listen;
 mod producer;
 mod shutdown;
 mod supervise;
+mod upgrade;

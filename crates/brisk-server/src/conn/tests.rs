@@ -623,6 +623,43 @@ fn idle_connections_close_quietly() {
     assert_eq!(m.output().len(), answered, "nothing sent at an idle close");
 }
 
+/// The drain closes an idle connection with a FIN and lingers: a request
+/// that arrives after it (one that crossed the close) is read and
+/// discarded, never answered and never met by a reset, until the client
+/// closes or the linger deadline passes.
+#[test]
+fn an_idle_connection_closed_by_the_drain_lingers() {
+    let req = b"GET / HTTP/1.1\r\nHost: m\r\n\r\n";
+    for client_closes in [true, false] {
+        let mut m = MemConn::new(builder());
+        assert!(m.send(req));
+        let answered = m.output().len();
+        assert!(answered > 0);
+        assert!(m.drain_idle(), "lingering, not closed");
+        assert!(m.io().unwrap().write_shut, "a FIN at once");
+        assert!(m.send(req), "the crossing request is read");
+        assert_eq!(m.output().len(), answered, "and not answered");
+        if client_closes {
+            assert!(!m.close_input(), "the client's close ends the linger");
+        } else {
+            let d = m.deadline().unwrap();
+            assert!(
+                m.advance(d - m.now_ms() - 1),
+                "lingering until the deadline"
+            );
+            assert!(!m.advance(1), "the deadline ends the linger");
+        }
+        assert_eq!(m.output().len(), answered);
+        let b = m.finish();
+        assert_eq!(b.gets, b.puts, "every buffer back");
+    }
+    // A connection that never sent a byte closes the same way.
+    let mut m = MemConn::new(builder());
+    assert!(m.drain_idle());
+    assert!(!m.close_input());
+    assert!(m.output().is_empty());
+}
+
 /// A client that never reads: the connection stops reading once its
 /// output passes the bound, and holds one read and one write buffer.
 #[test]

@@ -94,8 +94,10 @@ fn parse_from(
     Ok(Some(out))
 }
 
-/// Builds `builder` (with `args.loops` applied), binds 127.0.0.1:`args.port`,
-/// prints `listening on http://ADDR` and serves until SIGTERM or SIGINT,
+/// Builds `builder` (with `args.loops` applied), binds 127.0.0.1:`args.port`
+/// (or takes the listening sockets of systemd socket activation, when the
+/// process was started that way), prints `listening on http://ADDR` for
+/// each (followed by ` (socket activation)` for inherited ones) and serves until SIGTERM or SIGINT,
 /// which drain it gracefully (requests in flight are answered) before it
 /// exits with status 0. Errors go to stderr: exit status 2 for a bad
 /// configuration, 1 for a failure to bind or serve.
@@ -120,15 +122,24 @@ pub fn serve(name: &str, mut builder: brisk::ServerBuilder, args: &Args) -> Exit
             return ExitCode::from(2);
         }
     };
-    let listeners = match server.bind(("127.0.0.1", args.port)) {
-        Ok(l) => l,
+    // Started by systemd (socket activation) or `systemd-socket-activate`:
+    // serve the sockets it passed, and `--port` does not apply.
+    let (listeners, origin) = match brisk::server::activation::listeners() {
+        Ok(Some(inherited)) => (inherited, " (socket activation)"),
+        Ok(None) => match server.bind(("127.0.0.1", args.port)) {
+            Ok(l) => (l, ""),
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
         Err(e) => {
             eprintln!("{name}: {e}");
             return ExitCode::FAILURE;
         }
     };
-    if let Some(addr) = listeners.first().and_then(|l| l.local_addr().ok()) {
-        println!("listening on {scheme}://{addr}");
+    for addr in listeners.iter().filter_map(|l| l.local_addr().ok()) {
+        println!("listening on {scheme}://{addr}{origin}");
     }
     match server.serve_listeners(listeners) {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,7 @@
 mod inspect;
 mod shutdown;
 mod tls;
+mod upgrade;
 mod websocket;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -137,6 +138,61 @@ fn hello_example_serves_and_prints_its_address() {
     let (_p, line) = start("hello", &["--port", "0", "--loops", "1"]);
     let addr = addr_of(&line);
     assert_eq!(get(addr, "/"), (200, "Hello, World!".to_string()));
+}
+
+/// Socket activation: a listener bound here is passed on fd 3 with
+/// `LISTEN_FDS=1` and `LISTEN_PID` set to the example's own pid (through
+/// `sh`, as `systemd-socket-activate` does); the example serves it and says
+/// so instead of binding its `--port`.
+#[test]
+fn hello_example_serves_an_inherited_socket() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let fd = l.as_raw_fd();
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg("LISTEN_PID=$$ exec \"$0\" --port 1 --loops 1")
+        .arg(example("hello"))
+        .env("LISTEN_FDS", "1")
+        .env_remove("LISTEN_FDNAMES")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let place = move || {
+        // SAFETY: dup2(2) and fcntl(2) are async-signal-safe; `fd` is open
+        // in this forked copy. The new fd 3 has no FD_CLOEXEC and survives
+        // exec; when `fd` already is 3, dup2 does nothing, so its
+        // FD_CLOEXEC is cleared instead.
+        let rc = unsafe {
+            if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            }
+        };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    // SAFETY: the closure only calls dup2 or fcntl (async-signal-safe) and
+    // allocates nothing.
+    unsafe {
+        cmd.pre_exec(place);
+    }
+    let mut child = cmd.spawn().unwrap();
+    drop(l);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let p = Proc(child);
+    assert_eq!(
+        line.trim(),
+        format!("listening on http://{addr} (socket activation)")
+    );
+    assert_eq!(get(addr, "/"), (200, "Hello, World!".to_string()));
+    drop(p);
 }
 
 #[test]

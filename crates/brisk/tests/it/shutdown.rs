@@ -72,12 +72,12 @@ impl Watched {
         self.child.id()
     }
 
-    fn signal(&self, signal: Signal) {
+    pub(crate) fn signal(&self, signal: Signal) {
         kill(Pid::from_raw(self.child.id() as i32), signal).unwrap();
     }
 
     /// Waits for the process to end (checked every 10 ms, up to the guard).
-    fn wait_exit(&mut self) -> ExitStatus {
+    pub(crate) fn wait_exit(&mut self) -> ExitStatus {
         let deadline = Instant::now() + GUARD;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -92,7 +92,7 @@ impl Watched {
         }
     }
 
-    fn dump(&self) -> String {
+    pub(crate) fn dump(&self) -> String {
         format!("--- stdout:\n{}", self.lines.0.lock().unwrap().join("\n"))
     }
 }
