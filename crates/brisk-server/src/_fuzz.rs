@@ -221,6 +221,9 @@ pub fn tls(data: &[u8]) {
             "a plain request got {:?}",
             String::from_utf8_lossy(&answer[..answer.len().min(64)])
         );
+    }
+}
+
 /// The pid the `activation` check plays: the socket-activated process.
 const ACTIVATION_PID: u32 = 4242;
 
