@@ -17,6 +17,8 @@
 //! - [`cookie`]: a validating `Set-Cookie` builder (`ctx.set_cookie(&c)?`).
 //! - [`timeout`]: a deadline around a handler (503 when it is late; the
 //!   connection goes on).
+//! - [`metrics`]: a server's [`Metrics`](brisk_server::Metrics) in the
+//!   Prometheus text format, and a handler that serves them.
 //!
 //! ```
 //! use std::time::Duration;
@@ -46,6 +48,7 @@
 pub mod compress;
 pub mod cookie;
 pub mod form;
+pub mod metrics;
 pub mod multipart;
 pub mod timeout;
 

@@ -72,6 +72,9 @@ pub enum ConfigError {
     },
     /// The server name contains a byte that may not appear in a header value.
     InvalidName,
+    /// The [`Metrics`](crate::Metrics) given to
+    /// [`ServerBuilder::metrics`] already belong to another server.
+    MetricsInUse,
     /// [`ServerBuilder::proxy_protocol`] got a policy that trusts no
     /// network: no peer could send a header.
     ProxyTrustsNobody,
@@ -92,6 +95,9 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::InvalidName => f.write_str(
                 "server name contains CR, LF, NUL or another control byte: it must be a valid header value",
+            ),
+            ConfigError::MetricsInUse => f.write_str(
+                "these Metrics already belong to another server: create one Metrics::new() per server",
             ),
             ConfigError::ProxyTrustsNobody => f.write_str(
                 "proxy_protocol: the policy trusts no network, so no peer may send a PROXY header: \
@@ -217,6 +223,7 @@ pub struct ServerBuilder {
     pub(crate) handler: Option<Arc<Handler>>,
     pub(crate) error_handler: Option<Arc<ErrorHandler>>,
     pub(crate) hooks: Hooks,
+    pub(crate) metrics: Option<crate::Metrics>,
 }
 
 macro_rules! setter {
@@ -236,7 +243,80 @@ impl ServerBuilder {
             handler: None,
             error_handler: None,
             hooks: Hooks::default(),
+            metrics: None,
         }
+    }
+
+    /// Counts into `metrics` (off by default): connections, responses by
+    /// status, error responses by kind, bytes, request durations, and the
+    /// thread pools' state; read them with [`Metrics::snapshot`]. Each
+    /// thread counts in memory of its own (see [`Metrics`]); off, a
+    /// request pays a pointer test. One `Metrics` serves one server
+    /// ([`ConfigError::MetricsInUse`] otherwise).
+    ///
+    /// ```
+    /// let metrics = brisk_server::Metrics::new();
+    /// let scrape = metrics.clone();
+    /// let server = brisk_server::Server::builder()
+    ///     .handler(move |ctx| {
+    ///         let snap = scrape.snapshot();
+    ///         ctx.set_body(format!("{} requests", snap.requests.total).as_bytes());
+    ///     })
+    ///     .metrics(&metrics)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(server);
+    /// ```
+    ///
+    /// [`Metrics`]: crate::Metrics
+    /// [`Metrics::snapshot`]: crate::Metrics::snapshot
+    pub fn metrics(mut self, metrics: &crate::Metrics) -> Self {
+        self.metrics = Some(metrics.clone());
+        self
+    }
+
+    /// Logs every response through the `log` crate in `format`, at `info`
+    /// on the target [`ACCESS_LOG_TARGET`](crate::ACCESS_LOG_TARGET)
+    /// (`brisk::access`); formatting is skipped when that level is off for
+    /// the target. See [`AccessRecord`](crate::AccessRecord) for what a
+    /// line holds and when it is written. Replaces an
+    /// [`access_log_handler`](Self::access_log_handler).
+    ///
+    /// ```
+    /// let server = brisk_server::Server::builder()
+    ///     .handler(|ctx| ctx.set_body(b"ok"))
+    ///     .access_log(brisk_server::AccessLogFormat::Common)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(server);
+    /// ```
+    pub fn access_log(mut self, format: crate::AccessLogFormat) -> Self {
+        self.hooks.access = Some(Arc::new(crate::access_log::Sink::Log(format)));
+        self
+    }
+
+    /// Hands every response's [`AccessRecord`](crate::AccessRecord) to `f`,
+    /// on the thread that sent it (keep it quick; a panic in it is caught
+    /// and logged). Replaces an [`access_log`](Self::access_log) format.
+    ///
+    /// ```
+    /// let server = brisk_server::Server::builder()
+    ///     .handler(|ctx| ctx.set_body(b"ok"))
+    ///     .access_log_handler(|rec| {
+    ///         if rec.status() >= 500 {
+    ///             eprintln!("{rec:?}");
+    ///         }
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(server);
+    /// ```
+    pub fn access_log_handler<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&crate::AccessRecord<'_>) + Send + Sync + 'static,
+    {
+        self.hooks.access = Some(Arc::new(crate::access_log::Sink::Handler(Box::new(f))));
+        self
     }
 
     /// The request handler (required).
@@ -722,12 +802,17 @@ impl ServerBuilder {
         // The head can never be longer than the read buffer.
         c.limits.max_head_size = c.limits.max_head_size.min(c.read_buffer_size);
         c.limits.max_request_line = c.limits.max_request_line.min(c.read_buffer_size - 2);
-        Ok(crate::Server::from_parts(
+        let server = crate::Server::from_parts(
             self.cfg,
             handler,
             self.error_handler,
             self.hooks,
-        ))
+            self.metrics,
+        );
+        if !server.attach_metrics() {
+            return Err(ConfigError::MetricsInUse);
+        }
+        Ok(server)
     }
 }
 

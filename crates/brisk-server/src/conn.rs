@@ -42,6 +42,7 @@ use log::{debug, error, warn};
 
 use std::sync::Arc;
 
+use crate::access_log::{Answer, StreamLog};
 use crate::ctx::{BodyStream, BodyWriter, ConnInfo, Deferred, RequestCtx};
 use crate::error::ServerError;
 use crate::hijack::HijackHandler;
@@ -222,6 +223,10 @@ pub(crate) struct Conn<T> {
     /// otherwise cost a failing `send` per segment it sends).
     writable: bool,
     pub(crate) ip_counted: bool,
+    /// The access record of the body being streamed (`State::Streaming`),
+    /// written when it ends; only with an access log. Here rather than in
+    /// `Stream`: a larger `State` makes every state change copy more.
+    stream_log: Option<Box<StreamLog>>,
 }
 
 impl<T: Transport> Conn<T> {
@@ -239,6 +244,7 @@ impl<T: Transport> Conn<T> {
             read_side: ReadSide::Drained,
             writable: true,
             ip_counted: false,
+            stream_log: None,
         }
     }
 
@@ -579,6 +585,7 @@ impl<T: Transport> Conn<T> {
     /// Buffers and request state back to the thread (the connection is
     /// closing).
     pub(crate) fn release(&mut self, core: &Core, s: &mut Scratch) {
+        let unsent = self.pending_output();
         if let Some(b) = self.rbuf.take() {
             s.put_buf(core, READ, b);
         }
@@ -589,7 +596,7 @@ impl<T: Transport> Conn<T> {
         self.wpos = 0;
         match std::mem::replace(&mut self.state, State::Idle) {
             State::Reading { req, .. } | State::Detaching(req) => s.put_inflight(req),
-            State::Streaming(st) => drop_stream(st),
+            State::Streaming(st) => end_stream(st, self.stream_log.take(), s, unsent),
             _ => {}
         }
     }
@@ -660,6 +667,9 @@ impl<T: Transport> Conn<T> {
         }
         let was_empty = v.len() == self.rpos;
         let f = self.io.read_into(v, spare)?;
+        if s.obs.is_some() {
+            count_in(s, f.n);
+        }
         if f.n == 0 {
             self.read_side = ReadSide::Closed;
             return Ok(());
@@ -788,17 +798,25 @@ impl<T: Transport> Conn<T> {
             .cfg
             .max_pending_output
             .saturating_sub(w.len() - self.wpos);
+        let before = w.len();
         let outcome = match &mut st.source {
             Source::Pull(f) => pull(f, st.framing, room, w, &mut s.resp.body),
             Source::Push(shared) => push(shared, st.framing, room, w),
         };
+        if let Some(o) = &s.obs {
+            let n = w.len() - before;
+            o.bytes_out(n);
+            if let Some(l) = &mut self.stream_log {
+                l.body_bytes += n as u64;
+            }
+        }
         match outcome {
             Ok(Pumped::Ended) => {
                 self.enter(match st.then {
                     Persist::KeepAlive => State::Idle,
                     Persist::Close { linger } => State::Closing { linger },
                 });
-                drop_stream(st);
+                end_stream(st, self.stream_log.take(), s, 0);
                 Pumped::Ended
             }
             Ok(p) => {
@@ -811,7 +829,7 @@ impl<T: Transport> Conn<T> {
                     "conn {} ({}): {why}; closing the connection",
                     self.info.id, self.info.remote
                 );
-                drop_stream(st);
+                end_stream(st, self.stream_log.take(), s, 0);
                 self.enter(State::Closing { linger: false });
                 Pumped::Ended
             }
@@ -1153,7 +1171,100 @@ impl<T: Transport> Conn<T> {
         }
 
         let keep_alive = self.keeps_alive(s, core, head);
+        if s.obs.is_some() {
+            self.send_observed(w, s, core, base, (head, buf), keep_alive, more, now);
+            return;
+        }
         self.send_response(w, s, core, base, head, keep_alive, more);
+    }
+
+    /// [`send_response`](Self::send_response), then
+    /// [`observe`](Self::observe) (out of line: observation is off by
+    /// default, and then the serving path pays one test for it).
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn send_observed(
+        &mut self,
+        w: &mut ByteBuffer,
+        s: &mut Scratch,
+        core: &Core,
+        base: &WriteOptions<'_>,
+        (head, buf): (&brisk_http::RequestHeader, &[u8]),
+        keep_alive: bool,
+        linger: bool,
+        received: Instant,
+    ) {
+        let before = w.len();
+        self.send_response(w, s, core, base, head, keep_alive, linger);
+        self.observe(w.len() - before, s, head, buf, received);
+    }
+
+    /// Counts (metrics) and logs (access log) the response just queued for
+    /// `head` (`bytes` of it in the write buffer); a streamed body is
+    /// logged when it ends.
+    #[inline]
+    pub(crate) fn observe(
+        &mut self,
+        bytes: usize,
+        s: &mut Scratch,
+        head: &brisk_http::RequestHeader,
+        buf: &[u8],
+        received: Instant,
+    ) {
+        let Some(obs) = s.obs.as_deref_mut() else {
+            return;
+        };
+        let status = s.resp.header.status();
+        let mut queued = bytes;
+        if let State::Sending { rest, .. } = self.state {
+            queued += rest.len();
+        }
+        obs.served(status, queued, received);
+        if obs.log.is_some() {
+            self.log_served(bytes, s, head, buf, received);
+        }
+    }
+
+    /// The access log part of [`observe`](Self::observe) (out of line:
+    /// metrics are often on without it).
+    #[cold]
+    #[inline(never)]
+    fn log_served(
+        &mut self,
+        bytes: usize,
+        s: &mut Scratch,
+        head: &brisk_http::RequestHeader,
+        buf: &[u8],
+        received: Instant,
+    ) {
+        let Some(obs) = s.obs.as_deref_mut() else {
+            return;
+        };
+        let status = s.resp.header.status();
+        let mut a = Answer {
+            remote: self.info.remote,
+            conn_id: self.info.id,
+            status,
+            bytes_sent: bytes as u64,
+            body_bytes: 0,
+            received: Some(received),
+            unix_secs: s.unix_secs,
+        };
+        match &mut self.state {
+            State::Streaming(_) => {
+                self.stream_log = Some(StreamLog::new(head, buf, &a));
+                return;
+            }
+            State::Sending { rest, .. } => {
+                a.body_bytes = rest.len() as u64;
+                a.bytes_sent += a.body_bytes;
+            }
+            State::Hijacking(_) => {}
+            _ if head.method() == Method::Head || brisk_http::status_has_no_body(status) => {}
+            _ => a.body_bytes = s.resp.body_bytes().len() as u64,
+        }
+        crate::access_log::log_response(obs, Some((head, buf)), &a);
     }
 
     /// Writes the handler's response, or its head and the start of its
@@ -1520,6 +1631,27 @@ fn drop_stream(st: Stream) {
         shared.gone(false);
     }
     drop(st);
+}
+
+/// Counts bytes read (out of line: metrics are off by default).
+#[cold]
+#[inline(never)]
+fn count_in(s: &Scratch, n: usize) {
+    if let Some(o) = &s.obs {
+        o.bytes_in(n);
+    }
+}
+
+/// Ends a streamed body: logs its access record, if it has one (`unsent`:
+/// bytes of it still in the output when the connection closes), and
+/// drops its source.
+#[cold]
+#[inline(never)]
+fn end_stream(st: Stream, log: Option<Box<StreamLog>>, s: &mut Scratch, unsent: usize) {
+    if let (Some(log), Some(obs)) = (log, s.obs.as_deref_mut()) {
+        log.finish(obs, unsent);
+    }
+    drop_stream(st);
 }
 
 /// Calls the handler's producer while the output has `room`, framing each

@@ -609,6 +609,9 @@ impl LoopState {
             core.conn_closed(&conn);
             core.hooks
                 .conn_state(conn.info.id, conn.info.remote, ConnState::Hijacked);
+            if let Some(o) = &s.obs {
+                o.hijacked();
+            }
             if let Some(slot) = self.slab.slots.get_mut(idx as usize) {
                 slot.out = false;
                 self.out -= 1;
@@ -703,6 +706,9 @@ impl LoopState {
         let announced = !conn.in_preface();
         conn.release(core, s);
         core.conn_closed(&conn);
+        if let Some(o) = &s.obs {
+            o.closed();
+        }
         if announced {
             core.hooks
                 .conn_state(conn.info.id, conn.info.remote, ConnState::Closed);
@@ -825,6 +831,9 @@ impl LoopState {
         if !preface {
             core.hooks
                 .conn_state(conn.info.id, conn.info.remote, ConnState::New);
+        }
+        if let Some(o) = &s.obs {
+            o.accepted();
         }
         let slot = &mut self.slab.slots[idx as usize];
         slot.conn = Some(conn);

@@ -167,6 +167,8 @@ pub(crate) struct Hooks {
     pub(crate) head: Option<std::sync::Arc<HeadHandler>>,
     pub(crate) cont: Option<std::sync::Arc<ContinueHandler>>,
     pub(crate) conn: Option<std::sync::Arc<ConnStateHandler>>,
+    /// Where access records go.
+    pub(crate) access: Option<std::sync::Arc<crate::access_log::Sink>>,
 }
 
 impl Hooks {

@@ -31,6 +31,9 @@
 //!   (the requests in flight are answered, bounded by `shutdown_timeout`)
 //!   and returns `Ok`; [`ServerBuilder::handle_signals`] turns that off, or
 //!   on for [`Server::serve`].
+//! * Observability, opt-in: [`Metrics`] (counters and a duration histogram,
+//!   kept per thread) and an access log ([`ServerBuilder::access_log`],
+//!   [`AccessRecord`]).
 //! * Behind a load balancer, [`ServerBuilder::proxy_protocol`] reads the
 //!   PROXY protocol header (v1 or v2) of connections from trusted networks
 //!   ([`ProxyPolicy`], [`Cidr`]) and serves them as coming from the client
@@ -43,6 +46,7 @@
 //! See `docs/ARCHITECTURE.md` for the threading and memory model.
 #![deny(missing_docs)]
 
+mod access_log;
 pub mod activation;
 mod config;
 mod conn;
@@ -53,6 +57,7 @@ mod handoff;
 mod hijack;
 mod hooks;
 mod mem;
+mod metrics;
 mod monitor;
 mod owned;
 mod proxy;
@@ -69,7 +74,9 @@ mod timer;
 mod tls;
 mod transport;
 
+pub use access_log::{ACCESS_LOG_TARGET, AccessLogFormat, AccessLogHandler, AccessRecord};
 pub use brisk_http::{HeaderError, Method, TargetForm, Version};
+pub use brisk_pool::PoolStats;
 pub use config::{ConfigError, ErrorHandler, Handler, ServerBuilder};
 pub use ctx::{BodyReader, BodyStream, BodyWriter, RequestCtx, ResponseBodyKind};
 pub use error::{ServeError, ServerError};
@@ -77,6 +84,10 @@ pub use hijack::{HijackHandler, Hijacked};
 pub use hooks::{
     ConnState, ConnStateHandler, ContinueAction, ContinueHandler, HeadHandler, RequestHead,
     RequestLimits,
+};
+pub use metrics::{
+    ConnectionCounts, DURATION_BOUNDS_US, DurationHistogram, ERROR_KINDS, ErrorCounts, Metrics,
+    MetricsSnapshot, RequestCounts, TRACKED_STATUSES,
 };
 pub use owned::OwnedRequest;
 pub use proxy::{Cidr, CidrError, MAX_PROXY_HEADER, ProxyHeaderRule, ProxyPolicy};

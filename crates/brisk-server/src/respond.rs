@@ -113,8 +113,10 @@ pub(crate) fn write_error(
         empty_head,
         head_cache,
         unix_secs,
+        obs,
         ..
     } = s;
+    let before = w.len();
     resp.reset();
     let _ = resp.header.set_status(err.status());
     match core.error_handler.as_ref() {
@@ -172,6 +174,47 @@ pub(crate) fn write_error(
         http10,
         None,
     );
+    if let Some(obs) = obs.as_deref_mut() {
+        observe_error(
+            obs,
+            w.len() - before,
+            resp,
+            info,
+            err,
+            request,
+            is_head,
+            *unix_secs,
+        );
+    }
+}
+
+/// Counts and logs an error response of `bytes` bytes.
+#[allow(clippy::too_many_arguments)]
+fn observe_error(
+    obs: &mut crate::metrics::Observer,
+    bytes: usize,
+    resp: &Response,
+    info: &ConnInfo,
+    err: ServerError,
+    request: Option<Failed<'_>>,
+    is_head: bool,
+    unix_secs: u64,
+) {
+    let status = resp.header.status();
+    obs.error(&err, status);
+    obs.bytes_out(bytes);
+    if obs.log.is_some() {
+        let a = crate::access_log::Answer {
+            remote: info.remote,
+            conn_id: info.id,
+            status,
+            bytes_sent: bytes as u64,
+            body_bytes: if is_head { 0 } else { resp.body.len() as u64 },
+            received: None,
+            unix_secs,
+        };
+        crate::access_log::log_response(obs, request.map(|r| (r.head, r.buf)), &a);
+    }
 }
 
 /// Whether a parsed head is a HEAD request.

@@ -36,6 +36,8 @@ pub(crate) struct Scratch {
     spare: [Option<ByteBuffer>; 2],
     /// Wakes a connection of this thread's loop (for pushed bodies).
     pub(crate) waker: Option<Arc<dyn Wake>>,
+    /// Metrics and access log state of this thread (`None`: both off).
+    pub(crate) obs: Option<Box<crate::metrics::Observer>>,
 }
 
 impl Scratch {
@@ -49,6 +51,7 @@ impl Scratch {
             unix_secs: brisk_http::date::unix_secs(),
             spare: [None, None],
             waker: None,
+            obs: crate::metrics::Observer::for_thread(core),
         }
     }
 

@@ -51,6 +51,8 @@ pub(crate) struct Core {
     /// refused, or streamed with `stream_request_body`.
     pub(crate) buffer_limit: u64,
     pub(crate) hooks: Hooks,
+    /// The counters, when metrics are on (`ServerBuilder::metrics`).
+    pub(crate) metrics: Option<crate::Metrics>,
     /// A head or continue hook is set: every complete head takes the
     /// refusal path, where they run.
     pub(crate) inspects_heads: bool,
@@ -126,11 +128,13 @@ impl Server {
         handler: Arc<Handler>,
         error_handler: Option<Arc<ErrorHandler>>,
         hooks: Hooks,
+        metrics: Option<crate::Metrics>,
     ) -> Server {
         Server {
             core: Arc::new(Core {
                 inspects_heads: hooks.head.is_some() || hooks.cont.is_some(),
                 hooks,
+                metrics,
                 timeouts: TimeoutsMs::of(&cfg),
                 #[cfg(feature = "tls")]
                 tls: cfg.tls.as_ref().map(|t| t.acceptor()),
@@ -155,6 +159,21 @@ impl Server {
             }),
             serving: AtomicBool::new(false),
         }
+    }
+
+    /// Ties the metrics, if any, to this server; `false` when they belong
+    /// to another one.
+    pub(crate) fn attach_metrics(&self) -> bool {
+        self.core
+            .metrics
+            .as_ref()
+            .is_none_or(|m| m.reg.attach(Arc::downgrade(&self.core)))
+    }
+
+    /// The metrics this server counts into, if it was built with
+    /// [`ServerBuilder::metrics`].
+    pub fn metrics(&self) -> Option<crate::Metrics> {
+        self.core.metrics.clone()
     }
 
     /// The shared state, for the in-memory driver (`mem.rs`).
@@ -342,6 +361,13 @@ impl Server {
         })
         .map_err(|e| ServeError::Setup(std::io::Error::other(e.to_string())))?;
         let pool = Arc::new(pool);
+        if let Some(m) = &core.metrics {
+            let (p, r) = (Arc::downgrade(&pool), Arc::downgrade(&run));
+            m.reg.serving(
+                Box::new(move || Some(p.upgrade()?.stats())),
+                Box::new(move || Some(r.upgrade()?.workers.stats())),
+            );
+        }
         for i in 0..n {
             if pool.serve(Job::Run(i)).is_err() {
                 core.begin_shutdown(Duration::ZERO);

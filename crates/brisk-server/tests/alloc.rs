@@ -53,9 +53,54 @@ fn round(c: &mut TcpStream, batch: &[u8], buf: &mut [u8]) {
     }
 }
 
+static LOGGED: AtomicU64 = AtomicU64::new(0);
+
+/// Takes the access lines and formats them into a buffer on the stack:
+/// the logging path runs in full, without allocating.
+struct StackLogger;
+
+impl log::Log for StackLogger {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.target() == brisk_server::ACCESS_LOG_TARGET
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            let mut line = [0u8; 512];
+            let mut out = &mut line[..];
+            let _ = write!(out, "{}", r.args());
+            if out.len() < 512 {
+                LOGGED.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    fn flush(&self) {}
+}
+
 #[test]
 fn steady_state_requests_do_not_allocate() {
-    let server = brisk_server::Server::builder()
+    // One test in this binary, so nothing else allocates while it counts:
+    // plain, then with metrics and the access log on.
+    allocations_per_run(brisk_server::Server::builder());
+    static LOGGER: StackLogger = StackLogger;
+    log::set_logger(&LOGGER).unwrap();
+    log::set_max_level(log::LevelFilter::Info);
+    let metrics = brisk_server::Metrics::new();
+    allocations_per_run(
+        brisk_server::Server::builder()
+            .metrics(&metrics)
+            .access_log(brisk_server::AccessLogFormat::Combined),
+    );
+    let served = metrics.snapshot().requests.total;
+    assert!(served >= 700 * BATCH as u64, "{served}");
+    assert_eq!(
+        LOGGED.load(Ordering::Relaxed),
+        served,
+        "one access line each"
+    );
+}
+
+fn allocations_per_run(builder: brisk_server::ServerBuilder) {
+    let server = builder
         .handler(|ctx| {
             ctx.set_body(b"Hello, World!");
         })

@@ -180,6 +180,7 @@ impl<T: Transport> Conn<T> {
             decoder,
             declared,
             total: 0,
+            raw: 0,
             limit: limits.map_or(core.cfg.max_request_body_size, |l| l.max_body) as u64,
             timeout: limits.map_or(core.cfg.read_timeout, |l| l.read_timeout),
             write_timeout: core.cfg.write_timeout,
@@ -201,13 +202,14 @@ impl<T: Transport> Conn<T> {
             norm_path
         };
         s.resp.reset();
+        let received = Instant::now();
         let mut ctx = RequestCtx {
             buf,
             head,
             body: &[],
             path,
             info: &self.info,
-            received: Instant::now(),
+            received,
             resp: &mut s.resp,
             values: &mut s.values,
             body_reader: Some(BodyReader { src: &mut body }),
@@ -216,6 +218,9 @@ impl<T: Transport> Conn<T> {
         let panicked = catch_unwind(AssertUnwindSafe(|| handler(&mut ctx))).is_err();
         s.values.clear();
         let complete = body.is_done();
+        if let Some(o) = &s.obs {
+            o.bytes_in(body.raw as usize);
+        }
         if let Progress::Failed(e) = body.state {
             debug!(
                 "conn {} ({}): streamed request body: {e}",
@@ -242,13 +247,23 @@ impl<T: Transport> Conn<T> {
         if panicked || s.resp.header.status() < 200 && !super::upgrades(s) {
             self.handler_failed(&mut w, s, core, failed, panicked);
         } else if head.method() == Method::Connect {
+            let before = w.len();
             self.answer_connect(&mut w, s, core);
+            if s.obs.is_some() {
+                let buf = &rb[self.rpos..head_end];
+                self.observe(w.len() - before, s, head, buf, received);
+            }
         } else {
             // A body not read to its end leaves the connection unusable,
             // and its unread rest must be drained before the close.
             let keep_alive = complete && self.keeps_alive(s, core, head);
             let base = base_options(core);
+            let before = w.len();
             self.send_response(&mut w, s, core, &base, head, keep_alive, !complete || more);
+            if s.obs.is_some() {
+                let buf = &rb[self.rpos..head_end];
+                self.observe(w.len() - before, s, head, buf, received);
+            }
         }
         // The read buffer now holds what follows the body.
         rb.reset();
@@ -338,6 +353,8 @@ struct Streamed<'a, T> {
     declared: Option<u64>,
     /// Body bytes delivered.
     total: u64,
+    /// Bytes read from the transport (framing included), for the metrics.
+    raw: u64,
     limit: u64,
     /// Longest wait for the next bytes.
     timeout: Duration,
@@ -411,7 +428,10 @@ impl<T: Transport> Streamed<'_, T> {
                         "the client closed the connection before the end of the body",
                     ));
                 }
-                Ok(_) => return Ok(()),
+                Ok(f) => {
+                    self.raw += f.n as u64;
+                    return Ok(());
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if !self.io.wait(false, self.timeout)? {
                         return Err(self.fail(

@@ -8,6 +8,7 @@ mod hijack;
 mod hooks;
 #[cfg(target_os = "linux")]
 mod idle;
+mod observe;
 mod proxy;
 mod push;
 mod refusals;

@@ -1,6 +1,8 @@
 //! The facade's examples, run as real processes.
 
 mod inspect;
+#[cfg(feature = "handlers")]
+mod metrics;
 mod shutdown;
 mod tls;
 mod upgrade;
