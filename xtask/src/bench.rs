@@ -2,6 +2,7 @@
 //! estimate files) and the end-to-end server bench.
 
 mod abuse;
+mod files;
 mod idle;
 mod load;
 mod micro;
@@ -31,6 +32,7 @@ pub(crate) fn run(bench: &Bench) -> Result<()> {
             BenchName::Pool => micro::run(&micro::POOL),
             BenchName::Server => server::run(&bench.server),
             BenchName::Abuse => abuse::run(&bench.abuse_args),
+            BenchName::Files => files::run(&bench.server),
         };
         if let Err(e) = result {
             // With several benches, report and go on; the exit code still fails.
@@ -52,6 +54,7 @@ impl BenchName {
             BenchName::Pool => "pool",
             BenchName::Server => "server",
             BenchName::Abuse => "abuse",
+            BenchName::Files => "files",
         }
     }
 }

@@ -47,6 +47,7 @@ pub(crate) enum BenchName {
     Pool,
     Server,
     Abuse,
+    Files,
 }
 
 /// Options of the end-to-end `server` bench.
@@ -187,6 +188,11 @@ names (none = all):
   abuse    abusive clients (slowloris, non-reading pipeliners, descriptor
            exhaustion, huge heads) against brisk and the peers; not part of
            the default set; `cargo xtask bench abuse --help` for its options
+  files    static files: the brisk `files` example (1 loop, sendfile) vs
+           nginx (1 worker, sendfile on) on the same 1 KiB and 1 MiB files,
+           keep-alive; req/s, CPU/request, ratios to nginx (--duration,
+           --warmup, --connections, --rounds apply); not part of the
+           default set; writes target/bench/files.md
 
 server options:
   --duration SECS     measured seconds per scenario (default 5)
@@ -228,7 +234,7 @@ cargo xtask fuzz: fuzz brisk-http's parsers and brisk-server's connection
 usage: cargo xtask fuzz [TARGET] [--time SECS] [--replay]
 
 targets (none = each in turn): head, chunked, path, args, cookies, chunked_roundtrip, proxy, conn,
-  accept_encoding, multipart, activation, decompress, tls
+  accept_encoding, multipart, activation, decompress, range, tls
 
 With a nightly toolchain: installs cargo-fuzz if missing, then runs
 `cargo +nightly fuzz run TARGET -- -max_total_time=SECS` from the repo root.
@@ -257,6 +263,7 @@ pub(crate) const FUZZ_TARGETS: &[&str] = &[
     "multipart",
     "activation",
     "decompress",
+    "range",
     "tls",
 ];
 
@@ -403,13 +410,14 @@ fn parse_bench(args: Vec<String>) -> Result<Command> {
 }
 
 fn bench_name(name: &str) -> Result<BenchName> {
-    let available = "available: buf, parse, pool, server, abuse";
+    let available = "available: buf, parse, pool, server, abuse, files";
     Ok(match name {
         "buf" => BenchName::Buf,
         "parse" => BenchName::Parse,
         "pool" => BenchName::Pool,
         "server" => BenchName::Server,
         "abuse" => BenchName::Abuse,
+        "files" => BenchName::Files,
         other => bail!("unknown bench `{other}` ({available})"),
     })
 }
@@ -661,7 +669,7 @@ mod tests {
     fn bench_errors_list_what_is_available() {
         assert_eq!(
             err("bench nope"),
-            "unknown bench `nope` (available: buf, parse, pool, server, abuse)"
+            "unknown bench `nope` (available: buf, parse, pool, server, abuse, files)"
         );
         assert!(err("bench --peers nginx2").contains("unknown peer `nginx2`"));
         assert!(err("bench --duration 0").contains("at least 0.1 seconds"));

@@ -48,6 +48,7 @@
 pub mod compress;
 pub mod cookie;
 pub mod form;
+pub mod fs;
 pub mod metrics;
 pub mod multipart;
 pub mod timeout;

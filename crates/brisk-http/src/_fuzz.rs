@@ -1104,3 +1104,137 @@ fn reference_element(el: &[u8]) -> Option<(&[u8], u16)> {
     let frac: u16 = format!("{frac:0<3}").parse().ok()?;
     Some((token, if int == "1" { 1000 } else { frac }))
 }
+
+/// Fuzz target `range`: the first byte picks what is checked, the next
+/// two give a representation length (0..65535), the rest is a header
+/// value.
+///
+/// - `Range` (first byte even): [`parse_range`](crate::parse_range)
+///   agrees with an independent reading (numbers in `u128`, clamped by
+///   hand); every range it returns is non-empty and inside the
+///   representation, at most [`MAX_RANGES`](crate::MAX_RANGES) of them,
+///   adding up to no more than the length; `Content-Range` of each reads
+///   back.
+/// - Otherwise the value is an entity-tag list and a date:
+///   [`etag_list_matches`](crate::etag_list_matches) with strong
+///   comparison implies weak; a list matches a tag it contains; a date
+///   that parses formats back to one that parses to the same second.
+pub fn range(data: &[u8]) {
+    use crate::{RangeOutcome, parse_range};
+    let [pick, a, b, value @ ..] = data else {
+        return;
+    };
+    let len = u64::from(u16::from_le_bytes([*a, *b]));
+    if pick % 2 == 0 {
+        let got = parse_range(value, len);
+        let want = reference_range(value, len);
+        match (&got, &want) {
+            (RangeOutcome::Partial(r), Some(Ok(w))) => {
+                let g: Vec<(u64, u64)> = r.as_slice().iter().map(|r| (r.start, r.end)).collect();
+                assert_eq!(&g, w, "ranges differ from the reference");
+                assert!(g.len() <= crate::MAX_RANGES);
+                assert!(r.total() <= len, "ranges add up to more than the length");
+                for r in r.as_slice() {
+                    assert!(
+                        r.start < r.end && r.end <= len,
+                        "range {r:?} outside 0..{len}"
+                    );
+                    let mut v = Vec::new();
+                    crate::write_content_range(&mut v, *r, len);
+                    let want = format!("bytes {}-{}/{len}", r.start, r.end - 1);
+                    assert_eq!(v, want.as_bytes());
+                }
+            }
+            (RangeOutcome::Unsatisfiable, Some(Ok(w))) => assert!(w.is_empty()),
+            (RangeOutcome::TooMany, Some(Ok(w))) => {
+                let total: u64 = w.iter().map(|(s, e)| e - s).sum();
+                assert!(
+                    w.len() > crate::MAX_RANGES || total > len,
+                    "TooMany for {w:?}"
+                );
+            }
+            (RangeOutcome::TooMany, Some(Err(()))) => {} // too many specs
+            (RangeOutcome::Ignore, None) => {}
+            _ => panic!("parse_range gave {got:?}, the reference {want:?}"),
+        }
+    } else {
+        use crate::{etag_list_matches, parse_http_date};
+        let tag = b"\"v1\"";
+        let strong = etag_list_matches(value, tag, true);
+        let weak = etag_list_matches(value, tag, false);
+        assert_eq!(
+            strong.is_ok(),
+            weak.is_ok(),
+            "strong and weak disagree on syntax"
+        );
+        if strong == Ok(true) {
+            assert_eq!(weak, Ok(true), "a strong match is a weak one");
+        }
+        if weak.is_ok() {
+            let mut with = value.to_vec();
+            with.extend_from_slice(b", \"v1\"");
+            if value.iter().filter(|&&c| c == b'"').count() % 2 == 0 && value.trim_ascii() != b"*" {
+                assert_eq!(etag_list_matches(&with, tag, true), Ok(true));
+            }
+        }
+        if let Some(t) = parse_http_date(value) {
+            let again = crate::date::format_http_date(t);
+            assert_eq!(parse_http_date(&again), Some(t.min(253_402_300_799)));
+        }
+    }
+}
+
+/// The reference reading of a `Range` value: `None` to ignore it,
+/// `Some(Err(()))` for more than 16 specs, else the satisfiable ranges
+/// (half-open), clamped.
+#[allow(clippy::type_complexity)]
+fn reference_range(value: &[u8], len: u64) -> Option<Result<Vec<(u64, u64)>, ()>> {
+    let s = std::str::from_utf8(value).ok()?;
+    let (unit, set) = s.split_once('=')?;
+    if !unit.eq_ignore_ascii_case("bytes") {
+        return None;
+    }
+    let num = |t: &str| -> Option<u128> {
+        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        // Saturates like the parser: anything past u64 is "past the end".
+        Some(
+            t.parse::<u128>()
+                .unwrap_or(u128::MAX)
+                .min(u128::from(u64::MAX)),
+        )
+    };
+    let mut out = Vec::new();
+    let mut specs = 0;
+    for el in set.split(',') {
+        let el = el.trim_matches([' ', '\t']);
+        if el.is_empty() {
+            continue;
+        }
+        let (f, l) = el.split_once('-')?;
+        let len = u128::from(len);
+        let r = if f.is_empty() {
+            let n = num(l)?;
+            (n > 0 && len > 0).then(|| (len.saturating_sub(n), len))
+        } else {
+            let first = num(f)?;
+            let last = if l.is_empty() { None } else { Some(num(l)?) };
+            if last.is_some_and(|l| l < first) {
+                return None;
+            }
+            (first < len).then(|| (first, last.map_or(len, |l| (l + 1).min(len))))
+        };
+        specs += 1;
+        if let Some((a, b)) = r {
+            out.push((a as u64, b as u64));
+        }
+    }
+    if specs == 0 {
+        return None;
+    }
+    if specs > 16 {
+        return Some(Err(()));
+    }
+    Some(Ok(out))
+}

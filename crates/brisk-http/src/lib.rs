@@ -91,6 +91,7 @@ mod error;
 mod head_cache;
 mod parser;
 mod proxy;
+mod range;
 mod request;
 mod response;
 #[allow(unsafe_code)] // SSE2 intrinsics only; see the module docs
@@ -115,6 +116,11 @@ pub use proxy::{
     PROXY_V1_MAX_LEN, PROXY_V2_SIGNATURE, ProxyAddresses, ProxyCommand, ProxyError, ProxyHeader,
     ProxyStatus, ProxyTransport, ProxyVersion, SslInfo, Tlv, Tlvs, V1Field, crc32c,
     parse_proxy_header,
+};
+pub use range::{
+    ByteRange, Conditionals, EntityTag, EtagError, MAX_RANGES, Precondition, RangeOutcome, Ranges,
+    Validators, etag_list_matches, evaluate_preconditions, parse_http_date, parse_range,
+    write_content_range, write_unsatisfied_range,
 };
 pub use request::{
     BodyKind, HeaderField, Method, RequestHeader, TargetForm, Version, normalize_header_names,

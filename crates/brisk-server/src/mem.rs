@@ -327,6 +327,8 @@ impl MemConn {
 /// - `/stream/N` (N ≤ 64): a streamed body of N pieces `piece I;`;
 /// - `/big/N` (N ≤ 65536): N bytes `a`..`z` repeated;
 /// - `/static/N` (N ≤ 65536): N bytes `A`..`Z` repeated, a `'static` body;
+/// - `/file/O/N`: bytes `O..O+N` of [`PATTERN`] (clamped to it), a file
+///   body ([`model_file`]);
 /// - `/close`: the describing body, with `Connection: close`;
 /// - `/status/N` (100 ≤ N ≤ 399): that status and the describing body;
 /// - `/panic` (only when `panics` is set): the handler panics;
@@ -349,6 +351,15 @@ pub(crate) fn model_handler(ctx: &mut crate::RequestCtx<'_>, panics: bool) {
     if let Some(n) = path.strip_prefix(b"/static/").and_then(num) {
         ctx.set_body_static(&PATTERN[..n.min(PATTERN.len())]);
         return;
+    }
+    if let Some(rest) = path.strip_prefix(b"/file/") {
+        let mut parts = rest.splitn(2, |&b| b == b'/');
+        if let (Some(o), Some(n)) = (parts.next().and_then(num), parts.next().and_then(num)) {
+            let o = o.min(PATTERN.len());
+            let n = n.min(PATTERN.len() - o);
+            ctx.set_body_file(model_file(), o as u64, n as u64);
+            return;
+        }
     }
     if let Some(n) = path.strip_prefix(b"/big/").and_then(num) {
         let body: Vec<u8> = (0..n.min(65536)).map(|i| b'a' + (i % 26) as u8).collect();
@@ -380,6 +391,26 @@ pub(crate) static PATTERN: [u8; 65536] = {
     }
     a
 };
+
+/// An open file holding [`PATTERN`], shared by every model connection of
+/// the process (its name is removed at once: only the handle lives).
+pub(crate) fn model_file() -> Arc<std::fs::File> {
+    static FILE: std::sync::OnceLock<Arc<std::fs::File>> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        use std::io::Write;
+        let path = std::env::temp_dir().join(format!(
+            "brisk-model-file-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let mut f = std::fs::File::create(&path).expect("a temporary file for the model");
+        f.write_all(&PATTERN).expect("writing the model file");
+        let r = std::fs::File::open(&path).expect("reopening the model file");
+        let _ = std::fs::remove_file(&path);
+        Arc::new(r)
+    })
+    .clone()
+}
 
 /// `"<request number> <method> <path> <body length> <body checksum>\n"`
 /// (FNV-1a of the body, hex). Contains no `HTTP/1.1 ` and no CR or LF but

@@ -265,6 +265,97 @@ pub(crate) fn write_wake_byte(fd: std::os::fd::RawFd) {
     nix::errno::Errno::set_raw(saved);
 }
 
+/// Sends `head` (when not empty) and then up to `len` bytes of `file`
+/// from `offset` on `sock`: a file body after its response head. The count
+/// taken, head first; the file's position does not move.
+///
+/// Linux and Android: the head with `sendto(MSG_MORE)`, so that it shares
+/// a segment with the file's first bytes, then `sendfile(2)`, at most
+/// 1 MiB per call. Elsewhere the file is read into a buffer and sent. A
+/// file that ends before `offset + len` is `UnexpectedEof`. Errors are
+/// read from `errno` only when nothing was sent (a head sent and a full
+/// socket is a short count, not an error).
+///
+/// `sendfile` takes no `MSG_NOSIGNAL`: a peer gone raises SIGPIPE, which
+/// Rust programs ignore by default (the brisk-server README says so).
+#[cold]
+#[inline(never)]
+pub(crate) fn send_head_and_file(
+    sock: &Socket,
+    head: &[u8],
+    file: &std::fs::File,
+    offset: u64,
+    len: u64,
+) -> io::Result<usize> {
+    // At most this much per call: a large file goes out over turns.
+    const MAX: u64 = 1 << 20;
+    let count = len.min(MAX) as usize;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use std::os::fd::AsRawFd;
+        let fd = sock.as_raw_fd();
+        let mut sent = 0usize;
+        if !head.is_empty() {
+            // SAFETY: `head` is a readable region of `head.len()` bytes
+            // borrowed for the call; the kernel only reads it. No
+            // destination address (null, length 0): a connected socket.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_sendto,
+                    fd,
+                    head.as_ptr(),
+                    head.len(),
+                    libc::MSG_NOSIGNAL | libc::MSG_MORE,
+                    std::ptr::null::<libc::sockaddr>(),
+                    0 as libc::socklen_t,
+                )
+            };
+            if r < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            sent = r as usize;
+            if sent < head.len() || count == 0 {
+                return Ok(sent);
+            }
+        }
+        let Ok(mut off) = libc::off_t::try_from(offset) else {
+            return if sent > 0 {
+                Ok(sent)
+            } else {
+                Err(io::ErrorKind::InvalidInput.into())
+            };
+        };
+        // SAFETY: both descriptors are open for the call (borrowed from
+        // their owners); `off` is a valid `off_t` the kernel reads and
+        // updates; the kernel touches no other memory of ours.
+        let r = unsafe { libc::sendfile(fd, file.as_raw_fd(), &mut off, count) };
+        if r > 0 {
+            Ok(sent + r as usize)
+        } else if sent > 0 {
+            // The head went out; the file's error (or end) shows next time.
+            Ok(sent)
+        } else if r == 0 {
+            Err(io::ErrorKind::UnexpectedEof.into())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        use std::os::unix::fs::FileExt;
+        if !head.is_empty() {
+            // The head alone; the file follows on the next call.
+            return send(sock, head);
+        }
+        let mut buf = vec![0u8; count.min(64 * 1024)];
+        let n = file.read_at(&mut buf, offset)?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        send(sock, &buf[..n])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

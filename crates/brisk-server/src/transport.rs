@@ -86,6 +86,47 @@ pub(crate) trait Transport {
     fn can_hijack(&self) -> bool {
         true
     }
+
+    /// Sends a prefix of `head` followed by `len` bytes of `file` from
+    /// `offset` (a file body after its response head): the count of bytes
+    /// taken, head first. The file's position is neither used nor moved,
+    /// so one open file may serve many connections at once.
+    ///
+    /// The default reads a piece of the file into a buffer on the stack
+    /// (`pread`) and sends it with the head through
+    /// [`write_vectored`](Self::write_vectored): right for a transport that
+    /// transforms the bytes (TLS). [`TcpTransport`] sends the file with
+    /// `sendfile(2)` instead, without copying it through user space. A
+    /// file shorter than `offset + len` is an `UnexpectedEof` error.
+    #[cold]
+    fn send_file(
+        &mut self,
+        head: &[u8],
+        file: &std::fs::File,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let mut piece = [0u8; FILE_PIECE];
+        let want = piece.len().min(usize::try_from(len).unwrap_or(usize::MAX));
+        let n = if want == 0 {
+            0
+        } else {
+            loop {
+                match file.read_at(&mut piece[..want], offset) {
+                    Ok(0) => return Err(file_ended()),
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        if head.is_empty() {
+            self.write(&piece[..n])
+        } else {
+            self.write_vectored(&[io::IoSlice::new(head), io::IoSlice::new(&piece[..n])])
+        }
+    }
 }
 
 /// Plain TCP: the accepted socket itself.
@@ -142,6 +183,18 @@ impl Transport for TcpTransport {
 
     fn wait(&mut self, write: bool, timeout: std::time::Duration) -> io::Result<bool> {
         poll_socket(&self.sock, write, timeout)
+    }
+
+    /// The head, then the file with `sendfile(2)`: no copy through user
+    /// space (see [`sys::send_head_and_file`]).
+    fn send_file(
+        &mut self,
+        head: &[u8],
+        file: &std::fs::File,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<usize> {
+        sys::send_head_and_file(&self.sock, head, file, offset, len)
     }
 }
 
@@ -241,6 +294,18 @@ impl Transport for LoopTransport {
     #[inline]
     fn can_hijack(&self) -> bool {
         each!(self, t => t.can_hijack())
+    }
+
+    /// TCP: `sendfile(2)`; TLS: the trait's default, `pread` and a write
+    /// through rustls (the records must be encrypted in user space).
+    fn send_file(
+        &mut self,
+        head: &[u8],
+        file: &std::fs::File,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<usize> {
+        each!(self, t => t.send_file(head, file, offset, len))
     }
 }
 
@@ -415,6 +480,18 @@ impl Transport for MemTransport {
             !self.inbox.is_empty() || self.peer_closed
         })
     }
+}
+
+/// Bytes of a file the default [`Transport::send_file`] copies per call.
+const FILE_PIECE: usize = 16 * 1024;
+
+/// The error of a file body whose file shrank under it.
+#[cold]
+fn file_ended() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the file of a file body ended before its announced length",
+    )
 }
 
 #[cfg(test)]

@@ -126,7 +126,7 @@ fn wrk_command(script: &Path, run: &Run, cpu: Option<usize>) -> Command {
 }
 
 /// The last line of `brisk-load --json`.
-fn parse_brisk_load(stdout: &str) -> Result<Outcome> {
+pub(crate) fn parse_brisk_load(stdout: &str) -> Result<Outcome> {
     let last = stdout.lines().last().unwrap_or("");
     let report: serde_json::Value = serde_json::from_str(last)
         .with_context(|| format!("brisk-load printed no JSON report: {last:?}"))?;

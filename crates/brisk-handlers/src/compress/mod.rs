@@ -120,7 +120,9 @@
 //!   as RFC 9110 says).
 //! - Brotli or zstd dictionaries (`dcb`, `dcz`).
 //! - Precompressed sibling files (`.br`, `.gz`): that is the static-file
-//!   handler's job.
+//!   handler's job ([`crate::fs`]). A file body
+//!   ([`RequestCtx::set_body_file`], sent with `sendfile`) is sent as it
+//!   is, uncompressed.
 //! - Compressing a body that is not smaller encoded is not done, but for
 //!   streamed bodies that cannot be known: they are compressed regardless.
 
@@ -289,7 +291,9 @@ impl Compress {
     /// docs); for use inside a handler after the response is built.
     pub fn apply(&self, ctx: &mut RequestCtx<'_>) {
         let kind = ctx.response_body_kind();
-        if kind == ResponseBodyKind::Hijack || !candidate(ctx) {
+        // A file body goes out with sendfile, unread: it is sent as it is
+        // (a file server serves precompressed siblings instead).
+        if matches!(kind, ResponseBodyKind::Hijack | ResponseBodyKind::File) || !candidate(ctx) {
             return;
         }
         add_vary(ctx);
@@ -337,7 +341,7 @@ impl Compress {
                     mark_encoded(ctx, coding);
                 }
             }
-            ResponseBodyKind::Hijack => {}
+            ResponseBodyKind::Hijack | ResponseBodyKind::File => {}
         }
     }
 

@@ -76,6 +76,11 @@ fn accept_encoding() {
 }
 
 #[test]
+fn range() {
+    replay("range", brisk_http::_fuzz::range);
+}
+
+#[test]
 fn table_rows_pass_the_head_check() {
     for input in crate::table::all_inputs() {
         brisk_http::_fuzz::head(input);

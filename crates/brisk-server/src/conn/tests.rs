@@ -40,6 +40,8 @@ enum Kind {
     Big(usize),
     /// `/static/N`: a `'static` body, sent without a copy when large.
     Static(usize),
+    /// `/file/O/N`: a file body, bytes `O..O+N` of the model file.
+    File(usize, usize),
     /// `/close`: the handler closes.
     Close,
     /// `/panic`: 500, closes.
@@ -118,6 +120,7 @@ impl Req {
             Kind::Stream(n) => format!("/stream/{n}"),
             Kind::Big(n) => format!("/big/{n}"),
             Kind::Static(n) => format!("/static/{n}"),
+            Kind::File(o, n) => format!("/file/{o}/{n}"),
             Kind::Close => "/close".into(),
             Kind::Panic => "/panic".into(),
             Kind::Status(s) => format!("/status/{s}"),
@@ -267,6 +270,7 @@ fn oracle(reqs: &[Req], bad: Option<(usize, Bad)>) -> (Vec<Resp>, Vec<bool>) {
             ),
             Kind::Big(n) => (200, (0..n).map(|i| b'a' + (i % 26) as u8).collect()),
             Kind::Static(n) => (200, (0..n).map(|i| b'A' + (i % 26) as u8).collect()),
+            Kind::File(o, n) => (200, crate::mem::PATTERN[o..o + n].to_vec()),
             Kind::Status(s @ (204 | 304)) => (s, Vec::new()),
             Kind::Status(s) => (s, describe),
             Kind::Describe(_) | Kind::Close => (200, describe),
@@ -388,6 +392,7 @@ fn req_strategy() -> impl Strategy<Value = Req> {
         1 => (0usize..12).prop_map(Kind::Stream),
         1 => (0usize..1500).prop_map(Kind::Big),
         1 => (0usize..3000).prop_map(Kind::Static),
+        1 => (0usize..5000, 0usize..3000).prop_map(|(o, n)| Kind::File(o, n)),
         1 => Just(Kind::Close),
         1 => Just(Kind::Panic),
         1 => prop::sample::select(vec![101u16, 204, 302, 304]).prop_map(Kind::Status),
@@ -415,7 +420,8 @@ fn req_strategy() -> impl Strategy<Value = Req> {
                 if http10 && matches!(framing, Framing::Chunked(..)) {
                     framing = Framing::Length;
                 }
-                let head = want_head && head_ok && matches!(kind, Kind::Describe(_));
+                let head =
+                    want_head && head_ok && matches!(kind, Kind::Describe(_) | Kind::File(..));
                 if head {
                     framing = Framing::None;
                 }
@@ -874,4 +880,69 @@ fn pushed_body_to_head_sends_the_head_only() {
     let out = out_str(&m);
     assert!(out.contains("Content-Length: 5\r\n"), "{out}");
     assert!(!out.contains("12345") && out.ends_with("after"), "{out}");
+}
+
+/// A file body whose file is shorter than announced: what the file had
+/// goes out, then the connection closes (the client sees a short body);
+/// requests behind it are not answered.
+#[test]
+fn file_body_shorter_than_announced_closes() {
+    let mut m = MemConn::new(Server::builder().loops(1).handler(|ctx| {
+        let file = crate::mem::model_file();
+        ctx.set_body_file(file, 65_530, 10);
+    }));
+    if let Some(io) = m.io() {
+        io.write_budget = usize::MAX;
+    }
+    m.send(b"GET /a HTTP/1.1\r\nHost: m\r\n\r\nGET /b HTTP/1.1\r\nHost: m\r\n\r\n");
+    assert!(m.is_closed(), "the connection closes");
+    let out = out_str(&m);
+    assert!(out.contains("Content-Length: 10\r\n"), "{out}");
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or_default();
+    assert_eq!(body.as_bytes(), &crate::mem::PATTERN[65_530..], "{out}");
+    assert_eq!(out.matches("HTTP/1.1 ").count(), 1, "{out}");
+    let b = m.finish();
+    assert_eq!(b.gets, b.puts);
+}
+
+/// A file body larger than one turn's quantum is sent over several turns
+/// (the connection yields with `Next::Again`), whole and in order, and
+/// the pipelined request behind it is answered after it.
+#[test]
+fn large_file_body_is_sent_over_turns() {
+    use std::io::Write;
+    let path = std::env::temp_dir().join(format!("brisk-big-file-{}", std::process::id()));
+    let data: Vec<u8> = (0..3 * super::FILE_QUANTUM as usize + 17)
+        .map(|i| (i * 31 % 251) as u8)
+        .collect();
+    std::fs::File::create(&path)
+        .and_then(|mut f| f.write_all(&data))
+        .unwrap();
+    let file = std::sync::Arc::new(std::fs::File::open(&path).unwrap());
+    let _ = std::fs::remove_file(&path);
+    let len = data.len() as u64;
+    let mut m = MemConn::new(Server::builder().loops(1).handler(move |ctx| {
+        if ctx.path() == b"/big" {
+            ctx.set_body_file(file.clone(), 0, len);
+        } else {
+            ctx.set_body(b"after");
+        }
+    }));
+    if let Some(io) = m.io() {
+        io.write_budget = 100;
+    }
+    m.send(b"GET /big HTTP/1.1\r\nHost: m\r\n\r\nGET /x HTTP/1.1\r\nHost: m\r\n\r\n");
+    for _ in 0..10_000 {
+        if m.output().ends_with(b"after") {
+            break;
+        }
+        m.grant(64 * 1024);
+    }
+    let out = m.output().to_vec();
+    let start = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(&out[start..start + data.len()], &data[..]);
+    assert!(out.ends_with(b"after"));
+    m.close_input();
+    let b = m.finish();
+    assert_eq!(b.gets, b.puts);
 }

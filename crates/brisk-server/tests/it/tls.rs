@@ -608,3 +608,28 @@ fn a_proxy_protocol_header_comes_before_the_handshake() {
     };
     assert_eq!(c.get("/"), (200, b"192.0.2.7:4321".to_vec()));
 }
+
+#[test]
+fn a_file_body_goes_through_tls() {
+    // `set_body_file` is sendfile(2) on plain TCP; over TLS the file is
+    // read and encrypted (Transport::send_file's default).
+    let dir = tempdir();
+    let path = dir.join("body.bin");
+    let body: Vec<u8> = (0..3u32 << 20).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&path, &body).unwrap();
+    let file = Arc::new(std::fs::File::open(&path).unwrap());
+    let ca = Ca::new();
+    let tls = config(&ca.leaf(&["localhost"]));
+    let len = body.len() as u64;
+    let srv = TestServer::start(
+        move |ctx| ctx.set_body_file(file.clone(), 1000, len - 1000),
+        |b| b.tls(tls),
+    );
+    let mut c = Https::connect(srv.addr, "localhost", ca.client(&[])).unwrap();
+    for _ in 0..2 {
+        let (status, got) = c.get("/f");
+        assert_eq!(status, 200);
+        assert!(got == body[1000..], "the file body differs");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

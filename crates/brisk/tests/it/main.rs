@@ -1,5 +1,6 @@
 //! The facade's examples, run as real processes.
 
+mod files;
 mod inspect;
 #[cfg(feature = "handlers")]
 mod metrics;
