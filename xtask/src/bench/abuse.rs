@@ -380,7 +380,10 @@ fn run_tls(opts: &Options, target: &Path, started: Instant) -> Result<()> {
         opts.duration
     );
     let rows = tls::rows(opts, &logs)?;
-    let mut report = markdown(opts, &rows, started.elapsed());
+    let mut report = markdown(opts, &rows, started.elapsed()).replace(
+        "brisk-abuse on CPU 1 (when there are two CPUs)",
+        "wrk on CPU 1 (when there are two CPUs), slow and idle clients in xtask",
+    );
     // The TLS paragraph goes after the title and run line.
     if let Some(at) = report.find("\n## ") {
         report.insert_str(at + 1, &format!("{}\n", tls::intro(opts)));

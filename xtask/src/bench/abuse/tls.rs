@@ -139,7 +139,8 @@ pub(super) fn intro(opts: &Options) -> String {
          and then trickle an endless head at 1 byte/s; the fd flood's idle connections send nothing. \
          Row `{STALLED_HELLO}`: the {0} slow clients send 11 bytes of a ClientHello and then its rest \
          at 1 byte/s (a handshake that never finishes); the fd flood's idle connections send half a \
-         ClientHello and stall. `alert` is a TLS alert record from the server. Server fds: the \
+         ClientHello and stall. `alert` is a TLS alert record from the server; \
+         \"cut at\" counts from the first slow client's connect (the handshakes take a while). Server fds: the \
          descriptors the server holds before the flood and 3 s after the idle connections closed.\n",
         opts.clients
     )
