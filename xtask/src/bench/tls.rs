@@ -38,7 +38,7 @@ const STALLED: usize = 500;
 const STALL_WAIT: Duration = Duration::from_secs(12);
 /// The start of a ClientHello record announcing 512 bytes, and a few of
 /// them: the server waits for the rest.
-const HALF_HELLO: &[u8] = &[
+pub(crate) const HALF_HELLO: &[u8] = &[
     0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
 ];
 
@@ -133,7 +133,7 @@ pub(crate) fn run(opts: &ServerOptions, place: &Place<'_>) -> Result<String> {
 
 /// `cargo build --release -p brisk --features tls --example hello`, copied
 /// aside (the plain matrix uses the same output path without the feature).
-fn build_brisk(dir: &Path) -> Result<PathBuf> {
+pub(crate) fn build_brisk(dir: &Path) -> Result<PathBuf> {
     run_cmd(cargo().args([
         "build",
         "--release",
@@ -151,7 +151,7 @@ fn build_brisk(dir: &Path) -> Result<PathBuf> {
 }
 
 /// A self-signed ECDSA P-256 certificate for localhost and 127.0.0.1.
-fn certificate(dir: &Path) -> Result<(PathBuf, PathBuf)> {
+pub(crate) fn certificate(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     if find_program("openssl").is_none() {
         bail!("openssl is not installed");
