@@ -102,9 +102,6 @@ struct LoopState {
     due: Vec<Entry>,
     ready: Vec<u64>,
     listeners: Vec<Arc<Socket>>,
-    /// Per listener (same index): whether the server's PROXY policy covers
-    /// it (`ProxyPolicy::on_port`).
-    proxied: Vec<bool>,
     accepting: bool,
     accept_resume_at: u64,
     emfile_logged_at: u64,
@@ -125,20 +122,6 @@ impl LoopShared {
         for (i, l) in listeners.iter().enumerate() {
             epoll.add(l.as_fd(), listener_event(i, listeners.len() > 1))?;
         }
-        let proxied = listeners
-            .iter()
-            .map(|l| {
-                let port = l
-                    .local_addr()
-                    .ok()
-                    .and_then(|a| a.as_socket())
-                    .map(|a| a.port());
-                core.cfg
-                    .proxy
-                    .as_ref()
-                    .is_some_and(|p| port.is_some_and(|port| p.covers_port(port)))
-            })
-            .collect();
         let now_ms = core.now_ms();
         Ok(LoopShared {
             idx,
@@ -156,7 +139,6 @@ impl LoopShared {
                 due: Vec::new(),
                 ready: Vec::new(),
                 listeners,
-                proxied,
                 accepting: true,
                 accept_resume_at: 0,
                 emfile_logged_at: 0,
@@ -744,14 +726,13 @@ impl LoopState {
         if !self.accepting {
             return;
         }
-        let proxied = self.proxied.get(li).copied().unwrap_or(false);
         for _ in 0..MAX_ACCEPTS_PER_EVENT {
             match sys::accept(&listener) {
                 Ok((sock, addr)) => {
                     let remote = addr
                         .as_socket()
                         .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
-                    self.admit(shared, core, s, sock, remote, proxied);
+                    self.admit(shared, core, s, sock, remote);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if is_fd_exhaustion(&e) => {
@@ -778,7 +759,6 @@ impl LoopState {
         s: &mut Scratch,
         sock: Socket,
         remote: SocketAddr,
-        proxied: bool,
     ) {
         if core.open.fetch_add(1, Ordering::AcqRel) >= core.cfg.concurrency {
             core.open.fetch_sub(1, Ordering::AcqRel);
@@ -790,12 +770,11 @@ impl LoopState {
         }
         // A trusted proxy's connections count against the client address
         // its PROXY header gives (proxy.rs), not its own.
-        let preface = proxied
-            && core
-                .cfg
-                .proxy
-                .as_ref()
-                .is_some_and(|p| p.trusts(remote.ip()));
+        let preface = core
+            .cfg
+            .proxy
+            .as_ref()
+            .is_some_and(|p| p.trusts(remote.ip()));
         let ip_counted = core.cfg.max_conns_per_ip > 0 && !preface;
         if ip_counted && !core.ip_acquire(remote.ip()) {
             core.open.fetch_sub(1, Ordering::AcqRel);

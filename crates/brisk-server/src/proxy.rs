@@ -76,8 +76,6 @@ pub const MAX_PROXY_HEADER: usize = 4096;
 pub struct ProxyPolicy {
     trusted: Vec<Cidr>,
     header: ProxyHeaderRule,
-    /// Local ports of the listeners it applies to; empty: every listener.
-    ports: Vec<u16>,
 }
 
 /// Whether a trusted peer must send a PROXY header.
@@ -231,7 +229,6 @@ impl ProxyPolicy {
         ProxyPolicy {
             trusted: Vec::new(),
             header: ProxyHeaderRule::Required,
-            ports: Vec::new(),
         }
     }
 
@@ -248,40 +245,6 @@ impl ProxyPolicy {
     pub fn trust(mut self, network: Cidr) -> ProxyPolicy {
         self.trusted.push(network);
         self
-    }
-
-    /// Applies the policy only to the listeners bound to local port
-    /// `port` (call it again for more ports). Without it the policy covers
-    /// every listener of the server. A listener it does not cover serves
-    /// plain HTTP to everyone: a PROXY header sent there is a bad request
-    /// (400), as from an untrusted peer. Serving fails with
-    /// [`ServeError::Setup`](crate::ServeError::Setup) when no listener is
-    /// bound to a port named here.
-    ///
-    /// ```
-    /// use brisk_server::ProxyPolicy;
-    /// // The load balancer reaches port 80; port 8080 is for direct,
-    /// // internal clients, which must not be able to send a header.
-    /// let policy = ProxyPolicy::required()
-    ///     .trust("10.1.0.0/16".parse().unwrap())
-    ///     .on_port(80);
-    /// assert!(policy.covers_port(80) && !policy.covers_port(8080));
-    /// ```
-    pub fn on_port(mut self, port: u16) -> ProxyPolicy {
-        self.ports.push(port);
-        self
-    }
-
-    /// Whether the policy applies to a listener bound to local port `port`
-    /// (always, when no [`on_port`](Self::on_port) was given).
-    pub fn covers_port(&self, port: u16) -> bool {
-        self.ports.is_empty() || self.ports.contains(&port)
-    }
-
-    /// The ports given with [`on_port`](Self::on_port) (empty: every
-    /// listener).
-    pub fn ports(&self) -> &[u16] {
-        &self.ports
     }
 
     /// Whether a peer at `ip` may send a header.
