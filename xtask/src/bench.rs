@@ -10,6 +10,7 @@ mod procs;
 mod report;
 mod server;
 mod svg;
+mod tls;
 
 use std::time::SystemTime;
 

@@ -46,6 +46,46 @@ pub(crate) const FORBIDDEN: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The features that turn HTTPS on, for the steps that check it.
+const TLS_FEATURES: &str = "brisk-server/tls,brisk/tls";
+
+/// The `tls` feature's tests (as `.ci/run` runs them): brisk-server's
+/// suites with TLS, its TLS doc test, the examples over HTTPS.
+const TLS_TESTS: &[&[&str]] = &[
+    &[
+        "test",
+        "-p",
+        "brisk-server",
+        "--features",
+        "tls",
+        "--lib",
+        "--test",
+        "it",
+        "--test",
+        "tls_idle",
+    ],
+    &[
+        "test",
+        "-p",
+        "brisk-server",
+        "--features",
+        "tls",
+        "--doc",
+        "tls",
+    ],
+    &["build", "-p", "brisk", "--features", "tls", "--examples"],
+    &[
+        "test",
+        "-p",
+        "brisk",
+        "--features",
+        "tls",
+        "--test",
+        "it",
+        "tls",
+    ],
+];
+
 /// A dependency that must be found, proving that the check can see one.
 const CONTROL: (&str, &str) = ("brisk", "brisk-server");
 
@@ -54,16 +94,34 @@ pub(crate) fn run(ci: &Ci) -> Result<()> {
         println!("==> ci step: {}", step.name());
         match step {
             Step::Fmt => run_cmd(cargo().args(["fmt", "--all", "--check"]))?,
-            Step::Clippy => run_cmd(cargo().args([
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ]))?,
+            Step::Clippy => {
+                run_cmd(cargo().args([
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ]))?;
+                // The `tls` feature is off by default: checked on its own.
+                run_cmd(
+                    cargo()
+                        .args(["clippy", "-p", "brisk-server", "-p", "brisk"])
+                        .args([
+                            "--features",
+                            TLS_FEATURES,
+                            "--all-targets",
+                            "--",
+                            "-D",
+                            "warnings",
+                        ]),
+                )?;
+            }
             Step::Test => {
                 run_cmd(cargo().args(["test", "--workspace"]))?;
+                for args in TLS_TESTS {
+                    run_cmd(cargo().args(*args))?;
+                }
                 // The server's socket tests again on the io_uring loop
                 // (they fall back to epoll where io_uring is unavailable).
                 run_cmd(cargo().env("BRISK_BACKEND", "uring").args([
@@ -78,11 +136,23 @@ pub(crate) fn run(ci: &Ci) -> Result<()> {
                     "abuse",
                 ]))?;
             }
-            Step::Doc => run_cmd(cargo().env("RUSTDOCFLAGS", "-D warnings").args([
-                "doc",
-                "--workspace",
-                "--no-deps",
-            ]))?,
+            Step::Doc => {
+                run_cmd(cargo().env("RUSTDOCFLAGS", "-D warnings").args([
+                    "doc",
+                    "--workspace",
+                    "--no-deps",
+                ]))?;
+                run_cmd(cargo().env("RUSTDOCFLAGS", "-D warnings").args([
+                    "doc",
+                    "-p",
+                    "brisk-server",
+                    "-p",
+                    "brisk",
+                    "--features",
+                    TLS_FEATURES,
+                    "--no-deps",
+                ]))?;
+            }
             Step::Deps => deps()?,
         }
     }

@@ -93,16 +93,20 @@ pub(crate) enum ScenarioName {
     Close,
     /// RSS growth per idle keep-alive connection, `--idle-conns` of them.
     Idle,
+    /// HTTPS against brisk and nginx (`bench/tls.rs`): keep-alive,
+    /// handshakes, stalled handshakes.
+    Tls,
 }
 
 impl ScenarioName {
     /// Every scenario, in the order the matrix runs them.
-    pub(crate) const ALL: [ScenarioName; 5] = [
+    pub(crate) const ALL: [ScenarioName; 6] = [
         ScenarioName::Plain,
         ScenarioName::Pipelined,
         ScenarioName::Many,
         ScenarioName::Close,
         ScenarioName::Idle,
+        ScenarioName::Tls,
     ];
 
     /// The name `--scenarios` takes.
@@ -113,6 +117,7 @@ impl ScenarioName {
             ScenarioName::Many => "many",
             ScenarioName::Close => "close",
             ScenarioName::Idle => "idle",
+            ScenarioName::Tls => "tls",
         }
     }
 }
@@ -212,6 +217,11 @@ server options:
                         idle       server RSS growth per idle keep-alive
                                    connection (--idle-conns of them, each
                                    after one request)
+                        tls        HTTPS (brisk built with --features tls,
+                                   nginx): keep-alive, handshakes/s, and
+                                   keep-alive under 500 stalled handshakes;
+                                   wrk and openssl needed; report in
+                                   target/bench/tls.md
   --many-connections N  connections of `many` (default 1000)
   --idle-conns N      idle connections of `idle` (default 10000)
   --rounds N          run every server N times, alternating; each cell is
@@ -231,13 +241,13 @@ cargo xtask fuzz: fuzz brisk-http's parsers and brisk-server's connection
 usage: cargo xtask fuzz [TARGET] [--time SECS] [--replay]
 
 targets (none = each in turn): head, chunked, path, args, cookies, chunked_roundtrip, proxy, conn,
-  accept_encoding, multipart, activation, decompress, range
+  accept_encoding, multipart, activation, decompress, range, tls
 
 With a nightly toolchain: installs cargo-fuzz if missing, then runs
 `cargo +nightly fuzz run TARGET -- -max_total_time=SECS` from the repo root.
 Without one: replays the stored corpora with
 `cargo test -p brisk-http --test it corpus`,
-`cargo test -p brisk-server --test it corpus` and
+`cargo test -p brisk-server --features tls --test it corpus` and
 `cargo test -p brisk-handlers --test it corpus` (no new inputs are generated).
 
 options:
@@ -261,6 +271,7 @@ pub(crate) const FUZZ_TARGETS: &[&str] = &[
     "activation",
     "decompress",
     "range",
+    "tls",
 ];
 
 /// Parses the arguments after `cargo xtask`.
@@ -737,6 +748,18 @@ mod tests {
         assert_eq!(b.server.client, Client::Wrk);
         assert_eq!(b.server.rounds, 3);
         assert_eq!(b.server.peers, Some(vec!["nginx".to_owned()]));
+    }
+
+    #[test]
+    fn the_tls_scenario_is_named_tls() {
+        let Command::Bench(b) = parse_str("bench server --scenarios tls,plain").unwrap() else {
+            panic!("not bench")
+        };
+        assert_eq!(
+            b.server.scenarios,
+            vec![ScenarioName::Plain, ScenarioName::Tls]
+        );
+        assert_eq!(ScenarioName::Tls.as_str(), "tls");
     }
 
     #[test]

@@ -68,6 +68,10 @@ fn replay_corpora() -> Result<u64> {
     for krate in ["brisk-http", "brisk-server", "brisk-handlers"] {
         let mut cmd = cargo();
         cmd.args(["test", "-p", krate, "--test", "it", "corpus"]);
+        if krate == "brisk-server" {
+            // The `tls` corpus needs the feature; `conn` runs either way.
+            cmd.args(["--features", "tls"]);
+        }
         println!("$ {}", show(&cmd));
         let out = cmd
             .stderr(Stdio::inherit())

@@ -6,6 +6,9 @@
 //!
 //! # Brief overview
 //!
+//! - [`fs`]: a static-file server (`FileServer`, `serve_file`): `sendfile`,
+//!   ranges, conditional requests, precompressed siblings, a bounded cache,
+//!   paths that cannot leave the root.
 //! - [`compress`]: response compression (gzip, deflate, br, zstd, as the
 //!   request's `Accept-Encoding` allows), streamed bodies included, with a
 //!   cache of compressed static bodies; opt-in request decompression.

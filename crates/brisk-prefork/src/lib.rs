@@ -296,8 +296,8 @@ impl Prefork {
     /// Supervises children that serve TLS on `addr` with the function set
     /// by [`serve_tls`](Self::serve_tls), which receives the certificate and
     /// key file paths. brisk-prefork does no TLS itself: that function
-    /// must (brisk-server has no TLS support yet, so the facade's
-    /// `prefork_server` cannot serve HTTPS).
+    /// must (the facade's `brisk::prefork_server` sets one that serves
+    /// HTTPS with brisk's rustls support when its `tls` feature is on).
     ///
     /// Note the parameter order, kept from fasthttp: the **key** path comes
     /// before the **certificate** path. The [`serve_tls`](Self::serve_tls)

@@ -133,6 +133,97 @@ fn check_error_is_last(out: &[u8]) {
     }
 }
 
+/// A throwaway self-signed certificate (ECDSA P-256, `localhost`) for the
+/// `tls` check; its key protects nothing.
+#[cfg(feature = "tls")]
+const FUZZ_CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBljCCATugAwIBAgIUeOLLD4SszOKDZ1v6uV5aahREMM8wCgYIKoZIzj0EAwIw
+FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTIwMzE4MTg0M1oYDzIxMjYxMTA5
+MTgxODQzWjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO
+PQMBBwNCAAQQDpC6P7KfC1GyBaGrD6RUEy1U1cZqYZDp/bqnWYapF1gGDTd05yT1
+5R3HI2PnKIUm3jtS5ugmFKGUmrlUqEBmo2kwZzAdBgNVHQ4EFgQUa4OfPGfhfv5i
+uEpymWYPcktj0ZEwHwYDVR0jBBgwFoAUa4OfPGfhfv5iuEpymWYPcktj0ZEwDwYD
+VR0TAQH/BAUwAwEB/zAUBgNVHREEDTALgglsb2NhbGhvc3QwCgYIKoZIzj0EAwID
+SQAwRgIhAIAzrBb9K5kfO8UVpORp/AxENe3RJR+M9ZAg0Yqr/tvwAiEA7JvlJG6R
+mdFfSsbiMnT8W2hmtKrDVMzuqng5+bADBmk=
+-----END CERTIFICATE-----\n";
+#[cfg(feature = "tls")]
+const FUZZ_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgKT8/0iHMJRGZHY29
+geSMXSFbmkcnW35FbIGvmK/HkG2hRANCAAQQDpC6P7KfC1GyBaGrD6RUEy1U1cZq
+YZDp/bqnWYapF1gGDTd05yT15R3HI2PnKIUm3jtS5ugmFKGUmrlUqEBm
+-----END PRIVATE KEY-----\n";
+
+/// Checks the TLS transport on `data`, the bytes a client sends (a
+/// ClientHello, a plain HTTP request, garbage), delivered through a real
+/// socket pair and followed by the client's end.
+///
+/// Invariants:
+/// - reading ends (the end of the input or an error) within a bounded
+///   number of reads, and never panics;
+/// - the plaintext handed to the connection is never longer than the
+///   input (every byte of it was decrypted from a record in `data`);
+/// - input that starts like a plain HTTP request (an ASCII capital, five
+///   bytes or more) is answered with a plain-text `400` (what the server
+///   writes starts `HTTP/1.1 400 `).
+#[cfg(feature = "tls")]
+pub fn tls(data: &[u8]) {
+    use std::io::{Read, Write};
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixStream;
+
+    use crate::transport::Transport;
+
+    // Under the socket pair's buffer, so the write never blocks.
+    let data = &data[..data.len().min(32 * 1024)];
+    let cfg = crate::TlsConfig::from_pem(FUZZ_CERT.as_bytes(), FUZZ_KEY.as_bytes())
+        .expect("the fuzz certificate loads");
+    let (mut client, server) = UnixStream::pair().expect("socketpair");
+    let sock = socket2::Socket::from(OwnedFd::from(server));
+    sock.set_nonblocking(true).expect("non-blocking");
+    client.write_all(data).expect("the pair takes the input");
+    client
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
+    let mut t = match cfg.acceptor().accept(sock, 0) {
+        Ok(t) => t,
+        Err(e) => panic!("a fresh TLS session: {e}"),
+    };
+    let mut buf = Vec::with_capacity(4096);
+    let mut plaintext = 0usize;
+    let mut ended = false;
+    for _ in 0..data.len() + 16 {
+        buf.clear();
+        match t.read_into(&mut buf, 4096) {
+            Ok(f) if f.n == 0 => {
+                ended = true;
+                break;
+            }
+            Ok(f) => plaintext += f.n,
+            Err(_) => {
+                ended = true;
+                break;
+            }
+        }
+    }
+    assert!(ended, "reading {} bytes did not end", data.len());
+    assert!(
+        plaintext <= data.len(),
+        "{plaintext} bytes of plaintext from {} bytes of input",
+        data.len()
+    );
+    drop(t);
+    let mut answer = Vec::new();
+    let _ = client.read_to_end(&mut answer);
+    if data.len() >= 5 && data[0].is_ascii_uppercase() {
+        assert!(
+            answer.starts_with(b"HTTP/1.1 400 "),
+            "a plain request got {:?}",
+            String::from_utf8_lossy(&answer[..answer.len().min(64)])
+        );
+    }
+}
+
 /// The pid the `activation` check plays: the socket-activated process.
 const ACTIVATION_PID: u32 = 4242;
 

@@ -134,7 +134,7 @@ pub(crate) struct Config {
     pub(crate) tcp_keepalive_period: Duration,
     pub(crate) tcp_nodelay: bool,
     pub(crate) reuse_port: bool,
-    pub(crate) backend: crate::uring::Backend,
+    pub(crate) backend: crate::backend::Backend,
     pub(crate) get_only: bool,
     pub(crate) disable_keepalive: bool,
     pub(crate) no_default_server_header: bool,
@@ -153,6 +153,9 @@ pub(crate) struct Config {
     /// `None`: SIGTERM/SIGINT handled on `listen_and_serve` only.
     pub(crate) handle_signals: Option<bool>,
     pub(crate) force_on_second_signal: bool,
+    /// Every listener speaks TLS with this configuration.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::TlsConfig>,
     /// PROXY protocol headers from trusted peers (`None`: off).
     pub(crate) proxy: Option<std::sync::Arc<crate::proxy::ProxyPolicy>>,
 }
@@ -179,7 +182,7 @@ impl Default for Config {
             tcp_keepalive_period: Duration::from_secs(60),
             tcp_nodelay: true,
             reuse_port: false,
-            backend: crate::uring::Backend::Epoll,
+            backend: crate::backend::Backend::Epoll,
             get_only: false,
             disable_keepalive: false,
             no_default_server_header: false,
@@ -197,6 +200,8 @@ impl Default for Config {
             limits: Limits::default(),
             handle_signals: None,
             force_on_second_signal: true,
+            #[cfg(feature = "tls")]
+            tls: None,
             proxy: None,
         }
     }
@@ -557,7 +562,7 @@ impl ServerBuilder {
         ///
         /// [`Backend::Epoll`]: crate::Backend::Epoll
         /// [`Backend::Uring`]: crate::Backend::Uring
-        backend: crate::uring::Backend
+        backend: crate::backend::Backend
     );
     setter!(
         /// Answer every method but GET (and HEAD) with 405 (default off).
@@ -698,6 +703,15 @@ impl ServerBuilder {
         /// terminal or the service manager, and from the master).
         force_on_second_signal: bool
     );
+
+    /// Serves HTTPS: every listener of this server speaks TLS with
+    /// `config` (certificates, SNI, handshake timeout; see
+    /// [`TlsConfig`](crate::TlsConfig)). Feature `tls`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::TlsConfig) -> Self {
+        self.cfg.tls = Some(config);
+        self
+    }
 
     /// Stop normalizing request header names to canonical case.
     pub fn disable_header_names_normalizing(mut self, disable: bool) -> Self {

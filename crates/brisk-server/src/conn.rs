@@ -329,6 +329,7 @@ impl<T: Transport> Conn<T> {
 
     /// Whether the connection will read no further request: what it is
     /// sending ends with a close (its input is only ever discarded).
+    #[cfg(feature = "uring")]
     pub(crate) fn reads_no_more(&self) -> bool {
         match &self.state {
             State::Closing { .. } | State::Lingering { .. } => true,
@@ -390,7 +391,11 @@ impl<T: Transport> Conn<T> {
             | State::Closing { .. }
             | State::Hijacking(_) => self.last_active + d.write,
             State::Idle if self.unprocessed() > 0 => self.last_active + d.read,
-            State::Idle if self.info.request_num == 0 => self.last_active + d.first_byte,
+            State::Idle if self.info.request_num == 0 => match self.io.handshake_deadline() {
+                // TLS: the handshake's own deadline, counted from accept.
+                Some(at) => at,
+                None => self.last_active + d.first_byte,
+            },
             State::Idle => self.last_active + d.idle,
         };
         at.max(1)
@@ -1301,10 +1306,10 @@ impl<T: Transport> Conn<T> {
 
         let keep_alive = self.keeps_alive(s, core, head);
         if s.obs.is_some() {
-            self.send_observed(w, s, base, (head, buf), keep_alive, more, now);
+            self.send_observed(w, s, core, base, (head, buf), keep_alive, more, now);
             return;
         }
-        self.send_response(w, s, base, head, keep_alive, more);
+        self.send_response(w, s, core, base, head, keep_alive, more);
     }
 
     /// [`send_response`](Self::send_response), then
@@ -1317,6 +1322,7 @@ impl<T: Transport> Conn<T> {
         &mut self,
         w: &mut ByteBuffer,
         s: &mut Scratch,
+        core: &Core,
         base: &WriteOptions<'_>,
         (head, buf): (&brisk_http::RequestHeader, &[u8]),
         keep_alive: bool,
@@ -1324,7 +1330,7 @@ impl<T: Transport> Conn<T> {
         received: Instant,
     ) {
         let before = w.len();
-        self.send_response(w, s, base, head, keep_alive, linger);
+        self.send_response(w, s, core, base, head, keep_alive, linger);
         self.observe(w.len() - before, s, head, buf, received);
     }
 
@@ -1401,10 +1407,12 @@ impl<T: Transport> Conn<T> {
     /// pipelined request, an unread body), so the close must drain it.
     /// Shared by requests served on the loop and on a worker.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn send_response(
         &mut self,
         w: &mut ByteBuffer,
         s: &mut Scratch,
+        core: &Core,
         base: &WriteOptions<'_>,
         head: &brisk_http::RequestHeader,
         keep_alive: bool,
@@ -1428,7 +1436,7 @@ impl<T: Transport> Conn<T> {
                 self.enter(State::Closing { linger });
             }
         } else {
-            self.start_deferred(w, s, base, keep_alive, is_head, http10, linger);
+            self.start_deferred(w, s, core, base, keep_alive, is_head, http10, linger);
         }
     }
 
@@ -1503,6 +1511,7 @@ impl<T: Transport> Conn<T> {
         &mut self,
         w: &mut ByteBuffer,
         s: &mut Scratch,
+        core: &Core,
         base: &WriteOptions<'_>,
         keep_alive: bool,
         is_head: bool,
@@ -1511,6 +1520,13 @@ impl<T: Transport> Conn<T> {
     ) {
         let deferred = std::mem::replace(&mut s.resp.deferred, Deferred::None);
         if let Deferred::Hijack(handler) = deferred {
+            if !self.io.can_hijack() {
+                // TLS: the session cannot be handed over as a socket; the
+                // handler never runs and the client learns why.
+                drop(handler);
+                self.respond_error(w, s, core, ServerError::HijackOverTls, None, is_head);
+                return;
+            }
             // The response goes out as it is, then the connection is the
             // handler's (101: the server writes `Connection: Upgrade`).
             write_response(

@@ -770,7 +770,10 @@ impl<'a> RequestCtx<'a> {
     /// `Connection: Upgrade`), then hijack; a 101 without a hijack is
     /// refused. A response of another status is sent with its body first.
     /// A body set with [`set_body_stream`](Self::set_body_stream) or
-    /// [`body_sender`](Self::body_sender) is replaced.
+    /// [`body_sender`](Self::body_sender) is replaced. Not over TLS
+    /// (feature `tls`): there the request is answered 501
+    /// ([`ServerError::HijackOverTls`](crate::ServerError::HijackOverTls))
+    /// and `handler` is dropped without running.
     ///
     /// ```no_run
     /// # fn h(ctx: &mut brisk_server::RequestCtx<'_>) {

@@ -49,6 +49,9 @@ pub enum ServerError {
     /// `Expect: 100-continue`, with this status (a 4xx or 5xx; 417 when it
     /// gave another).
     ExpectationRejected(u16),
+    /// The handler asked to hijack a TLS connection, which brisk does not
+    /// support (501; the hijack handler is dropped without running).
+    HijackOverTls,
 }
 
 impl ServerError {
@@ -70,6 +73,7 @@ impl ServerError {
             ServerError::Overloaded => 503,
             ServerError::ExpectationRejected(s @ 400..=599) => *s,
             ServerError::ExpectationRejected(_) => 417,
+            ServerError::HijackOverTls => 501,
         }
     }
 
@@ -90,6 +94,7 @@ impl ServerError {
             ServerError::InformationalStatus(_) => "internal server error",
             ServerError::Overloaded => "the server is busy",
             ServerError::ExpectationRejected(_) => "the request was refused before its body",
+            ServerError::HijackOverTls => "connection upgrades are not supported over TLS",
         }
     }
 }

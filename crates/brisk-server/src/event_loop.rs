@@ -51,10 +51,11 @@ use crate::server::{Core, Run};
 use crate::slab::Slab;
 use crate::sys;
 use crate::timer::{Entry, Wheel};
-use crate::transport::TcpTransport;
+use crate::transport::{LoopTransport, TcpTransport};
 
-/// The loop's connections: the state machine over plain TCP.
-pub(crate) type TcpConn = Conn<TcpTransport>;
+/// The loop's connections: the state machine over a TCP socket, plain or
+/// (feature `tls`) TLS.
+pub(crate) type TcpConn = Conn<LoopTransport>;
 
 pub(crate) const MAX_EVENTS: usize = 1024;
 /// Connections that used up their turn budget resumed per `epoll_wait`.
@@ -79,18 +80,20 @@ pub(crate) struct LoopShared {
     /// the monitor to tell a blocked owner from a preempted one.
     pub(crate) owner_tid: std::sync::atomic::AtomicI32,
     state: Mutex<LoopState>,
-    pub(crate) returns: Returns<Returned>,
+    returns: Returns<Returned>,
     /// Connections a [`BodySender`](crate::BodySender) write woke: driven
     /// again at the next wake-up.
     pub(crate) woken: Mutex<Vec<u64>>,
-    /// The io_uring loop that runs instead of the epoll one (`None`: epoll).
+    /// The io_uring loop that runs instead of the epoll one (`None`:
+    /// epoll; see `uring::run_loop`).
+    #[cfg(feature = "uring")]
     pub(crate) uring: Option<crate::uring::UringLoop>,
 }
 
-pub(crate) struct Returned {
-    pub(crate) idx: u32,
-    pub(crate) generation: u32,
-    pub(crate) conn: Box<TcpConn>,
+struct Returned {
+    idx: u32,
+    generation: u32,
+    conn: Box<TcpConn>,
 }
 
 struct LoopState {
@@ -116,24 +119,7 @@ impl LoopShared {
         idx: usize,
         listeners: Vec<Arc<Socket>>,
         core: &Core,
-        uring: bool,
     ) -> io::Result<LoopShared> {
-        let uring = match uring {
-            true => match crate::uring::UringLoop::new(idx, listeners.clone(), core) {
-                Ok(u) => Some(u),
-                Err(e) => {
-                    warn!("loop {idx}: cannot set up io_uring ({e}); this loop uses epoll");
-                    None
-                }
-            },
-            false => None,
-        };
-        // The io_uring loop owns the listeners then.
-        let listeners = if uring.is_some() {
-            Vec::new()
-        } else {
-            listeners
-        };
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         let wake = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
         epoll.add(&wake, EpollEvent::new(EpollFlags::EPOLLIN, TOKEN_WAKE))?;
@@ -166,7 +152,8 @@ impl LoopShared {
             }),
             returns: Returns::new(),
             woken: Mutex::new(Vec::new()),
-            uring,
+            #[cfg(feature = "uring")]
+            uring: None,
         })
     }
 
@@ -179,9 +166,7 @@ impl LoopShared {
     /// again, then handed back through `returns` (the loop files it in its
     /// slot and drives it).
     fn give_back(&self, idx: u32, generation: u32, conn: Box<TcpConn>) {
-        if self.uring.is_some() {
-            // The io_uring loop arms a receive when it files it back.
-        } else if let Err(e) = self
+        if let Err(e) = self
             .epoll
             .add(conn.io.socket().as_fd(), conn_event(idx, generation))
         {
@@ -244,20 +229,28 @@ pub(crate) enum WorkerJob {
         generation: u32,
         home: Arc<LoopShared>,
     },
+    /// The same for a connection of an io_uring loop.
+    #[cfg(feature = "uring")]
+    Ring(crate::uring::RingJob),
 }
 
 /// On a hijacked connection's own thread: sends its response, then runs
 /// its hijack handler with the socket (blocking).
 #[allow(clippy::boxed_local)] // the connection lives in a box in the slab
-pub(crate) fn run_hijack(core: &Core, mut conn: Box<TcpConn>) {
+fn run_hijack(core: &Core, mut conn: Box<TcpConn>) {
     let mut s = Scratch::new(core);
     let parts = conn.hijack_parts(&mut s, core);
     s.release(core);
     let id = conn.info.id;
     match parts {
-        Ok((handler, mut buffered)) => {
-            let (sock, rest) = conn.into_io().into_socket();
-            buffered.extend_from_slice(&rest);
+        Ok((handler, buffered)) => {
+            let Some(sock) = conn.into_io().into_socket() else {
+                // Unreachable: a TLS connection's hijack is answered 501
+                // before it gets here (`Transport::can_hijack`).
+                error!("conn {id}: a TLS connection cannot be hijacked; closed");
+                core.hijack_ended(id);
+                return;
+            };
             let _ = sock.set_nonblocking(false);
             let stream = std::net::TcpStream::from(sock);
             core.hijack_started(id, &stream);
@@ -287,6 +280,8 @@ impl WorkerJob {
                 s.release(core);
                 home.give_back(idx, generation, conn);
             }
+            #[cfg(feature = "uring")]
+            WorkerJob::Ring(job) => job.run(core),
         }
     }
 }
@@ -295,9 +290,6 @@ impl WorkerJob {
 /// takes the loop over. `seq` is the even `ctl` value this thread owns.
 pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
     let shared = &run.loops[li];
-    if shared.uring.is_some() {
-        return crate::uring::run_loop(run, li, seq);
-    }
     let core = &*run.core;
     let mut scratch = Scratch::new(core);
     scratch.waker = Some(run.loops[li].clone());
@@ -818,7 +810,22 @@ impl LoopState {
             request_num: 0,
             token: token(idx, generation),
         };
-        let mut conn = Box::new(Conn::new(TcpTransport::new(sock), info, self.now_ms));
+        let io = match transport(core, sock, self.now_ms) {
+            Ok(io) => io,
+            Err(e) => {
+                error!(
+                    "loop {}: cannot start TLS on a new connection: {e}",
+                    shared.idx
+                );
+                core.open.fetch_sub(1, Ordering::AcqRel);
+                if ip_counted {
+                    core.ip_release(remote.ip());
+                }
+                self.slab.unalloc(idx);
+                return;
+            }
+        };
+        let mut conn = Box::new(Conn::new(io, info, self.now_ms));
         conn.ip_counted = ip_counted;
         if preface {
             conn.begin_preface();
@@ -910,6 +917,18 @@ impl LoopState {
     }
 }
 
+/// The transport of an accepted socket: TLS when the server has it.
+#[inline]
+fn transport(core: &Core, sock: Socket, now_ms: u64) -> io::Result<LoopTransport> {
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &core.tls {
+        let t = tls.accept(sock, now_ms).map_err(io::Error::other)?;
+        return Ok(LoopTransport::Tls(Box::new(t)));
+    }
+    let _ = (core, now_ms);
+    Ok(LoopTransport::Tcp(TcpTransport::new(sock)))
+}
+
 pub(crate) fn is_fd_exhaustion(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
@@ -934,6 +953,12 @@ pub(crate) fn reject(
         request_num: 0,
         token: 0,
     };
+    #[cfg(feature = "tls")]
+    if core.tls.is_some() {
+        // No handshake yet, so no way to answer in HTTP: close.
+        let _ = (s, sock, info, err);
+        return;
+    }
     let mut w = s.get_buf(core, WRITE);
     write_error(&mut w, s, core, &info, err, None, false);
     let _ = sys::send(sock, &w);

@@ -26,8 +26,10 @@
 //! * A handler may block: a monitor hands the loop's other connections to a
 //!   spare thread after `blocking_threshold` (1 ms by default).
 //! * The loops run on epoll, or on io_uring with
-//!   [`ServerBuilder::backend`]`(`[`Backend::Uring`]`)` (falling back to
-//!   epoll where the kernel lacks or forbids it).
+//!   [`ServerBuilder::backend`]`(`[`Backend::Uring`]`)` and the cargo
+//!   feature `uring` (falling back to epoll, with a log line, without the
+//!   feature, where the kernel lacks or forbids io_uring, and with TLS or
+//!   the PROXY protocol).
 //! * Bad input never reaches the handler: each [`ServerError`] is answered
 //!   with its status and the connection closes.
 //! * [`Server::listen_and_serve`] drains gracefully on SIGTERM and SIGINT
@@ -51,6 +53,7 @@
 
 mod access_log;
 pub mod activation;
+mod backend;
 mod config;
 mod conn;
 mod ctx;
@@ -73,10 +76,14 @@ mod slab;
 mod sync;
 mod sys;
 mod timer;
+#[cfg(feature = "tls")]
+mod tls;
 mod transport;
+#[cfg(feature = "uring")]
 mod uring;
 
 pub use access_log::{ACCESS_LOG_TARGET, AccessLogFormat, AccessLogHandler, AccessRecord};
+pub use backend::Backend;
 pub use brisk_http::{HeaderError, Method, TargetForm, Version};
 pub use brisk_pool::PoolStats;
 pub use config::{ConfigError, ErrorHandler, Handler, ServerBuilder};
@@ -94,8 +101,13 @@ pub use metrics::{
 pub use owned::OwnedRequest;
 pub use proxy::{Cidr, CidrError, MAX_PROXY_HEADER, ProxyHeaderRule, ProxyPolicy};
 pub use push::{BodySender, PushFilter};
+/// The TLS library under [`TlsConfig`] (feature `tls`), for
+/// [`TlsConfig::from_rustls`].
+#[cfg(feature = "tls")]
+pub use rustls;
 pub use server::{Server, ShutdownHandle};
-pub use uring::Backend;
+#[cfg(feature = "tls")]
+pub use tls::{DEFAULT_HANDSHAKE_TIMEOUT, TlsConfig, TlsError, TlsReloader};
 
 #[doc(hidden)]
 pub mod _fuzz;

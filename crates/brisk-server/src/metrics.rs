@@ -178,6 +178,8 @@ pub struct ErrorCounts {
     pub overloaded: u64,
     /// [`ServerError::ExpectationRejected`] (the continue hook's status).
     pub expectation_rejected: u64,
+    /// [`ServerError::HijackOverTls`] (501, feature `tls`).
+    pub hijack_over_tls: u64,
 }
 
 impl ErrorCounts {
@@ -207,12 +209,13 @@ impl ErrorCounts {
             ("informational_status", self.informational_status),
             ("overloaded", self.overloaded),
             ("expectation_rejected", self.expectation_rejected),
+            ("hijack_over_tls", self.hijack_over_tls),
         ]
     }
 }
 
 /// The number of [`ServerError`] kinds counted in [`ErrorCounts`].
-pub const ERROR_KINDS: usize = 14;
+pub const ERROR_KINDS: usize = 15;
 
 /// Request durations in fixed log-spaced buckets
 /// ([`DURATION_BOUNDS_US`]).
@@ -304,6 +307,7 @@ impl Metrics {
             informational_status: e(11),
             overloaded: e(12),
             expectation_rejected: e(13),
+            hijack_over_tls: e(14),
         };
         let open = self
             .reg
@@ -615,6 +619,7 @@ fn error_kind(err: &ServerError) -> usize {
         ServerError::InformationalStatus(_) => 11,
         ServerError::Overloaded => 12,
         ServerError::ExpectationRejected(_) => 13,
+        ServerError::HijackOverTls => 14,
     }
 }
 

@@ -71,6 +71,9 @@ pub(crate) struct Core {
     pub(crate) hijacked: AtomicUsize,
     /// Their sockets, by connection id, when `close_hijacked_on_shutdown`.
     hijacked_socks: Mutex<std::collections::HashMap<u64, std::net::TcpStream>>,
+    /// TLS on every accepted connection (`ServerBuilder::tls`).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::TlsAcceptor>,
 }
 
 /// The connection timeouts of a [`Config`] in milliseconds.
@@ -133,6 +136,8 @@ impl Server {
                 hooks,
                 metrics,
                 timeouts: TimeoutsMs::of(&cfg),
+                #[cfg(feature = "tls")]
+                tls: cfg.tls.as_ref().map(|t| t.acceptor()),
                 buffer_limit: if cfg.stream_request_body {
                     cfg.max_request_body_size.min(cfg.read_buffer_size) as u64
                 } else {
@@ -181,6 +186,15 @@ impl Server {
         ShutdownHandle {
             core: self.core.clone(),
         }
+    }
+
+    /// The backend the event loops serve with while the server serves:
+    /// [`Backend::Uring`](crate::Backend::Uring) when io_uring was asked for
+    /// and is in use; [`Backend::Epoll`](crate::Backend::Epoll) otherwise,
+    /// including every fall-back (see [`Backend`](crate::Backend)) and
+    /// when it is not serving.
+    pub fn backend(&self) -> crate::Backend {
+        crate::backend::in_use(&lock(&self.core.wakers))
     }
 
     /// Connections open right now (hijacked ones are not: see
@@ -291,7 +305,7 @@ impl Server {
         }
         let socks: Vec<Arc<Socket>> = socks.into_iter().map(Arc::new).collect();
         let own = socks.len() == n && n > 1;
-        let uring = crate::uring::wanted(core.cfg.backend, core.cfg.proxy.is_some());
+        let uring = crate::backend::wanted(core);
         let mut loops = Vec::with_capacity(n);
         for i in 0..n {
             let ls = if own {
@@ -300,7 +314,7 @@ impl Server {
                 socks.clone()
             };
             loops.push(Arc::new(
-                LoopShared::new(i, ls, core, uring).map_err(ServeError::Setup)?,
+                crate::backend::new_loop(i, ls, core, uring).map_err(ServeError::Setup)?,
             ));
         }
         let addrs: Vec<SocketAddr> = socks
@@ -343,6 +357,10 @@ impl Server {
         };
         let job_run = run.clone();
         let pool = WorkerPool::new(pool_cfg, move |job: Job| match job {
+            #[cfg(feature = "uring")]
+            Job::Run(i) if job_run.loops[i].uring.is_some() => {
+                crate::uring::run_loop(&job_run, i, 0)
+            }
             Job::Run(i) => run_loop(&job_run, i, 0),
             Job::TakeOver(i, away) => {
                 // Claim the loop only if its owner is still away on the
@@ -351,6 +369,11 @@ impl Server {
                     // The monitor may have spawned this thread, which then
                     // inherited its batch policy and timer slack.
                     crate::sys::normal_loop_thread();
+                    #[cfg(feature = "uring")]
+                    if job_run.loops[i].uring.is_some() {
+                        crate::uring::run_loop(&job_run, i, seq);
+                        return;
+                    }
                     run_loop(&job_run, i, seq);
                 }
             }
@@ -466,6 +489,12 @@ impl Core {
 
     pub(crate) fn ip_acquire(&self, ip: IpAddr) -> bool {
         self.per_ip.acquire(ip, self.cfg.max_conns_per_ip)
+    }
+
+    /// Gives back a per-IP slot taken by [`ip_acquire`](Self::ip_acquire)
+    /// for a connection that never started.
+    pub(crate) fn ip_release(&self, ip: IpAddr) {
+        self.per_ip.release(ip);
     }
 
     /// Bookkeeping when a connection closes.

@@ -17,9 +17,11 @@ use crate::timer::TimerMeta;
 /// Slots a loop keeps whatever happens (trimming below this gains nothing).
 const KEEP: usize = 256;
 
-pub(crate) struct Slot {
+/// A slot of connection type `C` (the epoll loop's by default; the
+/// io_uring loop has its own).
+pub(crate) struct Slot<C = TcpConn> {
     pub(crate) generation: u32,
-    pub(crate) conn: Option<Box<TcpConn>>,
+    pub(crate) conn: Option<Box<C>>,
     /// Checked out: a thread is driving the connection.
     pub(crate) out: bool,
     /// An event arrived while checked out.
@@ -27,8 +29,8 @@ pub(crate) struct Slot {
     pub(crate) timer: TimerMeta,
 }
 
-impl Slot {
-    fn new(generation: u32) -> Slot {
+impl<C> Slot<C> {
+    fn new(generation: u32) -> Slot<C> {
         Slot {
             generation,
             conn: None,
@@ -43,8 +45,8 @@ impl Slot {
     }
 }
 
-pub(crate) struct Slab {
-    pub(crate) slots: Vec<Slot>,
+pub(crate) struct Slab<C = TcpConn> {
+    pub(crate) slots: Vec<Slot<C>>,
     /// Free indices, lowest first.
     free: BinaryHeap<Reverse<u32>>,
     /// Slots in use (allocated and not yet freed).
@@ -54,8 +56,8 @@ pub(crate) struct Slab {
     gen_floor: u32,
 }
 
-impl Slab {
-    pub(crate) fn new() -> Slab {
+impl<C> Slab<C> {
+    pub(crate) fn new() -> Slab<C> {
         Slab {
             slots: Vec::new(),
             free: BinaryHeap::new(),
@@ -143,7 +145,7 @@ mod tests {
 
     #[test]
     fn lowest_free_index_first() {
-        let mut s = Slab::new();
+        let mut s = Slab::<()>::new();
         let ids: Vec<u32> = (0..5).map(|_| s.alloc()).collect();
         assert_eq!(ids, [0, 1, 2, 3, 4]);
         s.free(3);
@@ -157,13 +159,13 @@ mod tests {
 
     /// Takes a slot and marks it in use (a checked-out connection: tests
     /// make no sockets).
-    fn take(s: &mut Slab) -> u32 {
+    fn take(s: &mut Slab<()>) -> u32 {
         let i = s.alloc();
         s.slots[i as usize].out = true;
         i
     }
 
-    fn give(s: &mut Slab, i: u32) {
+    fn give(s: &mut Slab<()>, i: u32) {
         s.slots[i as usize].out = false;
         s.free(i);
     }
@@ -173,7 +175,7 @@ mod tests {
     /// earlier slot at that index had.
     #[test]
     fn a_burst_is_given_back() {
-        let mut s = Slab::new();
+        let mut s = Slab::<()>::new();
         let n = 100_000;
         for _ in 0..n {
             take(&mut s);

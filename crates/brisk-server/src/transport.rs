@@ -73,6 +73,20 @@ pub(crate) trait Transport {
     /// connection served on a worker thread, whose reads and writes block.
     fn wait(&mut self, write: bool, timeout: std::time::Duration) -> io::Result<bool>;
 
+    /// While a handshake runs (TLS): the time (server clock, ms) by which
+    /// it must finish. The connection's deadline until then.
+    #[inline]
+    fn handshake_deadline(&self) -> Option<u64> {
+        None
+    }
+
+    /// Whether a handler may take the connection over (hijack): not over
+    /// TLS, whose session cannot be handed out as a socket.
+    #[inline]
+    fn can_hijack(&self) -> bool {
+        true
+    }
+
     /// Sends a prefix of `head` followed by `len` bytes of `file` from
     /// `offset` (a file body after its response head): the count of bytes
     /// taken, head first. The file's position is neither used nor moved,
@@ -100,7 +114,7 @@ pub(crate) trait Transport {
 /// buffer on the stack (`pread`) and sent with the head through
 /// [`write_vectored`](Transport::write_vectored).
 #[cold]
-fn send_file_by_copy<T: Transport + ?Sized>(
+pub(crate) fn send_file_by_copy<T: Transport + ?Sized>(
     t: &mut T,
     head: &[u8],
     file: &std::fs::File,
@@ -129,21 +143,15 @@ fn send_file_by_copy<T: Transport + ?Sized>(
     }
 }
 
-/// Plain TCP: the accepted socket itself. On the io_uring loop its I/O
-/// goes through the loop's ring instead of system calls (`ring`, inert and
-/// empty on the epoll loop: see `uring::io`).
+/// Plain TCP: the accepted socket itself.
 pub(crate) struct TcpTransport {
     sock: Socket,
-    pub(crate) ring: crate::uring::RingIo,
 }
 
 impl TcpTransport {
     /// Wraps a connected, non-blocking socket.
     pub(crate) fn new(sock: Socket) -> TcpTransport {
-        TcpTransport {
-            sock,
-            ring: crate::uring::RingIo::default(),
-        }
+        TcpTransport { sock }
     }
 
     /// The socket, for registering it with epoll.
@@ -151,27 +159,15 @@ impl TcpTransport {
         &self.sock
     }
 
-    /// The socket itself (a hijacked connection's), and the input the
-    /// transport holds that was not read yet (on the io_uring loop).
-    pub(crate) fn into_socket(mut self) -> (Socket, Vec<u8>) {
-        let rest = self.ring.take_input();
-        (self.sock, rest)
+    /// The socket itself (a hijacked connection's).
+    pub(crate) fn into_socket(self) -> Socket {
+        self.sock
     }
 }
 
 impl Transport for TcpTransport {
     #[inline]
     fn read_into(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<Filled> {
-        if !self.ring.is_plain() {
-            let sock = &self.sock;
-            return self.ring.read_into(buf, max, |buf, max| {
-                let n = sys::recv_into_spare(sock, buf, max)?;
-                Ok(Filled {
-                    n,
-                    drained: n < max,
-                })
-            });
-        }
         let n = sys::recv_into_spare(&self.sock, buf, max)?;
         Ok(Filled {
             n,
@@ -181,101 +177,26 @@ impl Transport for TcpTransport {
 
     #[cold]
     fn discard(&mut self, max: usize) -> io::Result<usize> {
-        let sock = &self.sock;
-        let direct = |max: usize| {
-            let mut sink = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
-            let take = max.min(sink.len());
-            sock.recv(&mut sink[..take])
-        };
-        if !self.ring.is_plain() {
-            return self.ring.discard(max, direct);
-        }
-        direct(max)
+        let mut sink = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+        let take = max.min(sink.len());
+        self.sock.recv(&mut sink[..take])
     }
 
     #[inline]
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if !self.ring.is_plain() {
-            let sock = &self.sock;
-            return self.ring.write(data, |d| sys::send(sock, d));
-        }
         sys::send(&self.sock, data)
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        if self.ring.on_ring() {
-            // Copied into the transport's output: one slice after another.
-            let mut total = 0;
-            for b in bufs.iter().filter(|b| !b.is_empty()) {
-                let n = match self.write(b) {
-                    Ok(n) => n,
-                    Err(e) if total > 0 && e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => return Err(e),
-                };
-                total += n;
-                if n < b.len() {
-                    break;
-                }
-            }
-            return Ok(total);
-        }
-        if !self.ring.is_plain() && self.ring.has_pending_output() {
-            // Direct, with output left from the ring: it goes first.
-            return match bufs.iter().find(|b| !b.is_empty()) {
-                Some(b) => self.write(b),
-                None => Ok(0),
-            };
-        }
         sys::send_vectored(&self.sock, bufs)
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        if self.ring.on_ring() {
-            return self.ring.flush();
-        }
-        if self.ring.has_pending_output() {
-            // Direct, with output left from the ring.
-            let sock = &self.sock;
-            self.ring.write(&[], |d| sys::send(sock, d))?;
-        }
-        Ok(())
-    }
-
-    #[inline]
-    fn has_pending_output(&self) -> bool {
-        !self.ring.is_plain() && self.ring.has_pending_output()
-    }
-
     fn shutdown_write(&mut self) -> io::Result<()> {
-        if !self.ring.is_plain() && self.ring.defer_shutdown() {
-            return Ok(());
-        }
         self.sock.shutdown(std::net::Shutdown::Write)
     }
 
     fn wait(&mut self, write: bool, timeout: std::time::Duration) -> io::Result<bool> {
-        if !write && self.ring.input() > 0 {
-            return Ok(true);
-        }
-        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-        use std::os::fd::AsFd;
-        let events = if write {
-            PollFlags::POLLOUT
-        } else {
-            PollFlags::POLLIN
-        };
-        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        let mut fds = [PollFd::new(self.sock.as_fd(), events)];
-        loop {
-            match poll(
-                &mut fds,
-                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
-            ) {
-                Ok(n) => return Ok(n > 0),
-                Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        poll_socket(&self.sock, write, timeout)
     }
 
     /// The head, then the file with `sendfile(2)`: no copy through user
@@ -287,12 +208,146 @@ impl Transport for TcpTransport {
         offset: u64,
         len: u64,
     ) -> io::Result<usize> {
-        if !self.ring.is_plain() {
-            // The ring owns the byte order (a send may be in flight): the
-            // file goes through it, copied, like any other output.
-            return send_file_by_copy(self, head, file, offset, len);
-        }
         sys::send_head_and_file(&self.sock, head, file, offset, len)
+    }
+}
+
+/// What an event loop's connections run over: plain TCP, or TLS over TCP
+/// (feature `tls`). Without the feature the enum has one variant and
+/// costs nothing; with it, one predictable branch per call.
+pub(crate) enum LoopTransport {
+    /// Plain TCP.
+    Tcp(TcpTransport),
+    /// rustls over TCP (boxed: the session is large, and a plain
+    /// connection should not pay for it).
+    #[cfg(feature = "tls")]
+    Tls(Box<crate::tls::TlsTransport>),
+}
+
+/// Forwards one call to the variant's transport. The TLS arm runs out of
+/// line (`cold`), so a plain connection's calls stay as tight as
+/// `TcpTransport`'s own.
+macro_rules! each {
+    ($self:expr, $t:ident => $e:expr) => {
+        match $self {
+            LoopTransport::Tcp($t) => $e,
+            #[cfg(feature = "tls")]
+            LoopTransport::Tls($t) => out_of_line(|| $e),
+        }
+    };
+}
+
+/// Runs `f` in a function of its own, marked cold.
+#[cfg(feature = "tls")]
+#[cold]
+#[inline(never)]
+fn out_of_line<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+impl LoopTransport {
+    /// The socket, for registering it with epoll.
+    #[inline]
+    pub(crate) fn socket(&self) -> &Socket {
+        each!(self, t => t.socket())
+    }
+
+    /// The plain socket of a hijacked connection; `None` over TLS (a
+    /// TLS connection is never hijacked: see [`Transport::can_hijack`]).
+    pub(crate) fn into_socket(self) -> Option<Socket> {
+        match self {
+            LoopTransport::Tcp(t) => Some(t.into_socket()),
+            #[cfg(feature = "tls")]
+            LoopTransport::Tls(_) => None,
+        }
+    }
+}
+
+impl Transport for LoopTransport {
+    #[inline]
+    fn read_into(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<Filled> {
+        each!(self, t => t.read_into(buf, max))
+    }
+
+    fn discard(&mut self, max: usize) -> io::Result<usize> {
+        each!(self, t => t.discard(max))
+    }
+
+    #[inline]
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        each!(self, t => t.write(data))
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        each!(self, t => t.write_vectored(bufs))
+    }
+
+    #[inline]
+    fn flush(&mut self) -> io::Result<()> {
+        each!(self, t => t.flush())
+    }
+
+    #[inline]
+    fn has_pending_output(&self) -> bool {
+        each!(self, t => t.has_pending_output())
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        each!(self, t => t.shutdown_write())
+    }
+
+    fn wait(&mut self, write: bool, timeout: std::time::Duration) -> io::Result<bool> {
+        each!(self, t => t.wait(write, timeout))
+    }
+
+    #[inline]
+    fn handshake_deadline(&self) -> Option<u64> {
+        each!(self, t => t.handshake_deadline())
+    }
+
+    #[inline]
+    fn can_hijack(&self) -> bool {
+        each!(self, t => t.can_hijack())
+    }
+
+    /// TCP: `sendfile(2)`; TLS: the trait's default, `pread` and a write
+    /// through rustls (the records must be encrypted in user space).
+    fn send_file(
+        &mut self,
+        head: &[u8],
+        file: &std::fs::File,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<usize> {
+        each!(self, t => t.send_file(head, file, offset, len))
+    }
+}
+
+/// Waits until `sock` may be read (or, with `write`, written), at most
+/// `timeout`: `Ok(false)` when the time ran out.
+pub(crate) fn poll_socket(
+    sock: &Socket,
+    write: bool,
+    timeout: std::time::Duration,
+) -> io::Result<bool> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let events = if write {
+        PollFlags::POLLOUT
+    } else {
+        PollFlags::POLLIN
+    };
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    let mut fds = [PollFd::new(sock.as_fd(), events)];
+    loop {
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(n) => return Ok(n > 0),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 

@@ -26,14 +26,17 @@ struct Flags {
 }
 
 const USAGE: &str = "usage: files --root DIR [--port N (default 8080, 0 = any)] \
-                     [--loops N (default: cores)] [--backend epoll|uring] [--listing] [--max-age SECS]";
+                     [--loops N (default: cores)] [--backend epoll|uring] [--listing] [--max-age SECS] \
+                     [--tls-cert FILE --tls-key FILE (HTTPS; needs --features tls)]";
 
 fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Flags>, String> {
+    let (mut cert, mut key) = (None, None);
     let mut f = Flags {
         args: args::Args {
             port: 8080,
             loops: None,
             backend: brisk::Backend::Epoll,
+            tls: None,
         },
         root: String::new(),
         listing: false,
@@ -69,6 +72,8 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Flags>, String> 
                 f.max_age = Some(v.parse().map_err(|e| format!("--max-age {v}: {e}"))?);
             }
             "--listing" => f.listing = true,
+            "--tls-cert" => cert = Some(std::path::PathBuf::from(value("--tls-cert")?)),
+            "--tls-key" => key = Some(std::path::PathBuf::from(value("--tls-key")?)),
             "--help" | "-h" => return Ok(None),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -76,6 +81,11 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Flags>, String> 
     if f.root.is_empty() {
         return Err("--root DIR is required".into());
     }
+    f.args.tls = match (cert, key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
     Ok(Some(f))
 }
 

@@ -20,6 +20,9 @@
 //! ready, then the old master's children finish their requests and exit,
 //! and the old master with them. The new master prints
 //! `listening on http://…` (or `master PID: …`) like the first one.
+//!
+//! `--tls-cert FILE --tls-key FILE` (PEM): the children serve HTTPS (needs
+//! `--features tls`; without it the flags are refused).
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -31,6 +34,7 @@ fn main() {
     let mut port = 8080u16;
     let mut children = None;
     let mut reuseport = false;
+    let (mut cert, mut key) = (None::<String>, None::<String>);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -43,9 +47,12 @@ fn main() {
                 )
             }
             "--reuseport" => reuseport = true,
+            "--tls-cert" => cert = Some(args.next().expect("--tls-cert FILE")),
+            "--tls-key" => key = Some(args.next().expect("--tls-key FILE")),
             other => {
                 eprintln!(
-                    "prefork: unknown argument {other:?} (flags: --port N --children N --reuseport)"
+                    "prefork: unknown argument {other:?} \
+                     (flags: --port N --children N --reuseport --tls-cert FILE --tls-key FILE)"
                 );
                 std::process::exit(2);
             }
@@ -79,6 +86,22 @@ fn main() {
             let _ = write!(ctx, "Hello from process {}", std::process::id());
         }
     });
+    let tls = match (cert, key) {
+        (Some(c), Some(k)) if cfg!(feature = "tls") => Some((c, k)),
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            eprintln!(
+                "prefork: --tls-cert/--tls-key need HTTPS support, which this build leaves out; \
+                 rebuild with `--features tls`"
+            );
+            std::process::exit(2);
+        }
+        _ => {
+            eprintln!("prefork: --tls-cert and --tls-key go together");
+            std::process::exit(2);
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let mut p = brisk::prefork_server(builder).reuseport(reuseport);
     if let Some(n) = children {
         p = p.children(n);
@@ -88,7 +111,7 @@ fn main() {
         // `--port 0`); the listener already accepts into its queue.
         if let Ok(addr) = std::env::var(brisk::prefork::ADDR_ENV) {
             say(format_args!(
-                "child {} listening on http://{addr}",
+                "child {} listening on {scheme}://{addr}",
                 std::process::id()
             ));
         }
@@ -107,11 +130,17 @@ fn main() {
         );
     } else {
         println!(
-            "listening on http://127.0.0.1:{port} (pid {})",
+            "listening on {scheme}://127.0.0.1:{port} (pid {})",
             std::process::id()
         );
     }
-    if let Err(e) = p.listen_and_serve(&format!("127.0.0.1:{port}")) {
+    let addr = format!("127.0.0.1:{port}");
+    let served = match &tls {
+        // Prefork's order (fasthttp's): the key before the certificate.
+        Some((cert, key)) => p.listen_and_serve_tls(&addr, key, cert),
+        None => p.listen_and_serve(&addr),
+    };
+    if let Err(e) = served {
         eprintln!("prefork: {e}");
         std::process::exit(1);
     }

@@ -35,6 +35,8 @@ pub use brisk_server::{
     Backend, BodyWriter, ConfigError, Method, RequestCtx, ServeError, Server, ServerBuilder,
     ServerError, ShutdownHandle, Version,
 };
+#[cfg(feature = "tls")]
+pub use brisk_server::{TlsConfig, TlsError, TlsReloader};
 
 /// Serves `handler` on `addr` with the default configuration (one event
 /// loop per core) until SIGTERM or SIGINT, then shuts down gracefully and
@@ -61,6 +63,38 @@ where
         .handler(handler)
         .build()
         .map_err(|e| ServeError::Setup(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
+    server.listen_and_serve(addr)
+}
+
+/// Like [`listen_and_serve`], over HTTPS (feature `tls`): the certificate
+/// chain and its private key come from PEM files. For SNI, certificate
+/// reloading or a handshake timeout other than 10 s, build a
+/// [`TlsConfig`] and hand it to [`ServerBuilder::tls`].
+///
+/// ```no_run
+/// brisk::listen_and_serve_tls("0.0.0.0:8443", "cert.pem", "key.pem", |ctx| {
+///     ctx.set_body(b"Hello over TLS")
+/// })
+/// .expect("serve");
+/// ```
+#[cfg(feature = "tls")]
+pub fn listen_and_serve_tls<F>(
+    addr: impl std::net::ToSocketAddrs,
+    cert: impl AsRef<std::path::Path>,
+    key: impl AsRef<std::path::Path>,
+    handler: F,
+) -> Result<(), ServeError>
+where
+    F: Fn(&mut RequestCtx<'_>) + Send + Sync + 'static,
+{
+    let invalid =
+        |e: String| ServeError::Setup(std::io::Error::new(std::io::ErrorKind::InvalidInput, e));
+    let tls = TlsConfig::from_pem_files(cert, key).map_err(|e| invalid(e.to_string()))?;
+    let server = Server::builder()
+        .handler(handler)
+        .tls(tls)
+        .build()
+        .map_err(|e| invalid(e.to_string()))?;
     server.listen_and_serve(addr)
 }
 
@@ -105,15 +139,46 @@ where
 /// ```
 #[cfg(feature = "prefork")]
 pub fn prefork_server(builder: ServerBuilder) -> brisk_prefork::Prefork {
-    brisk_prefork::Prefork::new().serve(move |listener| {
-        let server = builder
-            .loops(1)
-            .handle_signals(true)
-            .force_on_second_signal(false)
-            .build()
-            .map_err(std::io::Error::other)?;
-        server.serve(listener).map_err(std::io::Error::other)
-    })
+    // One of the serve functions runs in each child; they share the builder.
+    let shared = std::sync::Arc::new(std::sync::Mutex::new(Some(builder)));
+    let take = move || {
+        shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| std::io::Error::other("the prefork child served twice"))
+    };
+    #[cfg(feature = "tls")]
+    let (take_tls, take_embed) = (take.clone(), take.clone());
+    let prefork =
+        brisk_prefork::Prefork::new().serve(move |listener| child_serve(take()?, listener));
+    // With feature `tls` the children serve HTTPS for
+    // `listen_and_serve_tls(_embed)`: the certificate is loaded in each
+    // child (a bad file is that child's serve error).
+    #[cfg(feature = "tls")]
+    let prefork = prefork
+        .serve_tls(move |listener, cert, key| {
+            let tls = TlsConfig::from_pem_files(cert, key).map_err(std::io::Error::other)?;
+            child_serve(take_tls()?.tls(tls), listener)
+        })
+        .serve_tls_embed(move |listener, cert, key| {
+            let tls = TlsConfig::from_pem(cert, key).map_err(std::io::Error::other)?;
+            child_serve(take_embed()?.tls(tls), listener)
+        });
+    prefork
+}
+
+/// What a prefork child serves: `builder`'s server with one loop, drained
+/// on the master's SIGTERM.
+#[cfg(feature = "prefork")]
+fn child_serve(builder: ServerBuilder, listener: std::net::TcpListener) -> std::io::Result<()> {
+    let server = builder
+        .loops(1)
+        .handle_signals(true)
+        .force_on_second_signal(false)
+        .build()
+        .map_err(std::io::Error::other)?;
+    server.serve(listener).map_err(std::io::Error::other)
 }
 
 #[doc = include_str!("../README.md")]

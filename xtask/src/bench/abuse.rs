@@ -17,6 +17,9 @@
 //! `/proc/<pid>/clear_refs`, and 50 ms samples). Results go to the terminal,
 //! `target/bench/abuse.md` (Markdown) and `target/bench/abuse.json` (the
 //! client's raw reports).
+//!
+//! With `--tls`, the slowloris and fd scenarios run against brisk's TLS
+//! port instead (see the `tls` submodule).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -37,6 +40,8 @@ use super::procs::{Server, cpu_count, free_port, status_kib};
 use super::server::{find_program, kit_dir, peer_dirs};
 use crate::{cargo, run_cmd, show, target_dir};
 
+mod tls;
+
 const HELP: &str = "\
 usage: cargo xtask bench abuse [options]
 
@@ -55,6 +60,9 @@ options:
   --fd-limit N       RLIMIT_NOFILE of the server in the fd scenario (default 1024);
                      the client opens N + 1000 idle connections
   --rss-cap-mib N    kill a server whose RSS passes N MiB (default 4096)
+  --tls              run slowloris and fd against brisk's TLS port (hello built
+                     with --features tls): handshaken slow clients and stalled
+                     ClientHellos; brisk only, needs wrk and openssl
   -h, --help         this text
 
 Default run: about 6 minutes for brisk and six peers (2 CPUs).
@@ -121,6 +129,8 @@ struct Options {
     duration: f64,
     fd_limit: u64,
     rss_cap_mib: u64,
+    /// Against brisk's TLS port (slowloris and fd only).
+    tls: bool,
 }
 
 impl Default for Options {
@@ -132,6 +142,7 @@ impl Default for Options {
             duration: 14.0,
             fd_limit: 1024,
             rss_cap_mib: 4096,
+            tls: false,
         }
     }
 }
@@ -145,6 +156,7 @@ enum Parsed {
 /// Parses the arguments after `abuse` (`--flag value` or `--flag=value`).
 fn parse(args: &[String]) -> Result<Parsed> {
     let mut opts = Options::default();
+    let mut scenarios_given = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -175,6 +187,7 @@ fn parse(args: &[String]) -> Result<Parsed> {
                 opts.servers = Some(list);
             }
             "--scenarios" => {
+                scenarios_given = true;
                 let mut list = Vec::new();
                 for name in split_list(&value()?) {
                     let Some(sc) = Scenario::parse(&name) else {
@@ -204,6 +217,12 @@ fn parse(args: &[String]) -> Result<Parsed> {
             }
             "--fd-limit" => opts.fd_limit = number(flag, &value()?)?,
             "--rss-cap-mib" => opts.rss_cap_mib = number(flag, &value()?)?,
+            "--tls" => {
+                if inline.is_some() {
+                    bail!("--tls takes no value");
+                }
+                opts.tls = true;
+            }
             other => bail!("unknown option `{other}`; try `cargo xtask bench abuse --help`"),
         }
     }
@@ -215,6 +234,32 @@ fn parse(args: &[String]) -> Result<Parsed> {
     }
     if opts.rss_cap_mib == 0 {
         bail!("--rss-cap-mib must be at least 1");
+    }
+    if opts.tls {
+        if let Some(list) = opts
+            .servers
+            .as_ref()
+            .filter(|l| l.iter().any(|s| s != "brisk"))
+        {
+            bail!(
+                "--tls runs brisk only (the peers have no TLS build here); drop `{}` from --servers",
+                list.iter()
+                    .filter(|s| *s != "brisk")
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+        }
+        opts.servers = Some(vec!["brisk".to_owned()]);
+        let tls_scenarios = [Scenario::Slowloris, Scenario::Fd];
+        if !scenarios_given {
+            opts.scenarios = tls_scenarios.to_vec();
+        } else if let Some(other) = opts.scenarios.iter().find(|s| !tls_scenarios.contains(s)) {
+            bail!(
+                "--tls: scenario `{}` is not run over TLS (available: slowloris, fd)",
+                other.as_str()
+            );
+        }
     }
     Ok(Parsed::Run(opts))
 }
@@ -244,6 +289,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     };
     let started = Instant::now();
     let target = target_dir()?;
+    if opts.tls {
+        return run_tls(&opts, &target, started);
+    }
     run_cmd(cargo().args([
         "build",
         "--release",
@@ -319,6 +367,44 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         "(written to {} and {}, in {:.0} s)",
         md.display(),
         raw_path.display(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", summary_line(&rows));
+    Ok(())
+}
+
+/// `run` with `--tls`: the TLS rows, the same report files.
+fn run_tls(opts: &Options, target: &Path, started: Instant) -> Result<()> {
+    let logs = target.join("xtask-bench");
+    fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    println!(
+        "abuse bench over TLS: brisk; scenarios {}; {} clients, {} s per scenario",
+        opts.scenarios
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        opts.clients,
+        opts.duration
+    );
+    let rows = tls::rows(opts, &logs)?;
+    let mut report = markdown(opts, &rows, started.elapsed()).replace(
+        "brisk-abuse on CPU 1 (when there are two CPUs)",
+        "wrk on CPU 1 (when there are two CPUs), slow and idle clients in xtask",
+    );
+    // The TLS paragraph goes after the title and run line.
+    if let Some(at) = report.find("\n## ") {
+        report.insert_str(at + 1, &format!("{}\n", tls::intro(opts)));
+    }
+    let out_dir = target.join("bench");
+    fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let md = out_dir.join("abuse-tls.md");
+    fs::write(&md, &report).with_context(|| format!("writing {}", md.display()))?;
+    println!();
+    print!("{report}");
+    println!(
+        "(written to {}, in {:.0} s)",
+        md.display(),
         started.elapsed().as_secs_f64()
     );
     println!("{}", summary_line(&rows));
@@ -427,15 +513,9 @@ fn find_servers(opts: &Options, target: &Path) -> Result<Vec<ServerSpec>> {
     for name in wanted {
         let program = match name {
             "brisk" | "brisk-uring" => {
-                match run_cmd(cargo().args([
-                    "build",
-                    "--release",
-                    "-p",
-                    "brisk",
-                    "--example",
-                    "hello",
-                ])) {
-                    Ok(()) => Some(target.join("release/examples/hello")),
+                let backend = if name == "brisk" { "epoll" } else { "uring" };
+                match super::server::build_hello(target, backend) {
+                    Ok(path) => Some(path),
                     Err(e) if named => return Err(e.context("building the brisk example server")),
                     Err(e) => {
                         println!("abuse: brisk example server not built ({e:#}); skipped");
@@ -598,6 +678,9 @@ enum Outcome {
         /// Server CPU while nobody talked to it, percent of one CPU.
         idle_cpu: Option<f64>,
         log_bytes: u64,
+        /// The server's open descriptors before the flood and after the idle
+        /// connections closed, when counted.
+        fds: Option<(u64, u64)>,
         mem: Mem,
         after: After,
     },
@@ -665,6 +748,7 @@ impl Outcome {
                 after_ok,
                 after_tries,
                 idle_cpu,
+                fds,
                 after,
                 ..
             } => {
@@ -672,6 +756,7 @@ impl Outcome {
                     && after_ok == after_tries
                     && *after == After::Fine
                     && idle_cpu.is_some_and(|c| c < 10.0)
+                    && fds.is_none_or(|(before, after)| after <= before)
             }
             Outcome::Heads { answers, after } => {
                 *after == After::Fine
@@ -807,6 +892,7 @@ fn run_scenario(
                 &secs.to_string(),
                 &addr,
             ]);
+            let fds_before = fd_count(server.pid()).ok();
             // Opening (≤ 5 s) and the 20 requests afterwards (≤ 2 s each) come on top.
             let (report, mem) = run_client(setup, &mut server, &args, secs + 50.0)?;
             record(raw, &report, &mem);
@@ -832,6 +918,7 @@ fn run_scenario(
                 after_tries: report["after_tries"].as_u64().unwrap_or(0),
                 idle_cpu,
                 log_bytes: fs::metadata(&log).map_or(0, |m| m.len()),
+                fds: fds_before.zip(fd_count(server.pid()).ok()),
                 mem,
                 after: after_state(&mut server, &mem, port),
             }
@@ -974,6 +1061,14 @@ fn run_client(
     let report: Value = serde_json::from_str(last)
         .with_context(|| format!("brisk-abuse printed no JSON report: {last:?}"))?;
     Ok((report, mem))
+}
+
+/// The open descriptors of process `pid` (`/proc/<pid>/fd`).
+fn fd_count(pid: u32) -> Result<u64> {
+    let dir = format!("/proc/{pid}/fd");
+    Ok(fs::read_dir(&dir)
+        .with_context(|| format!("reading {dir}"))?
+        .count() as u64)
 }
 
 /// Sum of a `/proc/<pid>/status` KiB value over `pids`; `None` when the
@@ -1209,17 +1304,18 @@ fn markdown(opts: &Options, rows: &[Row], took: Duration) -> String {
             "## fd: descriptor exhaustion\n\nThe server runs under `prlimit --nofile={0}:{0}`; the client opens {1} \
              connections at once (5 s to connect), each sends one keep-alive GET and stays idle; a normal client \
              then makes a request every 10 ms on a new connection for {2} s; then the idle connections close and \
-             20 more requests are made. Idle CPU is the server's over 2 s of silence after that.\n",
+             20 more requests are made. Idle CPU is the server's over 2 s of silence after that; server fds are \
+             its open descriptors before the flood and after.\n",
             opts.fd_limit,
             opts.fd_limit + 1000,
             (opts.duration / 2.0).max(1.0)
         );
-        md.push_str("| server | idle connections established | normal client ok | p99 | ok after idle ones closed | idle CPU after | log size | RSS growth (peak) | alive after |\n");
-        md.push_str("|---|---|---|---|---|---|---|---|---|\n");
+        md.push_str("| server | idle connections established | normal client ok | p99 | ok after idle ones closed | idle CPU after | log size | server fds before → after | RSS growth (peak) | alive after |\n");
+        md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
         for row in rows {
             let o = row.get(Scenario::Fd);
             if let Some(why) = cell_failed(o) {
-                let _ = writeln!(md, "| {} | {why} | | | | | | | |", row.name);
+                let _ = writeln!(md, "| {} | {why} | | | | | | | | |", row.name);
                 continue;
             }
             let Some(Outcome::Fd {
@@ -1230,6 +1326,7 @@ fn markdown(opts: &Options, rows: &[Row], took: Duration) -> String {
                 after_tries,
                 idle_cpu,
                 log_bytes,
+                fds,
                 mem,
                 after,
                 ..
@@ -1239,7 +1336,7 @@ fn markdown(opts: &Options, rows: &[Row], took: Duration) -> String {
             };
             let _ = writeln!(
                 md,
-                "| {} | {established}/{attempts} | {} | {} | {after_ok}/{after_tries} | {} | {} | {} | {} |",
+                "| {} | {established}/{attempts} | {} | {} | {after_ok}/{after_tries} | {} | {} | {} | {} | {} |",
                 row.name,
                 normal.ok_cell(),
                 opt_latency(normal.p99_ns),
@@ -1249,6 +1346,7 @@ fn markdown(opts: &Options, rows: &[Row], took: Duration) -> String {
                 } else {
                     mib(log_bytes >> 10)
                 },
+                fds.map_or_else(|| "n/a".to_owned(), |(b, a)| format!("{b} → {a}")),
                 mem_cell(mem),
                 after.cell(cap)
             );
@@ -1304,7 +1402,8 @@ fn markdown(opts: &Options, rows: &[Row], took: Duration) -> String {
     md.push_str(&format!(
         "Pass criteria for the summary: slowloris — normal client ≥ 99% and the server answers afterwards; \
          pipeliners — the same, not killed, and peak growth ≤ {PIPELINER_KIB_PER_CLIENT} KiB per non-reading client; \
-         fd — normal client ≥ 99%, all 20 requests after the idle connections closed answered, idle CPU < 10%; \
+         fd — normal client ≥ 99%, all 20 requests after the idle connections closed answered, idle CPU < 10%, \
+         server fds back to (or below) the count before; \
          heads — every head above 8 KiB refused (4xx, close or reset) and the server alive.\n\n"
     ));
     let _ = writeln!(md, "{}", summary_line(rows));
@@ -1404,6 +1503,25 @@ mod tests {
         assert!(err("--rss-cap-mib 0").contains("at least 1"));
         assert!(err("--quick").contains("unknown option `--quick`"));
         assert!(err("brisk").contains("unknown option `brisk`"));
+    }
+
+    #[test]
+    fn tls_flag() {
+        assert!(!Options::default().tls);
+        let o = opts("--tls");
+        assert!(o.tls);
+        // brisk only, and only the scenarios that run over TLS.
+        assert_eq!(o.servers, Some(vec!["brisk".to_owned()]));
+        assert_eq!(o.scenarios, [Scenario::Slowloris, Scenario::Fd]);
+        let o = opts("--scenarios fd --tls --servers brisk --clients 50");
+        assert_eq!((o.tls, o.clients), (true, 50));
+        assert_eq!(o.scenarios, [Scenario::Fd]);
+        let err = |s: &str| args(s).unwrap_err().to_string();
+        assert!(err("--tls --servers brisk,nginx").contains("drop `nginx`"));
+        assert!(err("--tls --scenarios slowloris,heads").contains("`heads` is not run over TLS"));
+        assert!(err("--tls=yes").contains("takes no value"));
+        // Without --tls, everything as before.
+        assert_eq!(opts("--servers nginx").scenarios, SCENARIOS.to_vec());
     }
 
     #[test]
@@ -1551,6 +1669,7 @@ mod tests {
             after_tries: 20,
             idle_cpu: Some(95.0),
             log_bytes: 1 << 30,
+            fds: None,
             mem: mem(1, 1),
             after: After::Fine,
         };

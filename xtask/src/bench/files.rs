@@ -239,7 +239,8 @@ fn find_nginx() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// nginx with one worker, `sendfile on`, no logs, the temporary `www`
+/// nginx with one worker, `sendfile on`, an open-file cache revalidated
+/// every second (as brisk's `FileServer` reopens its paths), no logs, the temporary `www`
 /// as its root, every temp path inside the directory (`-p` prefix).
 fn write_nginx_conf(dir: &Path, port: u16) -> Result<PathBuf> {
     let www = dir.join("www");
@@ -256,6 +257,8 @@ fn write_nginx_conf(dir: &Path, port: u16) -> Result<PathBuf> {
          \x20   server_tokens off;\n\
          \x20   sendfile on;\n\
          \x20   tcp_nopush on;\n\
+         \x20   open_file_cache max=1024 inactive=60s;\n\
+         \x20   open_file_cache_valid 1s;\n\
          \x20   keepalive_requests 10000000;\n\
          \x20   keepalive_timeout 65;\n\
          \x20   default_type application/octet-stream;\n\

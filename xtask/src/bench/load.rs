@@ -144,7 +144,7 @@ pub(crate) fn parse_brisk_load(stdout: &str) -> Result<Outcome> {
 
 /// wrk's text report: `N requests in`, `Requests/sec:`, the `99%` line of
 /// `--latency`, socket errors and non-2xx/3xx responses.
-fn parse_wrk(stdout: &str) -> Result<Outcome> {
+pub(crate) fn parse_wrk(stdout: &str) -> Result<Outcome> {
     let mut requests = None;
     let mut rps = None;
     let mut p99_ns = None;
@@ -177,7 +177,7 @@ fn parse_wrk(stdout: &str) -> Result<Outcome> {
 }
 
 /// `850.00us`, `1.23ms`, `2.00s` as nanoseconds.
-fn wrk_duration_ns(text: &str) -> Option<u64> {
+pub(crate) fn wrk_duration_ns(text: &str) -> Option<u64> {
     let split = text.find(|c: char| c.is_ascii_alphabetic())?;
     let (number, unit) = text.split_at(split);
     let value: f64 = number.parse().ok()?;

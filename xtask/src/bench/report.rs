@@ -123,6 +123,7 @@ pub(crate) fn label(opts: &ServerOptions, s: ScenarioName) -> String {
         ScenarioName::Many => format!("{} conns", opts.many_connections),
         ScenarioName::Close => format!("conn per request, {} at once", opts.connections),
         ScenarioName::Idle => format!("idle: RSS per conn, {} conns", opts.idle_conns),
+        ScenarioName::Tls => "TLS (its own report)".to_owned(),
     }
 }
 

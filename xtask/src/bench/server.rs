@@ -55,6 +55,58 @@ struct Setup<'a> {
 }
 
 pub(crate) fn run(opts: &ServerOptions) -> Result<()> {
+    // The TLS scenario has servers and a report of its own (bench/tls.rs).
+    let with_tls = opts.scenarios.contains(&ScenarioName::Tls);
+    let matrix = ServerOptions {
+        scenarios: opts
+            .scenarios
+            .iter()
+            .copied()
+            .filter(|s| *s != ScenarioName::Tls)
+            .collect(),
+        ..opts.clone()
+    };
+    if !matrix.scenarios.is_empty() {
+        run_matrix(&matrix)?;
+    }
+    if with_tls {
+        run_tls(opts)?;
+    }
+    Ok(())
+}
+
+/// The `tls` scenario, pinned and throttled like the matrix.
+fn run_tls(opts: &ServerOptions) -> Result<()> {
+    let target = target_dir()?;
+    let logs = target.join("xtask-bench");
+    fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    let (server_cpu, load_cpu) = if cpu_count() >= 2 {
+        (Some(0), Some(1))
+    } else {
+        (None, None)
+    };
+    let cgroup = if opts.unthrottled {
+        None
+    } else {
+        Cgroup::setup(opts.quota_us).ok()
+    };
+    raise_nofile_limit(8192);
+    let place = super::tls::Place {
+        logs: &logs,
+        server_cpu,
+        load_cpu,
+        cgroup: cgroup.as_ref(),
+    };
+    let md = super::tls::run(opts, &place)?;
+    let out_dir = target.join("bench");
+    fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let path = out_dir.join("tls.md");
+    fs::write(&path, &md).with_context(|| format!("writing {}", path.display()))?;
+    println!("server: wrote {}\n\n{md}", path.display());
+    Ok(())
+}
+
+fn run_matrix(opts: &ServerOptions) -> Result<()> {
     let target = target_dir()?;
     run_cmd(cargo().args([
         "build",
@@ -67,22 +119,18 @@ pub(crate) fn run(opts: &ServerOptions) -> Result<()> {
         "uring-floor",
     ]))
     .context("building the load generator and the io_uring floor")?;
-    let brisk = match run_cmd(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "brisk",
-        "--example",
-        "hello",
-    ])) {
-        Ok(()) => Ok(target.join("release/examples/hello")),
-        Err(e) => {
-            println!(
-                "server: the brisk example server is not available ({e:#}); going on with the peers"
-            );
-            Err(format!("example not built: {e:#}"))
-        }
-    };
+    let mut brisk = Vec::new();
+    for backend in &opts.backends {
+        brisk.push(match build_hello(&target, backend) {
+            Ok(path) => Ok(path),
+            Err(e) => {
+                println!(
+                    "server: the brisk example server ({backend}) is not available ({e:#}); going on with the others"
+                );
+                Err(format!("example not built: {e:#}"))
+            }
+        });
+    }
     let generator = match opts.client {
         Client::BriskLoad => Generator::BriskLoad(target.join("release/brisk-load")),
         Client::Wrk => {
@@ -163,13 +211,13 @@ pub(crate) fn run(opts: &ServerOptions) -> Result<()> {
     // in a ratio are seconds apart (this shared machine's speed drifts by
     // tens of percent over a minute). Idle servers cost nothing.
     let mut live: Vec<Live> = Vec::new();
-    for backend in &opts.backends {
+    for (backend, brisk) in opts.backends.iter().zip(&brisk) {
         // `brisk` is the epoll loop (the name the ratios have always used).
         let name = match backend.as_str() {
             "uring" => "brisk-uring",
             _ => "brisk",
         };
-        live.push(match &brisk {
+        live.push(match brisk {
             Ok(path) => Live::start(&setup, name, |port| {
                 let mut cmd = Command::new(path);
                 cmd.args(["--port", &port.to_string(), "--loops", "1"]);
@@ -355,6 +403,24 @@ fn find_peers(
 }
 
 /// The peers kit (`shared/peers` next to this repository).
+/// Builds the `hello` example for `backend` (`epoll`: the default build,
+/// without the io_uring loop in it; `uring`: with the `uring` feature) and
+/// copies it to `target/bench/hello-BACKEND`, so both can run side by side.
+pub(crate) fn build_hello(target: &Path, backend: &str) -> Result<PathBuf> {
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "-p", "brisk", "--example", "hello"]);
+    if backend == "uring" {
+        cmd.args(["--features", "uring"]);
+    }
+    run_cmd(&mut cmd)?;
+    let dir = target.join("bench");
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let to = dir.join(format!("hello-{backend}"));
+    fs::copy(target.join("release/examples/hello"), &to)
+        .with_context(|| format!("copying hello to {}", to.display()))?;
+    Ok(to)
+}
+
 pub(crate) fn kit_dir() -> PathBuf {
     project_root().join("../shared/peers")
 }
@@ -561,6 +627,8 @@ impl Live {
             ScenarioName::Pipelined => run(opts.connections, opts.depth, false, opts.duration),
             ScenarioName::Many => run(opts.many_connections, 1, false, opts.duration),
             ScenarioName::Close => run(opts.connections, 1, true, opts.duration),
+            // Not a matrix scenario: `run` hands it to `tls::run`.
+            ScenarioName::Tls => return,
             ScenarioName::Idle => {
                 // Connections of the load scenarios are gone by now (brisk-load
                 // resets them); let the server notice before the baseline.

@@ -1,5 +1,5 @@
 //! The `decompress` fuzz check (`fuzz/fuzz_targets/decompress.rs`) and its
-//! corpus replay (`tests/it/compress_corpus.rs`). Not a stable API.
+//! corpus replay (`tests/it/corpus.rs`). Not a stable API.
 
 use super::Level;
 use super::codec::{self, AVAILABLE, DecodeError};

@@ -3,7 +3,6 @@
 
 #[cfg(all(feature = "gzip", feature = "br", feature = "zstd"))]
 mod compress;
-mod compress_corpus;
 #[cfg(all(feature = "gzip", feature = "br", feature = "zstd"))]
 mod compress_support;
 mod cookies;

@@ -259,7 +259,7 @@ impl<T: Transport> Conn<T> {
             let keep_alive = complete && self.keeps_alive(s, core, head);
             let base = base_options(core);
             let before = w.len();
-            self.send_response(&mut w, s, &base, head, keep_alive, !complete || more);
+            self.send_response(&mut w, s, core, &base, head, keep_alive, !complete || more);
             if s.obs.is_some() {
                 let buf = &rb[self.rpos..head_end];
                 self.observe(w.len() - before, s, head, buf, received);

@@ -1,5 +1,10 @@
-//! The io_uring side of a connection's transport: [`RingIo`], embedded in
-//! [`TcpTransport`](crate::transport::TcpTransport).
+//! The io_uring loop's connection transport: [`UringTransport`], a TCP
+//! socket with its ring side, [`RingIo`].
+//!
+//! It is a type of its own (not a variant of the epoll loop's
+//! `LoopTransport`) so that `Conn<UringTransport>` and the epoll loop's
+//! `Conn<LoopTransport>` are distinct monomorphizations, each with one
+//! caller: the epoll loop's code is what it is without io_uring.
 //!
 //! # Ownership of the bytes
 //!
@@ -24,9 +29,9 @@
 //!   holds nothing, so an idle connection owns only its `RingIo` (16 bytes
 //!   inside the transport).
 //!
-//! The epoll loop never lends a box: a `RingIo` in [`Recv::Direct`] with no
-//! box is the plain socket, and every method falls through to the system
-//! call.
+//! A connection served on a worker thread or hijacked leaves the ring: a
+//! `RingIo` in [`Recv::Direct`] with no box is the plain socket, and every
+//! method falls through to the system call.
 
 // The spares are boxes that move in and out of connections (whose
 // transport holds an `Option<Box<RingBufs>>`, 8 bytes while idle): a
@@ -35,7 +40,10 @@
 
 use std::io;
 
-use crate::transport::Filled;
+use socket2::Socket;
+
+use crate::sys;
+use crate::transport::{Filled, Transport, poll_socket};
 
 /// Most bytes the transport takes from `write` before it would block: the
 /// connection waits for the send completion (an output edge) to give more.
@@ -512,6 +520,158 @@ impl RingIo {
             }
             _ => false,
         }
+    }
+}
+
+/// A TCP socket served by the io_uring loop: its I/O goes through the
+/// loop's ring ([`RingIo`]) while it is there, and through system calls on
+/// a worker thread or once hijacked.
+pub(crate) struct UringTransport {
+    sock: Socket,
+    pub(crate) ring: RingIo,
+}
+
+impl UringTransport {
+    /// Wraps a connected, non-blocking socket (its receive not armed yet).
+    pub(crate) fn new(sock: Socket) -> UringTransport {
+        UringTransport {
+            sock,
+            ring: RingIo {
+                recv: Recv::Off,
+                bufs: None,
+            },
+        }
+    }
+
+    /// The socket (its descriptor for the ring's requests).
+    pub(crate) fn socket(&self) -> &Socket {
+        &self.sock
+    }
+
+    /// The socket itself (a hijacked connection's), and the input the
+    /// transport holds that was not read yet.
+    pub(crate) fn into_socket(mut self) -> (Socket, Vec<u8>) {
+        let rest = self.ring.take_input();
+        (self.sock, rest)
+    }
+}
+
+impl Transport for UringTransport {
+    #[inline]
+    fn read_into(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<Filled> {
+        if self.ring.is_plain() {
+            let n = sys::recv_into_spare(&self.sock, buf, max)?;
+            return Ok(Filled {
+                n,
+                drained: n < max,
+            });
+        }
+        let sock = &self.sock;
+        self.ring.read_into(buf, max, |buf, max| {
+            let n = sys::recv_into_spare(sock, buf, max)?;
+            Ok(Filled {
+                n,
+                drained: n < max,
+            })
+        })
+    }
+
+    #[cold]
+    fn discard(&mut self, max: usize) -> io::Result<usize> {
+        let sock = &self.sock;
+        let direct = |max: usize| {
+            let mut sink = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+            let take = max.min(sink.len());
+            sock.recv(&mut sink[..take])
+        };
+        if self.ring.is_plain() {
+            return direct(max);
+        }
+        self.ring.discard(max, direct)
+    }
+
+    #[inline]
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let sock = &self.sock;
+        if self.ring.is_plain() {
+            return sys::send(sock, data);
+        }
+        self.ring.write(data, |d| sys::send(sock, d))
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        if self.ring.on_ring() {
+            // Copied into the transport's output: one slice after another.
+            let mut total = 0;
+            for b in bufs.iter().filter(|b| !b.is_empty()) {
+                let n = match self.write(b) {
+                    Ok(n) => n,
+                    Err(e) if total > 0 && e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e),
+                };
+                total += n;
+                if n < b.len() {
+                    break;
+                }
+            }
+            return Ok(total);
+        }
+        if self.ring.has_pending_output() {
+            // Direct, with output left from the ring: it goes first.
+            return match bufs.iter().find(|b| !b.is_empty()) {
+                Some(b) => self.write(b),
+                None => Ok(0),
+            };
+        }
+        sys::send_vectored(&self.sock, bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.ring.on_ring() {
+            return self.ring.flush();
+        }
+        if self.ring.has_pending_output() {
+            // Direct, with output left from the ring.
+            let sock = &self.sock;
+            self.ring.write(&[], |d| sys::send(sock, d))?;
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn has_pending_output(&self) -> bool {
+        self.ring.has_pending_output()
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        if self.ring.defer_shutdown() {
+            return Ok(());
+        }
+        self.sock.shutdown(std::net::Shutdown::Write)
+    }
+
+    fn wait(&mut self, write: bool, timeout: std::time::Duration) -> io::Result<bool> {
+        if !write && self.ring.input() > 0 {
+            return Ok(true);
+        }
+        poll_socket(&self.sock, write, timeout)
+    }
+
+    /// A file body: `sendfile(2)` when the socket is plain (a worker
+    /// thread, nothing held); else the trait's copy through
+    /// [`write_vectored`](Transport::write_vectored) (the ring owns the
+    /// byte order: a send may be in flight).
+    fn send_file(
+        &mut self,
+        head: &[u8],
+        file: &std::fs::File,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<usize> {
+        if self.ring.is_plain() {
+            return sys::send_head_and_file(&self.sock, head, file, offset, len);
+        }
+        crate::transport::send_file_by_copy(self, head, file, offset, len)
     }
 }
 

@@ -1,6 +1,7 @@
-//! The io_uring event loop: the same connections (`Conn<TcpTransport>`),
-//! slab, timer wheel and take-over protocol as the epoll loop, with the
-//! system calls replaced by one `io_uring_enter` per loop turn.
+//! The io_uring event loop: the same connection state machine (as
+//! `Conn<UringTransport>`, see [`io`]), slab, timer wheel and take-over
+//! protocol as the epoll loop, with the system calls replaced by one
+//! `io_uring_enter` per loop turn.
 //!
 //! ```no_run
 //! use brisk_server::{Backend, Server};
@@ -51,7 +52,7 @@
 mod bufring;
 pub(crate) mod io;
 
-pub(crate) use io::RingIo;
+pub(crate) use io::{RingIo, UringTransport};
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd};
@@ -67,94 +68,93 @@ use crate::conn::{Conn, Next, Phase};
 use crate::ctx::ConnInfo;
 use crate::error::ServerError;
 use crate::event_loop::{
-    ACCEPT_PAUSE_MS, EMFILE_LOG_EVERY_MS, LoopShared, MAX_EVENTS, READY_PER_POLL, Returned,
-    TcpConn, WorkerJob, is_fd_exhaustion, lock, reject, run_hijack, token,
+    ACCEPT_PAUSE_MS, EMFILE_LOG_EVERY_MS, LoopShared, MAX_EVENTS, READY_PER_POLL, WorkerJob,
+    is_fd_exhaustion, lock, reject, token,
 };
+use crate::handoff::Returns;
+use crate::hijack::Hijacked;
 use crate::hooks::ConnState;
 use crate::scratch::Scratch;
 use crate::server::{Core, Run};
 use crate::slab::Slab;
 use crate::sys;
 use crate::timer::{Entry, Wheel};
-use crate::transport::TcpTransport;
+
+/// The io_uring loop's connections.
+pub(crate) type UringConn = Conn<UringTransport>;
 
 use bufring::BufRing;
 use io::{RX_HIGH, RX_LIMIT, Recv, RingBufs};
 
-/// Which event loop serves the connections.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Backend {
-    /// Readiness with epoll, then `recv`/`send` system calls (the default).
-    #[default]
-    Epoll,
-    /// Completions with io_uring (Linux 6.0 or later): multishot accept and
-    /// receive with a provided-buffer ring, batched sends, one
-    /// `io_uring_enter` per loop turn. Falls back to epoll, with a log
-    /// line, where io_uring is missing or forbidden.
-    Uring,
+/// A connection of an io_uring loop back from a worker thread.
+struct Returned {
+    idx: u32,
+    generation: u32,
+    conn: Box<UringConn>,
 }
 
-impl std::str::FromStr for Backend {
-    type Err = String;
+/// Serve a `Detaching` connection's request on a worker thread (its body
+/// streamed, with system calls), then give it back to its io_uring loop.
+pub(crate) struct RingJob {
+    conn: Box<UringConn>,
+    idx: u32,
+    generation: u32,
+    home: Arc<LoopShared>,
+}
 
-    /// `epoll` or `uring` (also `io_uring`), as the `--backend` flags and
-    /// the `BRISK_BACKEND` variable of the tests spell them.
-    fn from_str(s: &str) -> Result<Backend, String> {
-        match s {
-            "epoll" => Ok(Backend::Epoll),
-            "uring" | "io_uring" | "io-uring" => Ok(Backend::Uring),
-            other => Err(format!(
-                "unknown backend {other:?}: expected \"epoll\" or \"uring\""
-            )),
+impl RingJob {
+    /// Runs the job on this worker thread.
+    pub(crate) fn run(self, core: &Core) {
+        let RingJob {
+            mut conn,
+            idx,
+            generation,
+            home,
+        } = self;
+        let mut s = Scratch::new(core);
+        s.waker = Some(home.clone());
+        conn.serve_detached(&mut s, core, core.now_ms());
+        s.release(core);
+        if let Some(ul) = home.uring.as_ref() {
+            ul.returns.give(Returned {
+                idx,
+                generation,
+                conn,
+            });
         }
+        home.wake();
     }
 }
 
-impl std::fmt::Display for Backend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Backend::Epoll => "epoll",
-            Backend::Uring => "uring",
-        })
-    }
-}
-
-impl Backend {
-    /// Whether this backend can run here: `Ok` for epoll, and for io_uring
-    /// when the probe the server makes at start passes; else why not (the
-    /// reason the server logs when it falls back).
-    pub fn available(self) -> Result<(), String> {
-        match self {
-            Backend::Epoll => Ok(()),
-            Backend::Uring => probe(),
+/// On a hijacked connection's own thread: sends its response, then runs
+/// its hijack handler with the socket (blocking), the bytes the ring
+/// delivered first.
+#[allow(clippy::boxed_local)] // the connection lives in a box in the slab
+fn run_hijack(core: &Core, mut conn: Box<UringConn>) {
+    let mut s = Scratch::new(core);
+    let parts = conn.hijack_parts(&mut s, core);
+    s.release(core);
+    let id = conn.info.id;
+    match parts {
+        Ok((handler, mut buffered)) => {
+            let (sock, rest) = conn.into_io().into_socket();
+            buffered.extend_from_slice(&rest);
+            let _ = sock.set_nonblocking(false);
+            let stream = std::net::TcpStream::from(sock);
+            core.hijack_started(id, &stream);
+            let hijacked = Hijacked::new(stream, buffered);
+            let run = std::panic::AssertUnwindSafe(|| handler(hijacked));
+            if std::panic::catch_unwind(run).is_err() {
+                error!("conn {id}: hijack handler panicked; its connection is closed");
+            }
         }
+        Err(e) => debug!("conn {id}: the response before a hijack failed: {e}"),
     }
-}
-
-/// Whether the loops of a server configured with `backend` use io_uring:
-/// probes once, and logs the fall-back (also for a configuration the
-/// io_uring loop does not serve yet: the PROXY protocol preface).
-pub(crate) fn wanted(backend: Backend, proxy_protocol: bool) -> bool {
-    if backend != Backend::Uring {
-        return false;
-    }
-    if proxy_protocol {
-        warn!(
-            "io_uring backend: the PROXY protocol preface is not supported on it yet; serving with epoll"
-        );
-        return false;
-    }
-    match probe() {
-        Ok(()) => true,
-        Err(why) => {
-            warn!("io_uring backend unavailable: {why}; serving with epoll");
-            false
-        }
-    }
+    core.hijack_ended(id);
 }
 
 /// Checks everything the loop relies on, in the order a kernel gained it.
-fn probe() -> Result<(), String> {
+pub(crate) fn probe() -> Result<(), String> {
     if let Ok(v) = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled") {
         if v.trim() == "2" {
             return Err("disabled by /proc/sys/kernel/io_uring_disabled = 2".into());
@@ -296,12 +296,14 @@ struct Stashed {
 struct Parked {
     idx: u32,
     generation: u32,
-    conn: Box<TcpConn>,
+    conn: Box<UringConn>,
 }
 
 /// The io_uring side of one loop (in `LoopShared::uring`).
 pub(crate) struct UringLoop {
     state: Mutex<UState>,
+    /// Connections back from worker threads.
+    returns: Returns<Returned>,
 }
 
 struct UState {
@@ -309,7 +311,7 @@ struct UState {
     // the buffers below.
     ring: IoUring,
     bufs: BufRing,
-    slab: Slab,
+    slab: Slab<UringConn>,
     out: usize,
     cqes: Vec<Cqe>,
     cq_len: usize,
@@ -387,6 +389,7 @@ impl UringLoop {
                 parked_ready: false,
                 idx,
             }),
+            returns: Returns::new(),
         })
     }
 }
@@ -394,6 +397,7 @@ impl UringLoop {
 /// Runs io_uring loop `li` on this thread until the server stops or another
 /// thread takes the loop over (the epoll loop's `run_loop`, completion by
 /// completion).
+#[inline(never)]
 pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
     let shared = &run.loops[li];
     let Some(ul) = shared.uring.as_ref() else {
@@ -456,7 +460,7 @@ pub(crate) fn run_loop(run: &Run, li: usize, mut seq: u64) {
                     "loop {li}: taken over while a handler ran; returning conn {}",
                     conn.info.id
                 );
-                shared.returns.give(Returned {
+                ul.returns.give(Returned {
                     idx,
                     generation: full,
                     conn,
@@ -734,7 +738,7 @@ impl UState {
 
     /// Takes a connection out of its slot to drive it; with the slot's
     /// full generation.
-    fn checkout(&mut self, idx: u32, generation: u32) -> Option<(Box<TcpConn>, u32)> {
+    fn checkout(&mut self, idx: u32, generation: u32) -> Option<(Box<UringConn>, u32)> {
         let slot = self.slab.slots.get_mut(idx as usize)?;
         if slot.generation & GEN_MASK != generation {
             return None;
@@ -752,7 +756,7 @@ impl UState {
     fn checkin(
         &mut self,
         idx: u32,
-        mut conn: Box<TcpConn>,
+        mut conn: Box<UringConn>,
         mut next: Next,
         run: &Run,
         li: usize,
@@ -780,7 +784,7 @@ impl UState {
     }
 
     /// Applies the completions kept while the connection was checked out.
-    fn replay(&mut self, idx: u32, generation: u32, conn: &mut TcpConn) {
+    fn replay(&mut self, idx: u32, generation: u32, conn: &mut UringConn) {
         if self.stash.is_empty() {
             return;
         }
@@ -816,7 +820,7 @@ impl UState {
     /// After a drive (or a timer, or a return): takes the lent buffer back,
     /// queues the send, re-arms or cancels the receive, gives back an
     /// empty box.
-    fn sync(&mut self, idx: u32, generation: u32, conn: &mut TcpConn) {
+    fn sync(&mut self, idx: u32, generation: u32, conn: &mut UringConn) {
         let fd = conn.io.socket().as_raw_fd();
         let ring = &mut conn.io.ring;
         if let Some(bid) = ring.settle() {
@@ -865,7 +869,7 @@ impl UState {
         &mut self,
         idx: u32,
         generation: u32,
-        mut conn: Box<TcpConn>,
+        mut conn: Box<UringConn>,
         mut next: Next,
         core: &Core,
         s: &mut Scratch,
@@ -899,7 +903,7 @@ impl UState {
         &mut self,
         idx: u32,
         generation: u32,
-        mut conn: Box<TcpConn>,
+        mut conn: Box<UringConn>,
         core: &Core,
         s: &mut Scratch,
     ) {
@@ -918,7 +922,7 @@ impl UState {
     }
 
     /// Ends a closing connection's requests on the ring.
-    fn unring(&mut self, idx: u32, generation: u32, conn: &mut TcpConn) {
+    fn unring(&mut self, idx: u32, generation: u32, conn: &mut UringConn) {
         let ring = &mut conn.io.ring;
         if let Some(bid) = ring.settle() {
             self.bufs.recycle(bid);
@@ -948,7 +952,7 @@ impl UState {
         &mut self,
         idx: u32,
         generation: u32,
-        mut conn: Box<TcpConn>,
+        mut conn: Box<UringConn>,
         run: &Run,
         li: usize,
         s: &mut Scratch,
@@ -1036,13 +1040,13 @@ impl UState {
             }
             return;
         }
-        let job = WorkerJob::Serve {
+        let job = WorkerJob::Ring(RingJob {
             conn,
             idx,
             generation,
             home: shared.clone(),
-        };
-        if let Err(WorkerJob::Serve { mut conn, .. }) = run.workers.serve(job) {
+        });
+        if let Err(WorkerJob::Ring(RingJob { mut conn, .. })) = run.workers.serve(job) {
             if core.cfg.log_all_errors {
                 warn!(
                     "loop {li}: no worker free (max_worker_conns) for a streamed request; answered 503"
@@ -1116,7 +1120,8 @@ impl UState {
         }
         let _ = shared.wake.read();
         self.ready.append(&mut lock(&shared.woken));
-        for r in shared.returns.take_all() {
+        let returned = shared.uring.as_ref().map(|u| u.returns.take_all());
+        for r in returned.into_iter().flatten() {
             let Returned {
                 idx,
                 generation,
@@ -1240,9 +1245,8 @@ impl UState {
             request_num: 0,
             token: token(idx, generation),
         };
-        let mut conn = Box::new(Conn::new(TcpTransport::new(sock), info, self.now_ms));
+        let mut conn = Box::new(Conn::new(UringTransport::new(sock), info, self.now_ms));
         conn.ip_counted = ip_counted;
-        conn.io.ring.recv = Recv::Off; // armed by `sync`
         core.hooks
             .conn_state(conn.info.id, conn.info.remote, ConnState::New);
         if let Some(o) = &s.obs {
@@ -1322,7 +1326,7 @@ fn recv_state(ring: &mut RingIo, res: i32, more: bool) {
 /// Applies a receive or send completion to a connection (`lend`: the
 /// connection is driven next, so the ring buffer may be lent to it).
 fn apply_to(
-    conn: &mut TcpConn,
+    conn: &mut UringConn,
     kind: u64,
     c: Cqe,
     bufs: &mut BufRing,
@@ -1360,7 +1364,7 @@ fn apply_to(
 }
 
 /// No request of the connection is with the kernel any more.
-fn quiescent(conn: &TcpConn) -> bool {
+fn quiescent(conn: &UringConn) -> bool {
     let ring = &conn.io.ring;
     !matches!(ring.recv, Recv::Armed | Recv::Cancelling)
         && !ring.bufs.as_ref().is_some_and(|b| b.in_flight)
@@ -1375,24 +1379,5 @@ mod tests {
         let u = ud(K_SEND, 12345, 0xFFFF_FFFF);
         assert_eq!(ud_parts(u), (K_SEND, 12345, GEN_MASK));
         assert_eq!(ud_parts(ud(K_RECV, u32::MAX, 7)), (K_RECV, u32::MAX, 7));
-    }
-
-    #[test]
-    fn backends_parse_and_print() {
-        assert_eq!("epoll".parse::<Backend>(), Ok(Backend::Epoll));
-        assert_eq!("uring".parse::<Backend>(), Ok(Backend::Uring));
-        assert!("kqueue".parse::<Backend>().unwrap_err().contains("kqueue"));
-        assert_eq!(Backend::Uring.to_string(), "uring");
-        assert_eq!(Backend::default(), Backend::Epoll);
-    }
-
-    #[test]
-    fn the_probe_answers_either_way() {
-        // On a kernel with io_uring it passes; elsewhere it says why.
-        match Backend::Uring.available() {
-            Ok(()) => {}
-            Err(why) => assert!(!why.is_empty()),
-        }
-        assert_eq!(Backend::Epoll.available(), Ok(()));
     }
 }

@@ -1,7 +1,9 @@
 //! The backend the tests run on is the one serving: with
-//! `BRISK_BACKEND=uring` on a kernel that has io_uring, the server holds an
-//! io_uring instance (and answers); else it falls back to epoll and still
-//! answers.
+//! `BRISK_BACKEND=uring`, the `uring` feature and a kernel that has
+//! io_uring, the server holds an io_uring instance (and answers); else it
+//! falls back to epoll and still answers.
+
+use brisk_server::Backend;
 
 use crate::support::{TestServer, backend};
 
@@ -25,14 +27,23 @@ fn the_configured_backend_serves() {
         assert_eq!(r.status, 200);
         assert_eq!(r.body_str(), "Hello, World!");
     }
-    if backend() == brisk_server::Backend::Uring {
-        match brisk_server::Backend::Uring.available() {
-            Ok(()) => assert!(
-                io_uring_fds() >= 1,
-                "BRISK_BACKEND=uring and the probe passes, but no io_uring is open"
-            ),
-            Err(why) => println!("io_uring unavailable here ({why}): served by epoll"),
+    let serving = srv.server.backend();
+    if backend() == Backend::Uring {
+        match Backend::Uring.available() {
+            Ok(()) => {
+                assert_eq!(serving, Backend::Uring);
+                assert!(
+                    io_uring_fds() >= 1,
+                    "BRISK_BACKEND=uring and the probe passes, but no io_uring is open"
+                );
+            }
+            Err(why) => {
+                println!("io_uring unavailable here ({why}): served by epoll");
+                assert_eq!(serving, Backend::Epoll);
+            }
         }
+    } else {
+        assert_eq!(serving, Backend::Epoll);
     }
 }
 
@@ -69,4 +80,20 @@ fn pipelined_and_large_requests_survive_the_ring_buffers() {
         assert_eq!(r.status, 200);
         assert_eq!(r.body.len(), big.len());
     }
+}
+
+#[test]
+fn the_proxy_protocol_asked_on_io_uring_is_served_by_epoll() {
+    let srv = TestServer::start(
+        |ctx| ctx.set_body(b"ok"),
+        |b| {
+            b.backend(Backend::Uring).proxy_protocol(
+                brisk_server::ProxyPolicy::required().trust("127.0.0.1/32".parse().unwrap()),
+            )
+        },
+    );
+    let mut c = srv.connect();
+    c.send(b"PROXY TCP4 10.0.0.1 10.0.0.2 1000 80\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.read_response().status, 200);
+    assert_eq!(srv.server.backend(), Backend::Epoll);
 }

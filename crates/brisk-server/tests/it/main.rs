@@ -15,4 +15,6 @@ mod push;
 mod refusals;
 mod shutdown;
 mod support;
+#[cfg(feature = "tls")]
+mod tls;
 mod upload;

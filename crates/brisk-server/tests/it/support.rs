@@ -20,6 +20,8 @@ pub fn backend() -> brisk_server::Backend {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub stop: ShutdownHandle,
+    /// The server (serving on another thread).
+    pub server: std::sync::Arc<brisk_server::Server>,
     thread: Option<JoinHandle<Result<(), brisk_server::ServeError>>>,
 }
 
@@ -41,10 +43,13 @@ impl TestServer {
         let listeners = server.bind("127.0.0.1:0").expect("bind");
         let addr = listeners[0].local_addr().unwrap();
         let stop = server.shutdown_handle();
-        let thread = std::thread::spawn(move || server.serve_listeners(listeners));
+        let server = std::sync::Arc::new(server);
+        let serving = server.clone();
+        let thread = std::thread::spawn(move || serving.serve_listeners(listeners));
         TestServer {
             addr,
             stop,
+            server,
             thread: Some(thread),
         }
     }

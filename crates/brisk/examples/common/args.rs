@@ -5,8 +5,11 @@
 //! Flags: `--port N` (`-p`; default 8080, 0 = any free port), `--loops N`
 //! (`-l`; default: one event loop per core) and `--backend epoll|uring`
 //! (`-b`; default epoll; io_uring falls back to epoll with a log line where
-//! it is unavailable) where the example allows them, `--help` (`-h`). A value may also follow `=` (`--port=8080`). A bad flag
-//! is reported on stderr with exit status 2.
+//! it is unavailable, or where TLS is on) where the example allows them,
+//! `--help` (`-h`), and `--tls-cert FILE --tls-key FILE` (PEM) to serve
+//! HTTPS, which needs the `tls` feature (`--features tls`; without it the
+//! flags are refused with a message saying so). A value may also follow
+//! `=` (`--port=8080`). A bad flag is reported on stderr with exit status 2.
 
 use std::process::ExitCode;
 
@@ -18,6 +21,9 @@ pub struct Args {
     pub loops: Option<usize>,
     /// The event loops' backend (epoll unless `--backend uring`).
     pub backend: brisk::Backend,
+    /// `--tls-cert` and `--tls-key`: serve HTTPS with this certificate
+    /// chain and key (PEM files).
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 /// Parses the process's arguments for the example `name`. `loops` says
@@ -32,7 +38,10 @@ pub fn parse(name: &str, loops: bool) -> Args {
             } else {
                 ""
             };
-            println!("usage: {name} [--port N (default 8080, 0 = any)]{loops_usage}");
+            println!(
+                "usage: {name} [--port N (default 8080, 0 = any)]{loops_usage} \
+                 [--tls-cert FILE --tls-key FILE (HTTPS; needs --features tls)]"
+            );
             std::process::exit(0);
         }
         Err(e) => {
@@ -51,7 +60,9 @@ fn parse_from(
         port: 8080,
         loops: None,
         backend: brisk::Backend::Epoll,
+        tls: None,
     };
+    let (mut cert, mut key) = (None, None);
     let mut args = args.into_iter();
     while let Some(a) = args.next() {
         let (flag, inline) = match a.split_once('=') {
@@ -77,10 +88,18 @@ fn parse_from(
                 let v = value("--backend")?;
                 out.backend = v.parse().map_err(|e| format!("--backend: {e}"))?;
             }
+            "--tls-cert" => cert = Some(std::path::PathBuf::from(value("--tls-cert")?)),
+            "--tls-key" => key = Some(std::path::PathBuf::from(value("--tls-key")?)),
             "--help" | "-h" => return Ok(None),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
+    out.tls = match (cert, key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        (Some(_), None) => return Err("--tls-cert needs --tls-key too".into()),
+        (None, Some(_)) => return Err("--tls-key needs --tls-cert too".into()),
+    };
     Ok(Some(out))
 }
 
@@ -96,6 +115,13 @@ pub fn serve(name: &str, mut builder: brisk::ServerBuilder, args: &Args) -> Exit
         builder = builder.loops(n);
     }
     builder = builder.backend(args.backend);
+    let scheme = match with_tls(name, builder, args) {
+        Ok((b, scheme)) => {
+            builder = b;
+            scheme
+        }
+        Err(code) => return code,
+    };
     // `bind` + `serve_listeners` (to print the address before serving)
     // leave signals alone unless asked: ask, as `listen_and_serve` would.
     builder = builder.handle_signals(true);
@@ -123,7 +149,7 @@ pub fn serve(name: &str, mut builder: brisk::ServerBuilder, args: &Args) -> Exit
         }
     };
     for addr in listeners.iter().filter_map(|l| l.local_addr().ok()) {
-        println!("listening on http://{addr}{origin}");
+        println!("listening on {scheme}://{addr}{origin}");
     }
     match server.serve_listeners(listeners) {
         Ok(()) => ExitCode::SUCCESS,
@@ -132,4 +158,42 @@ pub fn serve(name: &str, mut builder: brisk::ServerBuilder, args: &Args) -> Exit
             ExitCode::FAILURE
         }
     }
+}
+
+/// Applies `--tls-cert`/`--tls-key`: the builder and the URL scheme, or
+/// the exit code for a certificate that cannot be used or a build without
+/// the `tls` feature.
+#[cfg(feature = "tls")]
+fn with_tls(
+    name: &str,
+    builder: brisk::ServerBuilder,
+    args: &Args,
+) -> Result<(brisk::ServerBuilder, &'static str), ExitCode> {
+    let Some((cert, key)) = &args.tls else {
+        return Ok((builder, "http"));
+    };
+    match brisk::TlsConfig::from_pem_files(cert, key) {
+        Ok(tls) => Ok((builder.tls(tls), "https")),
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// Without the `tls` feature: `--tls-cert` is refused, saying how to get it.
+#[cfg(not(feature = "tls"))]
+fn with_tls(
+    name: &str,
+    builder: brisk::ServerBuilder,
+    args: &Args,
+) -> Result<(brisk::ServerBuilder, &'static str), ExitCode> {
+    if args.tls.is_some() {
+        eprintln!(
+            "{name}: --tls-cert/--tls-key need HTTPS support, which this build leaves out; \
+             rebuild with `--features tls` (e.g. cargo run -p brisk --features tls --example {name} -- ...)"
+        );
+        return Err(ExitCode::from(2));
+    }
+    Ok((builder, "http"))
 }

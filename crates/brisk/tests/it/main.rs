@@ -5,6 +5,7 @@ mod inspect;
 #[cfg(feature = "handlers")]
 mod metrics;
 mod shutdown;
+mod tls;
 mod upgrade;
 mod websocket;
 
