@@ -46,18 +46,20 @@ pub(crate) const FORBIDDEN: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// The features that turn HTTPS on, for the steps that check it.
-const TLS_FEATURES: &str = "brisk-server/tls,brisk/tls";
+/// The optional features (HTTPS, the io_uring loop), for the steps that
+/// check them.
+const TLS_FEATURES: &str = "brisk-server/tls,brisk-server/uring,brisk/tls,brisk/uring";
 
 /// The `tls` feature's tests (as `.ci/run` runs them): brisk-server's
-/// suites with TLS, its TLS doc test, the examples over HTTPS.
+/// suites with TLS, its TLS doc test, the examples over HTTPS (with
+/// `uring` too, so the io_uring run reuses the build).
 const TLS_TESTS: &[&[&str]] = &[
     &[
         "test",
         "-p",
         "brisk-server",
         "--features",
-        "tls",
+        "tls,uring",
         "--lib",
         "--test",
         "it",
@@ -69,17 +71,17 @@ const TLS_TESTS: &[&[&str]] = &[
         "-p",
         "brisk-server",
         "--features",
-        "tls",
+        "tls,uring",
         "--doc",
         "tls",
     ],
-    &["build", "-p", "brisk", "--features", "tls", "--examples"],
+    &["build", "-p", "brisk", "--features", "tls,uring", "--examples"],
     &[
         "test",
         "-p",
         "brisk",
         "--features",
-        "tls",
+        "tls,uring",
         "--test",
         "it",
         "tls",
@@ -128,6 +130,8 @@ pub(crate) fn run(ci: &Ci) -> Result<()> {
                     "test",
                     "-p",
                     "brisk-server",
+                    "--features",
+                    "tls,uring",
                     "--test",
                     "it",
                     "--test",
