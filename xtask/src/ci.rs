@@ -75,7 +75,14 @@ const TLS_TESTS: &[&[&str]] = &[
         "--doc",
         "tls",
     ],
-    &["build", "-p", "brisk", "--features", "tls,uring", "--examples"],
+    &[
+        "build",
+        "-p",
+        "brisk",
+        "--features",
+        "tls,uring",
+        "--examples",
+    ],
     &[
         "test",
         "-p",

@@ -61,11 +61,17 @@ pub(crate) const RX_HIGH: usize = 4 * 1024;
 /// the connection. Only a client that sends far ahead of a connection
 /// blocked on its output gets there: the receive is cancelled at
 /// [`RX_HIGH`], but what the kernel delivered before the cancel took effect
-/// (up to the ring's size in one turn) is already here. The epoll loop
-/// leaves such bytes in the socket instead.
-pub(crate) const RX_LIMIT: usize = 256 * 1024;
-/// Capacity a box's buffers keep when it goes back to the spares.
-const KEEP_CAPACITY: usize = 64 * 1024;
+/// is already here, and against a client that never stops sending the
+/// cancel often finds the multishot receive running (`ENOENT`; the loop
+/// asks again, see `UState::recancel`) while the kernel goes on filling
+/// buffers. The epoll loop leaves such bytes in the socket instead, so a
+/// client may write at most this much ahead of a blocked response here
+/// (with 256 KiB, 200 clients that pipeline and never read held 73 to
+/// 154 KiB each; with 64 KiB, 6 KiB).
+pub(crate) const RX_LIMIT: usize = 64 * 1024;
+/// Capacity a box's buffers keep when it goes back to the spares (a
+/// larger one, grown by a large response or held input, is freed).
+const KEEP_CAPACITY: usize = TX_MAX;
 
 /// Where the connection's input comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -676,7 +682,7 @@ impl Transport for UringTransport {
 }
 
 /// Boxes a loop keeps for connections that become busy.
-const MAX_SPARES: usize = 256;
+pub(crate) const MAX_SPARES: usize = 256;
 
 #[cfg(test)]
 mod tests {

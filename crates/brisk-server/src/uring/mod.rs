@@ -335,6 +335,12 @@ struct UState {
     /// Output of closed connections whose send is still with the kernel,
     /// by the send's user data.
     orphans: Vec<(u64, Box<RingBufs>)>,
+    /// Multishot receives that delivered again after their cancel: a
+    /// cancel that finds the request running (it is between its poll and
+    /// its task work) answers `ENOENT` and the receive goes on, so the
+    /// loop asks again with the next submission, until the last
+    /// completion comes.
+    recancel: Vec<u64>,
     /// A parked connection became quiescent: it leaves the ring at once.
     parked_ready: bool,
     /// The loop's index (log lines).
@@ -386,6 +392,7 @@ impl UringLoop {
                 stash: Vec::new(),
                 parked: Vec::new(),
                 orphans: Vec::new(),
+                recancel: Vec::new(),
                 parked_ready: false,
                 idx,
             }),
@@ -559,6 +566,9 @@ impl UState {
             let t = core.shutdown_deadline_ms().saturating_sub(now_ms).max(1);
             timeout = Some(timeout.map_or(t, |x| x.min(t)));
         }
+        for u in std::mem::take(&mut self.recancel) {
+            self.push_cancel(u);
+        }
         let r = match timeout {
             Some(0) => self.ring.submit(),
             None => self.ring.submit_and_wait(1),
@@ -646,6 +656,8 @@ impl UState {
                 );
                 if quiescent(&p.conn) {
                     self.parked_ready = true;
+                } else if kind == K_RECV && cqueue::more(c.flags) {
+                    self.cancel_again(c.ud);
                 }
                 return false;
             }
@@ -677,6 +689,13 @@ impl UState {
             return false;
         };
         apply_to(conn, kind, c, &mut self.bufs, &mut self.spares, true);
+        if kind == K_RECV
+            && conn.io.ring.recv == Recv::Cancelling
+            && cqueue::more(c.flags)
+            && !self.recancel.contains(&c.ud)
+        {
+            self.recancel.push(c.ud);
+        }
         if kind == K_SEND && conn.is_idle() && !conn.may_read() {
             // The answer is out and nothing else waits: no drive needed,
             // only the idle deadline and the box back (saves a drive per
@@ -723,6 +742,9 @@ impl UState {
     /// A completion for a connection that is gone: its buffer goes back,
     /// its output (if it was a send) is freed.
     fn stale(&mut self, kind: u64, c: Cqe) {
+        if kind == K_RECV && cqueue::more(c.flags) {
+            self.cancel_again(c.ud);
+        }
         if kind == K_RECV && c.res > 0 {
             if let Some(bid) = cqueue::buffer_select(c.flags) {
                 self.bufs.recycle(bid);
@@ -733,6 +755,14 @@ impl UState {
                 let (_, mut b) = self.orphans.swap_remove(i);
                 b.reset();
             }
+        }
+    }
+
+    /// Asks the kernel again to cancel receive `u` (see `recancel`).
+    #[cold]
+    fn cancel_again(&mut self, u: u64) {
+        if !self.recancel.contains(&u) {
+            self.recancel.push(u);
         }
     }
 
@@ -854,9 +884,15 @@ impl UState {
             }
             Recv::Armed if ring.input() > RX_HIGH => {
                 // Backpressure: the connection reads slower than the client
-                // sends; the rest waits in the socket.
+                // sends; the rest waits in the socket. Submitted at once (a
+                // system call, on this path only): until the kernel has the
+                // cancel, the multishot receive goes on filling buffers
+                // that the connection would have to hold.
                 ring.recv = Recv::Cancelling;
                 self.push_cancel(ud(K_RECV, idx, generation));
+                if let Err(e) = self.ring.submit() {
+                    debug!("loop {}: io_uring submit (cancel): {e}", self.idx);
+                }
             }
             _ => {}
         }
@@ -936,7 +972,7 @@ impl UState {
                 let u = ud(K_SEND, idx, generation);
                 self.push_cancel(u);
                 self.orphans.push((u, b));
-            } else {
+            } else if self.spares.len() < io::MAX_SPARES {
                 b.reset();
                 self.spares.push(b);
             }
@@ -1023,8 +1059,10 @@ impl UState {
             }
             if let Some(mut b) = conn.io.ring.bufs.take() {
                 if b.input() == 0 && b.out.is_empty() {
-                    b.reset();
-                    self.spares.push(b);
+                    if self.spares.len() < io::MAX_SPARES {
+                        b.reset();
+                        self.spares.push(b);
+                    }
                 } else {
                     conn.io.ring.bufs = Some(b);
                 }
