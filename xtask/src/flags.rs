@@ -206,9 +206,10 @@ server options:
                       shared/peers/setup.sh, nginx when installed, and
                       uring-floor, the io_uring floor built from benches/)
   --backend LIST      brisk's event loops to run, one row each: epoll
-                      (row `brisk`), uring (row `brisk-uring`; falls back
-                      to epoll where io_uring is unavailable) or
-                      epoll,uring (default)
+                      (row `brisk`, the default build), uring (row
+                      `brisk-uring`, hello built with --features uring;
+                      falls back to epoll where io_uring is unavailable)
+                      or epoll,uring (default)
   --scenarios LIST    scenarios to run, comma-separated (default: all):
                         plain      --connections keep-alive connections
                         pipelined  the same, --depth requests per write

@@ -4,7 +4,8 @@
 //! The io_uring loop (`uring/`) is compiled only with the cargo feature
 //! `uring`: its connections are a second instantiation of the connection
 //! state machine, and with it in the binary LLVM inlines less of the epoll
-//! loop's (about +6% instructions per request, see docs/BENCHMARKS.md).
+//! loop's (+10% instructions per pipelined request, +4% plain; see
+//! docs/BENCHMARKS.md).
 //! Without the feature, [`Backend::Uring`] falls back to epoll with a log
 //! line, as it does where the kernel lacks or forbids io_uring.
 //!

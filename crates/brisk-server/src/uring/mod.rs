@@ -1412,6 +1412,21 @@ fn quiescent(conn: &UringConn) -> bool {
 mod tests {
     use super::*;
 
+    /// As on epoll: an idle connection is its boxed `Conn` (plus malloc's
+    /// 16-byte header, no `RingBufs` box: it went back to the spares) and
+    /// its slab slot, at most 256 bytes of user memory.
+    #[test]
+    fn idle_connection_fits_in_256_bytes() {
+        let conn = std::mem::size_of::<UringConn>();
+        let slot = std::mem::size_of::<crate::slab::Slot<UringConn>>();
+        assert!(
+            conn + 16 + slot <= 256,
+            "Conn {conn} + malloc 16 + Slot {slot} > 256 (transport {}, epoll conn {})",
+            std::mem::size_of::<UringTransport>(),
+            std::mem::size_of::<crate::event_loop::TcpConn>()
+        );
+    }
+
     #[test]
     fn user_data_round_trips() {
         let u = ud(K_SEND, 12345, 0xFFFF_FFFF);
