@@ -72,8 +72,17 @@ pub(crate) fn run(opts: &ServerOptions, place: &Place<'_>) -> Result<String> {
     let _ = writeln!(
         md,
         "wrk -t1 -c{} -d{secs}s over HTTPS (TLS 1.3, ECDSA P-256 certificate made by openssl); \
-         one measurement per server.\n",
-        opts.connections
+         {}.\n",
+        opts.connections,
+        if opts.rounds > 1 {
+            format!(
+                "keep-alive and handshake runs alternate {} times per server, each cell the \
+                 median round",
+                opts.rounds
+            )
+        } else {
+            "one measurement per server".to_owned()
+        }
     );
     if find_program("wrk").is_none() {
         md.push_str("Not run: wrk is not installed (shared/peers/setup.sh installs it).\n");
@@ -223,10 +232,19 @@ fn measure(
             )
             .context("warm-up")?;
         }
-        let (keepalive, keepalive_cpu_us) =
-            timed(&server, || wrk(place, port, opts.connections, secs, false))?;
-        let (handshakes, handshake_cpu_us) =
-            timed(&server, || wrk(place, port, opts.connections, secs, true))?;
+        // `--rounds`: keep-alive and handshakes alternate, each the median
+        // round (by requests/s, with that round's CPU time).
+        let (mut ka, mut hs) = (Vec::new(), Vec::new());
+        for _ in 0..opts.rounds.max(1) {
+            ka.push(timed(&server, || {
+                wrk(place, port, opts.connections, secs, false)
+            })?);
+            hs.push(timed(&server, || {
+                wrk(place, port, opts.connections, secs, true)
+            })?);
+        }
+        let (keepalive, keepalive_cpu_us) = median_round(ka);
+        let (handshakes, handshake_cpu_us) = median_round(hs);
         let stalled = stall(port)?;
         let under_stall = wrk(place, port, opts.connections, secs, false)?;
         thread::sleep(STALL_WAIT);
@@ -247,6 +265,14 @@ fn measure(
         eprintln!("tls bench: {name}: {e:#}");
         format!("{e:#}").lines().next().unwrap_or("").to_owned()
     })
+}
+
+/// The median of `rounds` by requests/s (the upper one of an even count),
+/// with that round's CPU µs. `rounds` is not empty.
+fn median_round(mut rounds: Vec<(Outcome, f64)>) -> (Outcome, f64) {
+    rounds.sort_by(|a, b| a.0.rps.total_cmp(&b.0.rps));
+    let mid = rounds.len() / 2;
+    rounds.swap_remove(mid)
 }
 
 /// Runs `load` and returns its outcome with the server's CPU µs per request.
