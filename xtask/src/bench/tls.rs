@@ -3,6 +3,9 @@
 //! (one worker, TLS on the same certificate), loaded by wrk (the only
 //! generator here that speaks TLS), pinned and confined like the matrix:
 //!
+//! Servers: brisk, nginx, and hyper over tokio-rustls (benches/peers/
+//! hyper-tls, built here; not in the shared peers kit).
+//!
 //! - keep-alive: `--connections` connections, requests back to back;
 //! - handshakes: `Connection: close`, so every request is a new connection
 //!   and a full handshake (wrk does not resume sessions);
@@ -132,12 +135,46 @@ pub(crate) fn run(opts: &ServerOptions, place: &Place<'_>) -> Result<String> {
             None => Err("nginx is not installed".to_owned()),
         },
     });
+    rows.push(Row {
+        name: "hyper + tokio-rustls",
+        result: match build_hyper_tls(&dir) {
+            Ok(exe) => measure(opts, place, "hyper-tls", |port| {
+                let mut cmd = Command::new(&exe);
+                cmd.args(["--port", &port.to_string(), "--tls-cert"])
+                    .arg(&cert)
+                    .arg("--tls-key")
+                    .arg(&key);
+                Ok(cmd)
+            }),
+            Err(e) => Err(format!("not built: {e:#}")),
+        },
+    });
     md.push_str(&table(opts, &rows));
     md.push_str(
-        "\nhyper with tokio-rustls is not in the peers kit and is not run. \
+        "\nhyper + tokio-rustls: benches/peers/hyper-tls (hyper 1, tokio current-thread \
+         runtime, tokio-rustls with ring, a 10 s handshake timeout as brisk's). \
          CPU µs: the server's CPU time (user + system) per request or handshake.\n",
     );
     Ok(md)
+}
+
+/// Builds the hyper + tokio-rustls peer (benches/peers/hyper-tls, a crate
+/// of its own outside the workspace) into its own target directory and
+/// copies it to `dir`.
+fn build_hyper_tls(dir: &Path) -> Result<PathBuf> {
+    let manifest = crate::project_root().join("benches/peers/hyper-tls/Cargo.toml");
+    let target = target_dir()?.join("peers/hyper-tls");
+    run_cmd(
+        cargo()
+            .args(["build", "--release", "--locked", "--manifest-path"])
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(&target),
+    )?;
+    let built = target.join("release/hyper-tls-peer");
+    let exe = dir.join("hyper-tls-peer");
+    fs::copy(&built, &exe).with_context(|| format!("copying {}", built.display()))?;
+    Ok(exe)
 }
 
 /// `cargo build --release -p brisk --features tls --example hello`, copied
