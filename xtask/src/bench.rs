@@ -4,6 +4,7 @@
 mod abuse;
 mod files;
 mod idle;
+mod instr;
 mod load;
 mod micro;
 mod procs;
@@ -33,6 +34,7 @@ pub(crate) fn run(bench: &Bench) -> Result<()> {
             BenchName::Server => server::run(&bench.server),
             BenchName::Abuse => abuse::run(&bench.abuse_args),
             BenchName::Files => files::run(&bench.server),
+            BenchName::Instr => instr::run(),
         };
         if let Err(e) = result {
             // With several benches, report and go on; the exit code still fails.
@@ -55,6 +57,7 @@ impl BenchName {
             BenchName::Server => "server",
             BenchName::Abuse => "abuse",
             BenchName::Files => "files",
+            BenchName::Instr => "instr",
         }
     }
 }

@@ -48,6 +48,7 @@ pub(crate) enum BenchName {
     Server,
     Abuse,
     Files,
+    Instr,
 }
 
 /// Options of the end-to-end `server` bench.
@@ -193,6 +194,10 @@ names (none = all):
            keep-alive; req/s, CPU/request, ratios to nginx (--duration,
            --warmup, --connections, --rounds apply); not part of the
            default set; writes target/bench/files.md
+  instr    instructions per request of `hello` (1 loop) under callgrind,
+           pipelined and plain: steady enough to judge a hot-path change
+           on a busy machine; needs valgrind; not part of the default
+           set; writes target/bench/instr.md
 
 server options:
   --duration SECS     measured seconds per scenario (default 5)
@@ -410,7 +415,7 @@ fn parse_bench(args: Vec<String>) -> Result<Command> {
 }
 
 fn bench_name(name: &str) -> Result<BenchName> {
-    let available = "available: buf, parse, pool, server, abuse, files";
+    let available = "available: buf, parse, pool, server, abuse, files, instr";
     Ok(match name {
         "buf" => BenchName::Buf,
         "parse" => BenchName::Parse,
@@ -418,6 +423,7 @@ fn bench_name(name: &str) -> Result<BenchName> {
         "server" => BenchName::Server,
         "abuse" => BenchName::Abuse,
         "files" => BenchName::Files,
+        "instr" => BenchName::Instr,
         other => bail!("unknown bench `{other}` ({available})"),
     })
 }
@@ -669,7 +675,7 @@ mod tests {
     fn bench_errors_list_what_is_available() {
         assert_eq!(
             err("bench nope"),
-            "unknown bench `nope` (available: buf, parse, pool, server, abuse, files)"
+            "unknown bench `nope` (available: buf, parse, pool, server, abuse, files, instr)"
         );
         assert!(err("bench --peers nginx2").contains("unknown peer `nginx2`"));
         assert!(err("bench --duration 0").contains("at least 0.1 seconds"));
