@@ -62,6 +62,22 @@ impl BenchName {
     }
 }
 
+/// Builds a binary of the `brisk-benches` package (`brisk-load`,
+/// `brisk-abuse`, the floors) in release mode; returns its path.
+pub(crate) fn build_bench_bin(bin: &str) -> Result<std::path::PathBuf> {
+    use anyhow::Context as _;
+    crate::run_cmd(crate::cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "brisk-benches",
+        "--bin",
+        bin,
+    ]))
+    .with_context(|| format!("building {bin}"))?;
+    Ok(crate::target_dir()?.join("release").join(bin))
+}
+
 /// Nanoseconds with precision that suits their size: `4.56`, `12.3`, `1234`.
 pub(crate) fn fmt_ns(ns: f64) -> String {
     if ns < 10.0 {

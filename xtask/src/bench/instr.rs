@@ -44,18 +44,9 @@ pub(crate) fn run() -> Result<()> {
         md.push_str("Not run: valgrind (with callgrind_control) is not installed.\n");
         return finish(&out_dir, &md);
     };
-    run_cmd(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "brisk-benches",
-        "--bin",
-        "brisk-load",
-    ]))
-    .context("building the load generator")?;
+    let load = super::build_bench_bin("brisk-load")?;
     run_cmd(cargo().args(["build", "--release", "-p", "brisk", "--example", "hello"]))
         .context("building the hello example")?;
-    let load = target.join("release/brisk-load");
     let hello = target.join("release/examples/hello");
     let work = target.join("xtask-bench/instr");
     fs::create_dir_all(&work)?;
