@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use brisk_http::{ProxyAddresses, ProxyCommand, ProxyHeader, ProxyTransport, ProxyVersion};
-use brisk_server::{ConfigError, ConnState, ProxyPolicy, Server};
+use brisk_server::{ConfigError, ConnState, ProxyPolicy, Server, ServerBuilder};
 
 use crate::support::{Client, TestServer};
 
@@ -316,22 +316,43 @@ fn a_policy_trusting_nobody_is_refused() {
     assert!(err.to_string().contains("ProxyPolicy::trust"));
 }
 
+/// A server on two listeners, A and B, whose policy (trusting this host)
+/// covers A only; its handler answers with the client's address.
+struct TwoListeners {
+    a: SocketAddr,
+    b: SocketAddr,
+    stop: brisk_server::ShutdownHandle,
+    thread: std::thread::JoinHandle<Result<(), brisk_server::ServeError>>,
+}
+
+impl TwoListeners {
+    fn start(configure: impl FnOnce(ServerBuilder) -> ServerBuilder) -> TwoListeners {
+        let la = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let lb = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (a, b) = (la.local_addr().unwrap(), lb.local_addr().unwrap());
+        let builder = Server::builder()
+            .handler(|ctx| {
+                let who = ctx.remote_addr().to_string();
+                ctx.set_body(who.as_bytes());
+            })
+            .loops(1)
+            .proxy_protocol(trust_local().on_port(a.port()));
+        let server = configure(builder).build().unwrap();
+        let stop = server.shutdown_handle();
+        let thread = std::thread::spawn(move || server.serve_listeners(vec![la, lb]));
+        TwoListeners { a, b, stop, thread }
+    }
+
+    fn stop(self) {
+        self.stop.shutdown();
+        self.thread.join().unwrap().unwrap();
+    }
+}
+
 #[test]
 fn a_policy_covers_only_the_listeners_on_its_ports() {
-    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let (addr_a, addr_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
-    let server = Server::builder()
-        .handler(|ctx| {
-            let who = ctx.remote_addr().to_string();
-            ctx.set_body(who.as_bytes());
-        })
-        .loops(1)
-        .proxy_protocol(trust_local().on_port(addr_a.port()))
-        .build()
-        .unwrap();
-    let stop = server.shutdown_handle();
-    let t = std::thread::spawn(move || server.serve_listeners(vec![a, b]));
+    let srv = TwoListeners::start(|b| b);
+    let (addr_a, addr_b) = (srv.a, srv.b);
 
     // Port A: the header is required and sets the address.
     let mut c = Client::connect(addr_a);
@@ -349,8 +370,7 @@ fn a_policy_covers_only_the_listeners_on_its_ports() {
     c.send(&[V1, GET].concat());
     assert_eq!(c.read_response().status, 400);
 
-    stop.shutdown();
-    t.join().unwrap().unwrap();
+    srv.stop();
 }
 
 #[test]
@@ -374,18 +394,8 @@ fn a_policy_on_a_port_nothing_listens_on_is_refused_at_serve() {
 
 #[test]
 fn an_uncovered_listener_counts_the_peer_against_the_per_ip_limit() {
-    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let (addr_a, addr_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
-    let server = Server::builder()
-        .handler(|ctx| ctx.set_body(b"ok"))
-        .loops(1)
-        .max_conns_per_ip(1)
-        .proxy_protocol(trust_local().on_port(addr_a.port()))
-        .build()
-        .unwrap();
-    let stop = server.shutdown_handle();
-    let t = std::thread::spawn(move || server.serve_listeners(vec![a, b]));
+    let srv = TwoListeners::start(|b| b.max_conns_per_ip(1));
+    let (addr_a, addr_b) = (srv.a, srv.b);
 
     // Port B serves the trusted peer as itself: its own address is the key.
     let mut first = Client::connect(addr_b);
@@ -406,6 +416,5 @@ fn an_uncovered_listener_counts_the_peer_against_the_per_ip_limit() {
     });
     assert!(ok, "the peer's address was not released at close");
 
-    stop.shutdown();
-    t.join().unwrap().unwrap();
+    srv.stop();
 }
