@@ -34,7 +34,7 @@ pub(crate) fn run(bench: &Bench) -> Result<()> {
             BenchName::Server => server::run(&bench.server),
             BenchName::Abuse => abuse::run(&bench.abuse_args),
             BenchName::Files => files::run(&bench.server),
-            BenchName::Instr => instr::run(),
+            BenchName::Instr => instr::run(bench.base.as_deref()),
         };
         if let Err(e) = result {
             // With several benches, report and go on; the exit code still fails.

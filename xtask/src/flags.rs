@@ -37,6 +37,8 @@ pub(crate) struct Bench {
     pub(crate) server: ServerOptions,
     /// Arguments after `abuse`, parsed by the abuse bench itself.
     pub(crate) abuse_args: Vec<String>,
+    /// `--base REV`: the `instr` bench also measures this revision.
+    pub(crate) base: Option<String>,
 }
 
 /// A bench `cargo xtask bench` can run.
@@ -197,7 +199,9 @@ names (none = all):
   instr    instructions per request of `hello` (1 loop) under callgrind,
            pipelined and plain: steady enough to judge a hot-path change
            on a busy machine; needs valgrind; not part of the default
-           set; writes target/bench/instr.md
+           set; writes target/bench/instr.md. `--base REV` also builds
+           git revision REV (in a worktree under target/) and measures
+           it in the same run, with the differences
 
 server options:
   --duration SECS     measured seconds per scenario (default 5)
@@ -341,6 +345,7 @@ fn parse_bench(args: Vec<String>) -> Result<Command> {
         rounds: 1,
     };
     let mut abuse_args = Vec::new();
+    let mut base = None;
     let mut args = Args::new(args, "bench");
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -367,6 +372,7 @@ fn parse_bench(args: Vec<String>) -> Result<Command> {
                     bail!("bad --idle-conns `{value}`: at most 1000000");
                 }
             }
+            "--base" => base = Some(args.value("--base")?),
             "--rounds" => {
                 let value = args.value("--rounds")?;
                 server.rounds = count(&value, "--rounds")?;
@@ -407,10 +413,14 @@ fn parse_bench(args: Vec<String>) -> Result<Command> {
             BenchName::Server,
         ];
     }
+    if base.is_some() && !names.contains(&BenchName::Instr) {
+        bail!("--base REV is an option of the instr bench: `cargo xtask bench instr --base REV`");
+    }
     Ok(Command::Bench(Bench {
         names,
         server,
         abuse_args,
+        base,
     }))
 }
 
@@ -669,6 +679,16 @@ mod tests {
         };
         assert_eq!(b.names, vec![BenchName::Parse, BenchName::Abuse]);
         assert_eq!(b.abuse_args, ["--clients", "10", "x"]);
+    }
+
+    #[test]
+    fn base_belongs_to_instr() {
+        let Command::Bench(b) = parse_str("bench instr --base HEAD~3").unwrap() else {
+            panic!("not a bench");
+        };
+        assert_eq!(b.names, vec![BenchName::Instr]);
+        assert_eq!(b.base.as_deref(), Some("HEAD~3"));
+        assert!(err("bench server --base main").contains("cargo xtask bench instr --base REV"));
     }
 
     #[test]

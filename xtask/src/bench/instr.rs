@@ -10,6 +10,10 @@
 //! `callgrind_control -d`; the dump's total instructions divided by the
 //! requests. libc is included, the kernel is not.
 //!
+//! With `--base REV` the bench also builds `hello` at git revision REV (a
+//! worktree in `target/xtask-bench/instr/base-tree`, its own target
+//! directory) and measures both in the same run, printing the change.
+//!
 //! Writes `target/bench/instr.md` and prints it. Without valgrind the bench
 //! says so and succeeds (valgrind is not needed by the tests).
 
@@ -33,7 +37,7 @@ const WARMUP: u64 = 4_000;
 /// Connections of every load.
 const CONNS: usize = 20;
 
-pub(crate) fn run() -> Result<()> {
+pub(crate) fn run(base: Option<&str>) -> Result<()> {
     let target = target_dir()?;
     let out_dir = target.join("bench");
     fs::create_dir_all(&out_dir)?;
@@ -50,25 +54,121 @@ pub(crate) fn run() -> Result<()> {
     let hello = target.join("release/examples/hello");
     let work = target.join("xtask-bench/instr");
     fs::create_dir_all(&work)?;
+    let base = match base {
+        Some(rev) => Some((rev, build_base(rev, &work)?)),
+        None => None,
+    };
 
     let _ = writeln!(
         md,
         "`hello --loops 1` under callgrind; brisk-load -c {CONNS}, {WARMUP} warm-up requests \
          not counted. User space (libc included), not the kernel.\n"
     );
-    md.push_str("| load | requests | instructions | per request |\n|---|---|---|---|\n");
+    match &base {
+        None => {
+            md.push_str("| load | requests | instructions | per request |\n|---|---|---|---|\n")
+        }
+        Some((rev, _)) => {
+            let _ = writeln!(
+                md,
+                "| load | requests | per request at `{rev}` | per request, this tree | change |\n\
+                 |---|---|---|---|---|"
+            );
+        }
+    }
     for (name, depth, requests) in LOADS {
-        let total = measure(
-            &valgrind, &control, &hello, &load, &work, name, depth, requests,
-        )
-        .with_context(|| format!("the {name} load"))?;
-        let _ = writeln!(
-            md,
-            "| {name} (-p {depth}) | {requests} | {total} | **{}** |",
-            total / requests
-        );
+        let count = |exe: &Path, tag: &str| {
+            measure(
+                &valgrind,
+                &control,
+                exe,
+                &load,
+                &work,
+                &format!("{name}{tag}"),
+                depth,
+                requests,
+            )
+            .with_context(|| format!("the {name} load ({})", exe.display()))
+        };
+        let this = count(&hello, "")?;
+        match &base {
+            None => {
+                let _ = writeln!(
+                    md,
+                    "| {name} (-p {depth}) | {requests} | {this} | **{}** |",
+                    this / requests
+                );
+            }
+            Some((_, base_exe)) => {
+                let then = count(base_exe, "-base")?;
+                let (a, b) = (then / requests, this / requests);
+                let _ = writeln!(
+                    md,
+                    "| {name} (-p {depth}) | {requests} | {a} | {b} | **{:+}** ({:+.1}%) |",
+                    b as i64 - a as i64,
+                    (this as f64 / then as f64 - 1.0) * 100.0
+                );
+            }
+        }
     }
     finish(&out_dir, &md)
+}
+
+/// Builds `hello` at git revision `rev` in a worktree under `work` (made
+/// once, then moved to `rev`), with a target directory of its own; returns
+/// a copy of the binary.
+fn build_base(rev: &str, work: &Path) -> Result<PathBuf> {
+    let root = crate::project_root();
+    let git = |args: &[&str]| -> Result<String> {
+        let mut cmd = Command::new("git");
+        cmd.current_dir(&root).args(args);
+        let out = cmd
+            .output()
+            .with_context(|| format!("cannot run `{}`", show(&cmd)))?;
+        if !out.status.success() {
+            bail!(
+                "`{}` failed: {}",
+                show(&cmd),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "--verify", &format!("{rev}^{{commit}}")])
+        .with_context(|| format!("--base {rev}: not a revision of this repository"))?;
+    let tree = work.join("base-tree");
+    let tree_s = tree.to_string_lossy().into_owned();
+    if tree.join(".git").exists() {
+        let mut cmd = Command::new("git");
+        cmd.current_dir(&tree)
+            .args(["checkout", "--quiet", "--detach", "--force", &commit]);
+        run_cmd(&mut cmd)?;
+    } else {
+        // A worktree left registered by a removed target directory.
+        git(&["worktree", "prune"])?;
+        git(&["worktree", "add", "--detach", &tree_s, &commit])?;
+    }
+    let target = work.join("base-target");
+    run_cmd(
+        cargo()
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "brisk",
+                "--example",
+                "hello",
+                "--manifest-path",
+            ])
+            .arg(tree.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target),
+    )
+    .with_context(|| format!("building hello at {rev} ({commit})"))?;
+    let exe = work.join("hello-base");
+    fs::copy(target.join("release/examples/hello"), &exe)
+        .with_context(|| format!("copying hello at {rev}"))?;
+    Ok(exe)
 }
 
 fn finish(out_dir: &Path, md: &str) -> Result<()> {
