@@ -4,6 +4,7 @@
 mod abuse;
 mod files;
 mod idle;
+mod instr;
 mod load;
 mod micro;
 mod procs;
@@ -33,6 +34,7 @@ pub(crate) fn run(bench: &Bench) -> Result<()> {
             BenchName::Server => server::run(&bench.server),
             BenchName::Abuse => abuse::run(&bench.abuse_args),
             BenchName::Files => files::run(&bench.server),
+            BenchName::Instr => instr::run(bench.base.as_deref()),
         };
         if let Err(e) = result {
             // With several benches, report and go on; the exit code still fails.
@@ -55,8 +57,25 @@ impl BenchName {
             BenchName::Server => "server",
             BenchName::Abuse => "abuse",
             BenchName::Files => "files",
+            BenchName::Instr => "instr",
         }
     }
+}
+
+/// Builds a binary of the `brisk-benches` package (`brisk-load`,
+/// `brisk-abuse`, the floors) in release mode; returns its path.
+pub(crate) fn build_bench_bin(bin: &str) -> Result<std::path::PathBuf> {
+    use anyhow::Context as _;
+    crate::run_cmd(crate::cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "brisk-benches",
+        "--bin",
+        bin,
+    ]))
+    .with_context(|| format!("building {bin}"))?;
+    Ok(crate::target_dir()?.join("release").join(bin))
 }
 
 /// Nanoseconds with precision that suits their size: `4.56`, `12.3`, `1234`.

@@ -37,6 +37,8 @@ pub(crate) struct Bench {
     pub(crate) server: ServerOptions,
     /// Arguments after `abuse`, parsed by the abuse bench itself.
     pub(crate) abuse_args: Vec<String>,
+    /// `--base REV`: the `instr` bench also measures this revision.
+    pub(crate) base: Option<String>,
 }
 
 /// A bench `cargo xtask bench` can run.
@@ -48,6 +50,7 @@ pub(crate) enum BenchName {
     Server,
     Abuse,
     Files,
+    Instr,
 }
 
 /// Options of the end-to-end `server` bench.
@@ -195,6 +198,12 @@ names (none = all):
            keep-alive; req/s, CPU/request, ratios to nginx (--duration,
            --warmup, --connections, --rounds apply); not part of the
            default set; writes target/bench/files.md
+  instr    instructions per request of `hello` (1 loop) under callgrind,
+           pipelined and plain: steady enough to judge a hot-path change
+           on a busy machine; needs valgrind; not part of the default
+           set; writes target/bench/instr.md. `--base REV` also builds
+           git revision REV (in a worktree under target/) and measures
+           it in the same run, with the differences
 
 server options:
   --duration SECS     measured seconds per scenario (default 5)
@@ -345,6 +354,7 @@ fn parse_bench(args: Vec<String>) -> Result<Command> {
         backends: vec!["epoll".to_owned(), "uring".to_owned()],
     };
     let mut abuse_args = Vec::new();
+    let mut base = None;
     let mut args = Args::new(args, "bench");
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -372,6 +382,7 @@ fn parse_bench(args: Vec<String>) -> Result<Command> {
                     bail!("bad --idle-conns `{value}`: at most 1000000");
                 }
             }
+            "--base" => base = Some(args.value("--base")?),
             "--rounds" => {
                 let value = args.value("--rounds")?;
                 server.rounds = count(&value, "--rounds")?;
@@ -412,15 +423,19 @@ fn parse_bench(args: Vec<String>) -> Result<Command> {
             BenchName::Server,
         ];
     }
+    if base.is_some() && !names.contains(&BenchName::Instr) {
+        bail!("--base REV is an option of the instr bench: `cargo xtask bench instr --base REV`");
+    }
     Ok(Command::Bench(Bench {
         names,
         server,
         abuse_args,
+        base,
     }))
 }
 
 fn bench_name(name: &str) -> Result<BenchName> {
-    let available = "available: buf, parse, pool, server, abuse, files";
+    let available = "available: buf, parse, pool, server, abuse, files, instr";
     Ok(match name {
         "buf" => BenchName::Buf,
         "parse" => BenchName::Parse,
@@ -428,6 +443,7 @@ fn bench_name(name: &str) -> Result<BenchName> {
         "server" => BenchName::Server,
         "abuse" => BenchName::Abuse,
         "files" => BenchName::Files,
+        "instr" => BenchName::Instr,
         other => bail!("unknown bench `{other}` ({available})"),
     })
 }
@@ -704,10 +720,20 @@ mod tests {
     }
 
     #[test]
+    fn base_belongs_to_instr() {
+        let Command::Bench(b) = parse_str("bench instr --base HEAD~3").unwrap() else {
+            panic!("not a bench");
+        };
+        assert_eq!(b.names, vec![BenchName::Instr]);
+        assert_eq!(b.base.as_deref(), Some("HEAD~3"));
+        assert!(err("bench server --base main").contains("cargo xtask bench instr --base REV"));
+    }
+
+    #[test]
     fn bench_errors_list_what_is_available() {
         assert_eq!(
             err("bench nope"),
-            "unknown bench `nope` (available: buf, parse, pool, server, abuse, files)"
+            "unknown bench `nope` (available: buf, parse, pool, server, abuse, files, instr)"
         );
         assert!(err("bench --peers nginx2").contains("unknown peer `nginx2`"));
         assert!(err("bench --duration 0").contains("at least 0.1 seconds"));

@@ -435,7 +435,9 @@ impl ServerBuilder {
     /// connection from a peer the policy trusts, and serves it as coming
     /// from the client address the header gives (`ctx.remote_addr()`,
     /// the connection-state hook, `max_conns_per_ip`). Applies to every
-    /// listener; off by default. See [`ProxyPolicy`](crate::ProxyPolicy)
+    /// listener, or to those on the ports named with
+    /// [`ProxyPolicy::on_port`](crate::ProxyPolicy::on_port); off by
+    /// default. See [`ProxyPolicy`](crate::ProxyPolicy)
     /// for the trust rule.
     ///
     /// For such a connection the header and the first request byte must

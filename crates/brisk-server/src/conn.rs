@@ -59,6 +59,11 @@ use crate::transport::Transport;
 /// quantum of a few tens of microseconds, and one loop shared with 2000 of
 /// them still answers a polite client within milliseconds.
 const MAX_TURNS: usize = 2;
+
+/// Most empty pieces a pull producer may give in one pump before the
+/// connection yields to the loop (a producer with nothing to give yet
+/// would otherwise hold the loop forever).
+const MAX_EMPTY_PIECES: u32 = 64;
 /// How long a closing connection keeps discarding input after its last
 /// response, so the client reads that response instead of a reset.
 const LINGER_MS: u64 = 2_000;
@@ -1803,6 +1808,7 @@ fn pull(
     w: &mut ByteBuffer,
     piece: &mut ByteBuffer,
 ) -> Result<Pumped, &'static str> {
+    let mut empty = 0;
     while room > 0 {
         piece.reset();
         let mut bw = BodyWriter::new(piece);
@@ -1820,6 +1826,17 @@ fn pull(
             }
             piece.reset();
             return Ok(Pumped::Ended);
+        }
+        if piece.is_empty() {
+            // Nothing this time (a compressor that buffers gives many such
+            // pieces in a row; a producer with nothing yet, only these):
+            // after a few, yield to the loop (the connection comes back
+            // after MAX_TURNS, behind the others) instead of calling it
+            // again here forever.
+            empty += 1;
+            if empty == MAX_EMPTY_PIECES {
+                break;
+            }
         }
     }
     piece.reset();

@@ -704,6 +704,15 @@ impl<'a> RequestCtx<'a> {
     /// the last piece. The body is sent chunked. Any body set before is
     /// dropped; a HEAD request gets the head only.
     ///
+    /// The producer runs on the event loop and must not wait. One that
+    /// returns `true` without writing is called again soon: after 64 such
+    /// calls in a row the connection yields, the loop serves the others,
+    /// and then it calls the producer again. So it never stalls the loop,
+    /// but it keeps a core busy while it has nothing to give. For data
+    /// that arrives later (a relayed upstream, events) use
+    /// [`body_sender`](Self::body_sender), which wakes the connection only
+    /// when there is something to send.
+    ///
     /// ```
     /// # fn h(ctx: &mut brisk_server::RequestCtx<'_>) {
     /// let mut left = 1000;

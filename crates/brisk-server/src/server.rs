@@ -303,6 +303,21 @@ impl Server {
         for s in &socks {
             s.set_nonblocking(true).map_err(ServeError::Setup)?;
         }
+        if let Some(policy) = &core.cfg.proxy {
+            let ports: Vec<u16> = socks
+                .iter()
+                .filter_map(|s| Some(s.local_addr().ok()?.as_socket()?.port()))
+                .collect();
+            if let Some(p) = policy.ports().iter().find(|p| !ports.contains(p)) {
+                return Err(ServeError::Setup(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "proxy_protocol: the policy names port {p} (ProxyPolicy::on_port), \
+                         but no listener is bound to it (listening on ports {ports:?})"
+                    ),
+                )));
+            }
+        }
         let socks: Vec<Arc<Socket>> = socks.into_iter().map(Arc::new).collect();
         let own = socks.len() == n && n > 1;
         let uring = crate::backend::wanted(core);

@@ -32,18 +32,9 @@ struct Cell {
 
 pub(crate) fn run(opts: &ServerOptions) -> Result<()> {
     let target = target_dir()?;
-    run_cmd(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "brisk-benches",
-        "--bin",
-        "brisk-load",
-    ]))
-    .context("building the load generator")?;
+    let load = super::build_bench_bin("brisk-load")?;
     run_cmd(cargo().args(["build", "--release", "-p", "brisk", "--example", "files"]))
         .context("building the files example")?;
-    let load = target.join("release/brisk-load");
     let brisk_bin = target.join("release/examples/files");
 
     let dir = TempDir::new()?;

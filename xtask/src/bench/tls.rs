@@ -3,6 +3,9 @@
 //! (one worker, TLS on the same certificate), loaded by wrk (the only
 //! generator here that speaks TLS), pinned and confined like the matrix:
 //!
+//! Servers: brisk, nginx, and hyper over tokio-rustls (benches/peers/
+//! hyper-tls, built here; not in the shared peers kit).
+//!
 //! - keep-alive: `--connections` connections, requests back to back;
 //! - handshakes: `Connection: close`, so every request is a new connection
 //!   and a full handshake (wrk does not resume sessions);
@@ -72,8 +75,17 @@ pub(crate) fn run(opts: &ServerOptions, place: &Place<'_>) -> Result<String> {
     let _ = writeln!(
         md,
         "wrk -t1 -c{} -d{secs}s over HTTPS (TLS 1.3, ECDSA P-256 certificate made by openssl); \
-         one measurement per server.\n",
-        opts.connections
+         {}.\n",
+        opts.connections,
+        if opts.rounds > 1 {
+            format!(
+                "keep-alive and handshake runs alternate {} times per server, each cell the \
+                 median round",
+                opts.rounds
+            )
+        } else {
+            "one measurement per server".to_owned()
+        }
     );
     if find_program("wrk").is_none() {
         md.push_str("Not run: wrk is not installed (shared/peers/setup.sh installs it).\n");
@@ -123,12 +135,46 @@ pub(crate) fn run(opts: &ServerOptions, place: &Place<'_>) -> Result<String> {
             None => Err("nginx is not installed".to_owned()),
         },
     });
+    rows.push(Row {
+        name: "hyper + tokio-rustls",
+        result: match build_hyper_tls(&dir) {
+            Ok(exe) => measure(opts, place, "hyper-tls", |port| {
+                let mut cmd = Command::new(&exe);
+                cmd.args(["--port", &port.to_string(), "--tls-cert"])
+                    .arg(&cert)
+                    .arg("--tls-key")
+                    .arg(&key);
+                Ok(cmd)
+            }),
+            Err(e) => Err(format!("not built: {e:#}")),
+        },
+    });
     md.push_str(&table(opts, &rows));
     md.push_str(
-        "\nhyper with tokio-rustls is not in the peers kit and is not run. \
+        "\nhyper + tokio-rustls: benches/peers/hyper-tls (hyper 1, tokio current-thread \
+         runtime, tokio-rustls with ring, a 10 s handshake timeout as brisk's). \
          CPU µs: the server's CPU time (user + system) per request or handshake.\n",
     );
     Ok(md)
+}
+
+/// Builds the hyper + tokio-rustls peer (benches/peers/hyper-tls, a crate
+/// of its own outside the workspace) into its own target directory and
+/// copies it to `dir`.
+fn build_hyper_tls(dir: &Path) -> Result<PathBuf> {
+    let manifest = crate::project_root().join("benches/peers/hyper-tls/Cargo.toml");
+    let target = target_dir()?.join("peers/hyper-tls");
+    run_cmd(
+        cargo()
+            .args(["build", "--release", "--locked", "--manifest-path"])
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(&target),
+    )?;
+    let built = target.join("release/hyper-tls-peer");
+    let exe = dir.join("hyper-tls-peer");
+    fs::copy(&built, &exe).with_context(|| format!("copying {}", built.display()))?;
+    Ok(exe)
 }
 
 /// `cargo build --release -p brisk --features tls --example hello`, copied
@@ -223,10 +269,19 @@ fn measure(
             )
             .context("warm-up")?;
         }
-        let (keepalive, keepalive_cpu_us) =
-            timed(&server, || wrk(place, port, opts.connections, secs, false))?;
-        let (handshakes, handshake_cpu_us) =
-            timed(&server, || wrk(place, port, opts.connections, secs, true))?;
+        // `--rounds`: keep-alive and handshakes alternate, each the median
+        // round (by requests/s, with that round's CPU time).
+        let (mut ka, mut hs) = (Vec::new(), Vec::new());
+        for _ in 0..opts.rounds.max(1) {
+            ka.push(timed(&server, || {
+                wrk(place, port, opts.connections, secs, false)
+            })?);
+            hs.push(timed(&server, || {
+                wrk(place, port, opts.connections, secs, true)
+            })?);
+        }
+        let (keepalive, keepalive_cpu_us) = median_round(ka);
+        let (handshakes, handshake_cpu_us) = median_round(hs);
         let stalled = stall(port)?;
         let under_stall = wrk(place, port, opts.connections, secs, false)?;
         thread::sleep(STALL_WAIT);
@@ -247,6 +302,14 @@ fn measure(
         eprintln!("tls bench: {name}: {e:#}");
         format!("{e:#}").lines().next().unwrap_or("").to_owned()
     })
+}
+
+/// The median of `rounds` by requests/s (the upper one of an even count),
+/// with that round's CPU µs. `rounds` is not empty.
+fn median_round(mut rounds: Vec<(Outcome, f64)>) -> (Outcome, f64) {
+    rounds.sort_by(|a, b| a.0.rps.total_cmp(&b.0.rps));
+    let mid = rounds.len() / 2;
+    rounds.swap_remove(mid)
 }
 
 /// Runs `load` and returns its outcome with the server's CPU µs per request.

@@ -424,3 +424,45 @@ fn large_static_bodies_are_sent_whole_and_in_order() {
     let r = c.read_response();
     assert!(r.body == *BIG);
 }
+
+/// A pull producer with nothing to give yet (it returns `true` without
+/// writing) yields to the loop after each call: another connection on the
+/// same loop is served meanwhile (here, the one that gives it its data),
+/// and the spinning producer's body still ends complete.
+#[test]
+fn an_empty_stream_piece_yields_to_the_loop() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+    static RELEASED: AtomicBool = AtomicBool::new(false);
+    let srv = TestServer::start(
+        |ctx| {
+            if ctx.path() == b"/release" {
+                RELEASED.store(true, Ordering::SeqCst);
+                ctx.set_body(b"released");
+                return;
+            }
+            // Bounded, so a loop that never yields fails instead of hanging.
+            let give_up = Instant::now() + Duration::from_secs(5);
+            ctx.set_body_stream(move |w| {
+                if RELEASED.load(Ordering::SeqCst) {
+                    w.write(b"got it");
+                    return false;
+                }
+                if Instant::now() > give_up {
+                    w.write(b"gave up");
+                    return false;
+                }
+                true
+            });
+        },
+        // One loop, not taken over within the test: only yielding serves B.
+        |b| b.blocking_threshold(Duration::from_secs(60)),
+    );
+    let mut a = srv.connect();
+    a.send(b"GET /wait HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    a.wait_until_server_read();
+    let mut b = srv.connect();
+    assert_eq!(b.get("/release").body_str(), "released");
+    let (_, body) = read_to_close(&mut a);
+    assert_eq!(dechunk(&body), b"got it");
+}

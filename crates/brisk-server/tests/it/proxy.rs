@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use brisk_http::{ProxyAddresses, ProxyCommand, ProxyHeader, ProxyTransport, ProxyVersion};
-use brisk_server::{ConfigError, ConnState, ProxyPolicy, Server};
+use brisk_server::{ConfigError, ConnState, ProxyPolicy, Server, ServerBuilder};
 
 use crate::support::{Client, TestServer};
 
@@ -314,4 +314,107 @@ fn a_policy_trusting_nobody_is_refused() {
         .expect("refused");
     assert_eq!(err, ConfigError::ProxyTrustsNobody);
     assert!(err.to_string().contains("ProxyPolicy::trust"));
+}
+
+/// A server on two listeners, A and B, whose policy (trusting this host)
+/// covers A only; its handler answers with the client's address.
+struct TwoListeners {
+    a: SocketAddr,
+    b: SocketAddr,
+    stop: brisk_server::ShutdownHandle,
+    thread: std::thread::JoinHandle<Result<(), brisk_server::ServeError>>,
+}
+
+impl TwoListeners {
+    fn start(configure: impl FnOnce(ServerBuilder) -> ServerBuilder) -> TwoListeners {
+        let la = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let lb = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (a, b) = (la.local_addr().unwrap(), lb.local_addr().unwrap());
+        let builder = Server::builder()
+            .handler(|ctx| {
+                let who = ctx.remote_addr().to_string();
+                ctx.set_body(who.as_bytes());
+            })
+            .loops(1)
+            .proxy_protocol(trust_local().on_port(a.port()));
+        let server = configure(builder).build().unwrap();
+        let stop = server.shutdown_handle();
+        let thread = std::thread::spawn(move || server.serve_listeners(vec![la, lb]));
+        TwoListeners { a, b, stop, thread }
+    }
+
+    fn stop(self) {
+        self.stop.shutdown();
+        self.thread.join().unwrap().unwrap();
+    }
+}
+
+#[test]
+fn a_policy_covers_only_the_listeners_on_its_ports() {
+    let srv = TwoListeners::start(|b| b);
+    let (addr_a, addr_b) = (srv.a, srv.b);
+
+    // Port A: the header is required and sets the address.
+    let mut c = Client::connect(addr_a);
+    c.send(V1);
+    assert_eq!(c.get("/").body_str(), "192.0.2.7:56324");
+    let mut c = Client::connect(addr_a);
+    c.send(GET);
+    closed_silently(&mut c);
+
+    // Port B: plain HTTP for the same (trusted) peer; a header is a bad request.
+    let mut c = Client::connect(addr_b);
+    let me = c.stream.local_addr().unwrap().to_string();
+    assert_eq!(c.get("/").body_str(), me);
+    let mut c = Client::connect(addr_b);
+    c.send(&[V1, GET].concat());
+    assert_eq!(c.read_response().status, 400);
+
+    srv.stop();
+}
+
+#[test]
+fn a_policy_on_a_port_nothing_listens_on_is_refused_at_serve() {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = a.local_addr().unwrap().port();
+    let other = if port == 65535 { 1 } else { port + 1 };
+    let server = Server::builder()
+        .handler(|ctx| ctx.set_body(b"ok"))
+        .loops(1)
+        .proxy_protocol(trust_local().on_port(other))
+        .build()
+        .unwrap();
+    let err = server.serve_listeners(vec![a]).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("port {other}")) && msg.contains("on_port"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_uncovered_listener_counts_the_peer_against_the_per_ip_limit() {
+    let srv = TwoListeners::start(|b| b.max_conns_per_ip(1));
+    let (addr_a, addr_b) = (srv.a, srv.b);
+
+    // Port B serves the trusted peer as itself: its own address is the key.
+    let mut first = Client::connect(addr_b);
+    assert_eq!(first.get("/").status, 200);
+    let mut second = Client::connect(addr_b);
+    second.send(GET);
+    assert_eq!(second.read_response().status, 429);
+    // Port A counts the header's client instead, so it is not refused.
+    let mut c = Client::connect(addr_a);
+    c.send(V1);
+    assert_eq!(c.get("/").status, 200);
+    // Once the first closes, the peer may connect to B again.
+    drop(first);
+    let ok = crate::support::wait_until(Duration::from_secs(10), || {
+        let mut d = Client::connect(addr_b);
+        d.send(GET);
+        d.read_response().status == 200
+    });
+    assert!(ok, "the peer's address was not released at close");
+
+    srv.stop();
 }
