@@ -62,20 +62,24 @@ impl BenchName {
     }
 }
 
-/// Builds a binary of the `brisk-benches` package (`brisk-load`,
-/// `brisk-abuse`, the floors) in release mode; returns its path.
-pub(crate) fn build_bench_bin(bin: &str) -> Result<std::path::PathBuf> {
+/// Builds binaries of the `brisk-benches` package (`brisk-load`,
+/// `brisk-abuse`, the floors) in release mode, in one cargo run; returns
+/// their paths in the same order.
+pub(crate) fn build_bench_bins(bins: &[&str]) -> Result<Vec<std::path::PathBuf>> {
     use anyhow::Context as _;
-    crate::run_cmd(crate::cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "brisk-benches",
-        "--bin",
-        bin,
-    ]))
-    .with_context(|| format!("building {bin}"))?;
-    Ok(crate::target_dir()?.join("release").join(bin))
+    let mut cmd = crate::cargo();
+    cmd.args(["build", "--release", "-p", "brisk-benches"]);
+    for bin in bins {
+        cmd.args(["--bin", bin]);
+    }
+    crate::run_cmd(&mut cmd).with_context(|| format!("building {}", bins.join(", ")))?;
+    let release = crate::target_dir()?.join("release");
+    Ok(bins.iter().map(|b| release.join(b)).collect())
+}
+
+/// [`build_bench_bins`] for one binary.
+pub(crate) fn build_bench_bin(bin: &str) -> Result<std::path::PathBuf> {
+    Ok(build_bench_bins(&[bin])?.remove(0))
 }
 
 /// Nanoseconds with precision that suits their size: `4.56`, `12.3`, `1234`.

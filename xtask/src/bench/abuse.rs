@@ -38,7 +38,7 @@ use serde_json::{Value, json};
 use super::fmt_latency;
 use super::procs::{Server, cpu_count, free_port, status_kib};
 use super::server::{find_program, kit_dir, peer_dirs};
-use crate::{cargo, run_cmd, show, target_dir};
+use crate::{show, target_dir};
 
 mod tls;
 
@@ -292,15 +292,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     if opts.tls {
         return run_tls(&opts, &target, started);
     }
-    run_cmd(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "brisk-benches",
-        "--bin",
-        "brisk-abuse",
-    ]))
-    .context("building brisk-abuse")?;
+    super::build_bench_bin("brisk-abuse")?;
     let servers = find_servers(&opts, &target)?;
     if servers.is_empty() {
         bail!("no server to run (none of the requested ones is built)");

@@ -122,17 +122,7 @@ fn build_base(rev: &str, work: &Path) -> Result<PathBuf> {
     let git = |args: &[&str]| -> Result<String> {
         let mut cmd = Command::new("git");
         cmd.current_dir(&root).args(args);
-        let out = cmd
-            .output()
-            .with_context(|| format!("cannot run `{}`", show(&cmd)))?;
-        if !out.status.success() {
-            bail!(
-                "`{}` failed: {}",
-                show(&cmd),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        stdout_of(&mut cmd)
     };
     let commit = git(&["rev-parse", "--verify", &format!("{rev}^{{commit}}")])
         .with_context(|| format!("--base {rev}: not a revision of this repository"))?;
@@ -244,18 +234,24 @@ fn brisk_load(load: &Path, url: &str, depth: usize, requests: u64) -> Result<()>
         &depth.to_string(),
         url,
     ]);
+    stdout_of(&mut cmd).map(drop)
+}
+
+/// Runs `cmd` to its end; its stdout (trimmed), or an error with its
+/// stderr when it fails.
+fn stdout_of(cmd: &mut Command) -> Result<String> {
     let out = cmd
         .output()
-        .with_context(|| format!("cannot run `{}`", show(&cmd)))?;
+        .with_context(|| format!("cannot run `{}`", show(cmd)))?;
     if !out.status.success() {
         bail!(
             "`{}` failed ({}): {}",
-            show(&cmd),
+            show(cmd),
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 fn callgrind_control(control: &Path, flag: &str, pid: u32) -> Result<()> {

@@ -108,17 +108,7 @@ fn run_tls(opts: &ServerOptions) -> Result<()> {
 
 fn run_matrix(opts: &ServerOptions) -> Result<()> {
     let target = target_dir()?;
-    run_cmd(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "brisk-benches",
-        "--bin",
-        "brisk-load",
-        "--bin",
-        "uring-floor",
-    ]))
-    .context("building the load generator and the io_uring floor")?;
+    super::build_bench_bins(&["brisk-load", "uring-floor"])?;
     let mut brisk = Vec::new();
     for backend in &opts.backends {
         brisk.push(match build_hello(&target, backend) {
