@@ -5,7 +5,9 @@
 //! - no `dbg!(`, `todo!(` or `unimplemented!(`;
 //! - no `#[ignore]` or `#[should_panic]` tests (assert the `Err` instead);
 //! - no source file longer than [`MAX_LINES`] lines;
-//! - every crate directory has a `README.md`.
+//! - every crate directory has a `README.md`;
+//! - no file git tracks holds merge-conflict markers (a merge once left
+//!   them in the README and every check above passed).
 //!
 //! Each problem is reported as `path:line: what is wrong`.
 
@@ -45,6 +47,53 @@ fn tidy() {
         problems.len(),
         problems.join("\n")
     );
+}
+
+#[test]
+fn no_conflict_markers() {
+    let root = project_root();
+    let out = std::process::Command::new("git")
+        .current_dir(&root)
+        .args(["ls-files", "-z"])
+        .output();
+    // Outside a git checkout (a source tarball) there is nothing to list.
+    let Some(out) = out.ok().filter(|o| o.status.success()) else {
+        return;
+    };
+    let mut problems = Vec::new();
+    for name in out.stdout.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let name = String::from_utf8_lossy(name).into_owned();
+        // Binary files and corpora are not read as text.
+        let Ok(text) = fs::read_to_string(root.join(&name)) else {
+            continue;
+        };
+        problems.extend(conflict_markers(&name, &text));
+    }
+    assert!(
+        problems.is_empty(),
+        "merge-conflict markers left in:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// The lines of `text` that open or close a merge conflict (`<<<<<<< `,
+/// `>>>>>>> `), when both kinds are there (one alone may be quoted text).
+fn conflict_markers(name: &str, text: &str) -> Vec<String> {
+    let at = |prefix: &str| -> Vec<usize> {
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| l.starts_with(prefix))
+            .map(|(i, _)| i + 1)
+            .collect()
+    };
+    let (open, close) = (at("<<<<<<< "), at(">>>>>>> "));
+    if open.is_empty() || close.is_empty() {
+        return Vec::new();
+    }
+    open.iter()
+        .chain(&close)
+        .map(|line| format!("{name}:{line}: merge-conflict marker"))
+        .collect()
 }
 
 /// Checks every crate under `crates` and returns the problems found.
@@ -194,6 +243,20 @@ mod tests {
 
     fn check(text: &str) -> Vec<String> {
         check_file("f.rs", text)
+    }
+
+    #[test]
+    fn conflict_markers_are_found_in_pairs() {
+        let merged = "a\n<<<<<<< HEAD\nb\n=======\nc\n>>>>>>> main\nd\n";
+        assert_eq!(
+            conflict_markers("R.md", merged),
+            [
+                "R.md:2: merge-conflict marker",
+                "R.md:6: merge-conflict marker"
+            ]
+        );
+        assert!(conflict_markers("R.md", "Title\n=======\ntext\n").is_empty());
+        assert!(conflict_markers("R.md", "<<<<<<< alone, as quoted text\n").is_empty());
     }
 
     #[test]
