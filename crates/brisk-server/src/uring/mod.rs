@@ -514,11 +514,50 @@ impl UState {
             && self.parked.is_empty()
             && (self.orphans.is_empty() || past);
         if done {
-            // The last cancels (the accepts: they hold the listeners open)
-            // go to the kernel before the loop stops.
-            let _ = self.ring.submit();
+            self.quiesce();
         }
         done
+    }
+
+    /// At the loop's end: cancels every request still on the ring (the
+    /// accepts, which hold the listeners open, the wake poll, receives whose
+    /// cancel has not landed) and waits, at most about a second, until the
+    /// kernel has answered. Only then may the provided buffers and the
+    /// orphaned send buffers be freed: a receive that is not known to be
+    /// over could still write into them.
+    #[cold]
+    fn quiesce(&mut self) {
+        const ALL: u64 = (K_CANCEL << 60) | 1;
+        let e = opcode::AsyncCancel2::new(types::CancelBuilder::any())
+            .build()
+            .user_data(ALL);
+        // SAFETY: a cancel refers to no memory.
+        unsafe { self.push(&e) };
+        let ts = types::Timespec::new().nsec(100_000_000);
+        let args = types::SubmitArgs::new().timespec(&ts);
+        let mut answered = false;
+        for _ in 0..10 {
+            let r = self.ring.submitter().submit_with_args(1, &args);
+            if let Err(e) = r {
+                if !matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                ) {
+                    break;
+                }
+            }
+            // What the cancels ended (their completions) needs no handling
+            // now: the loop is done and its state goes with it.
+            for c in self.ring.completion() {
+                answered |= c.user_data() == ALL;
+            }
+            if answered {
+                break;
+            }
+        }
+        if !answered {
+            debug!("io_uring loop: the final cancel was not answered within a second");
+        }
     }
 
     /// Arms what should be armed, submits the turn's work and waits for
