@@ -386,11 +386,17 @@ pub(crate) fn preface(conn: &mut TcpConn, s: &mut Scratch, core: &Core) -> Optio
 /// accept path is inlined into the event loop, whose per-request code
 /// shifts (callgrind: +38 instructions per pipelined request) when it grows.
 fn covers_listener(policy: &ProxyPolicy, sock: &socket2::Socket) -> bool {
-    match sock.local_addr().ok().and_then(|a| a.as_socket()) {
-        Some(local) => policy.covers_port(local.port()),
+    match local_port(sock) {
+        Some(port) => policy.covers_port(port),
         // The local port cannot be told: no header is taken (the safe side).
         None => false,
     }
+}
+
+/// The local port of an inet socket (a listener, or a connection accepted
+/// on one: the same port).
+pub(crate) fn local_port(sock: &socket2::Socket) -> Option<u16> {
+    Some(sock.local_addr().ok()?.as_socket()?.port())
 }
 
 /// The preface is over (a header read, an optional one absent, or the

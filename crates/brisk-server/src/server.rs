@@ -304,10 +304,7 @@ impl Server {
             s.set_nonblocking(true).map_err(ServeError::Setup)?;
         }
         if let Some(policy) = &core.cfg.proxy {
-            let ports: Vec<u16> = socks
-                .iter()
-                .filter_map(|s| Some(s.local_addr().ok()?.as_socket()?.port()))
-                .collect();
+            let ports: Vec<u16> = socks.iter().filter_map(crate::proxy::local_port).collect();
             if let Some(p) = policy.ports().iter().find(|p| !ports.contains(p)) {
                 return Err(ServeError::Setup(std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,

@@ -4,16 +4,16 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use brisk_http::Coding;
-use brisk_server::{RequestCtx, ServerBuilder, ShutdownHandle};
+use brisk_server::{RequestCtx, ServerBuilder};
 
+/// [`crate::support::TestServer`] (which stops the server when dropped)
+/// with this module's client.
 pub struct TestServer {
     pub addr: SocketAddr,
-    stop: ShutdownHandle,
-    thread: Option<JoinHandle<Result<(), brisk_server::ServeError>>>,
+    _server: crate::support::TestServer,
 }
 
 impl TestServer {
@@ -28,39 +28,16 @@ impl TestServer {
     where
         F: Fn(&mut RequestCtx<'_>) + Send + Sync + 'static,
     {
-        let b = brisk_server::Server::builder()
-            .handler(handler)
-            .loops(1)
-            .handle_signals(false);
-        let server = configure(b).build().expect("valid test configuration");
-        let listeners = server.bind("127.0.0.1:0").expect("bind");
-        let addr = listeners[0].local_addr().unwrap();
-        let stop = server.shutdown_handle();
-        let thread = std::thread::spawn(move || server.serve_listeners(listeners));
+        let server =
+            crate::support::TestServer::start(handler, |b| configure(b.handle_signals(false)));
         TestServer {
-            addr,
-            stop,
-            thread: Some(thread),
+            addr: server.addr,
+            _server: server,
         }
     }
 
     pub fn connect(&self) -> Client {
         Client::connect(self.addr)
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(t) = self.thread.take() {
-            self.stop.shutdown();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while !t.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if t.is_finished() {
-                let _ = t.join();
-            }
-        }
     }
 }
 
